@@ -1,0 +1,57 @@
+//! `sepnet summary`: a Keras-style, layer-by-layer account of params and multiply-adds.
+
+use anyhow::{Context, Result, bail};
+use burn::tensor::Tensor;
+use sepnet_model::{Backend, Network, Summary, resolve_model};
+
+use crate::args::{ModelArgs, parse_backend};
+
+/// Arguments of `sepnet summary`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Also build the network and run one forward pass, checking the output shape.
+    #[arg(long)]
+    check: bool,
+    /// Backend for --check: flex (CPU) or wgpu (GPU, needs the `wgpu` build feature).
+    #[arg(long, default_value = "flex", value_parser = parse_backend)]
+    backend: Backend,
+}
+
+/// Prints the summary of one model or spec.
+pub fn run(args: Args) -> Result<()> {
+    let spec = resolve_model(&args.model.model, &args.model.options())?;
+    let summary = Summary::of(&spec).map_err(|e| anyhow::anyhow!(e.message))?;
+    if args.json {
+        println!("{}", summary.to_json());
+    } else {
+        print!("{summary}");
+    }
+    if args.check {
+        let device = args.backend.device().map_err(anyhow::Error::msg)?;
+        let network = Network::new(&spec, &device).map_err(|e| anyhow::anyhow!(e.message))?;
+        let [h, w, c] = spec.input;
+        let logits = network.forward(Tensor::zeros([1, c, h, w], &device));
+        let expected = summary
+            .layers
+            .last()
+            .map(|l| l.output_shape.to_vec())
+            .context("no layers")?;
+        if logits.dims().to_vec() != [vec![1], expected.clone()].concat() {
+            bail!(
+                "forward pass produced {:?}, summary predicted [1, {:?}]",
+                logits.dims(),
+                expected
+            );
+        }
+        eprintln!(
+            "check: forward pass on {} gives [1, {}] as predicted",
+            args.backend, expected[0]
+        );
+    }
+    Ok(())
+}

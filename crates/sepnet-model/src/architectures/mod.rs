@@ -1,0 +1,268 @@
+//! The built-in models, by name, and the options that shape them.
+
+pub mod mnist;
+pub mod mobilenet;
+pub mod vgg;
+
+use crate::spec::{LayerSpec, NetworkSpec, SpecError, infer_shapes, parse_layers_unchecked};
+
+/// Options a user can apply to a built-in model (or to a spec).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelOptions {
+    /// MobileNet width multiplier α in (0, 1].
+    pub alpha: f64,
+    /// MobileNet resolution multiplier ρ in (0, 1].
+    pub rho: f64,
+    /// Number of classes (replaces the final dense layer's units).
+    pub classes: Option<usize>,
+    /// Input `[h, w, c]`, overriding the model's own.
+    pub input: Option<[usize; 3]>,
+    /// VGG block list `(filters, convolutions)`.
+    pub vgg_blocks: Option<Vec<(usize, usize)>>,
+}
+
+impl Default for ModelOptions {
+    fn default() -> Self {
+        ModelOptions {
+            alpha: 1.0,
+            rho: 1.0,
+            classes: None,
+            input: None,
+            vgg_blocks: None,
+        }
+    }
+}
+
+/// A named model sepnet knows how to build.
+pub struct BuiltinModel {
+    /// CLI name.
+    pub name: &'static str,
+    /// One line on what it is.
+    pub description: &'static str,
+    /// Its natural input `[h, w, c]` at ρ = 1.
+    pub input: [usize; 3],
+    /// Its natural number of classes.
+    pub classes: usize,
+    /// Builds the layers for the given options (classes already resolved).
+    build: fn(&ModelOptions, usize) -> Vec<LayerSpec>,
+}
+
+const MNIST: [usize; 3] = [28, 28, 1];
+const CIFAR: [usize; 3] = [32, 32, 3];
+const IMAGENET: [usize; 3] = [224, 224, 3];
+
+fn vgg(options: &ModelOptions, classes: usize, style: vgg::ConvStyle) -> Vec<LayerSpec> {
+    let blocks = options.vgg_blocks.as_deref().unwrap_or(&vgg::CIFAR_BLOCKS);
+    vgg::layers(blocks, style, classes)
+}
+
+/// Every built-in model, in the order `sepnet models` lists them.
+pub const BUILTIN_MODELS: &[BuiltinModel] = &[
+    BuiltinModel {
+        name: "mnist-full",
+        description: "MNIST article baseline: Conv2D(32,3×3)+pool, Conv2D(64,3×3)+pool, Dense 512, Dense 10",
+        input: MNIST,
+        classes: 10,
+        build: |_, _| mnist::full(),
+    },
+    BuiltinModel {
+        name: "mnist-separable",
+        description: "mnist-full with both convolutions SeparableConv2D (3×3)",
+        input: MNIST,
+        classes: 10,
+        build: |_, _| mnist::separable_all(),
+    },
+    BuiltinModel {
+        name: "mnist-hybrid",
+        description: "mnist-full with the second convolution SeparableConv2D",
+        input: MNIST,
+        classes: 10,
+        build: |_, _| mnist::hybrid(),
+    },
+    BuiltinModel {
+        name: "mnist-depthwise-literal",
+        description: "what the article's Keras code really built: both convs DepthwiseConv2D with a 32×32 / 64×64 kernel, stride 3 (positional args read as kernel, stride), multiplier 1, bias",
+        input: MNIST,
+        classes: 10,
+        build: |_, _| mnist::depthwise_literal(),
+    },
+    BuiltinModel {
+        name: "mnist-hybrid-literal",
+        description: "the article's hybrid as really built: Conv2D(32,3×3), then DepthwiseConv2D with a 64×64 kernel, stride 3, multiplier 1, bias",
+        input: MNIST,
+        classes: 10,
+        build: |_, _| mnist::hybrid_literal(),
+    },
+    BuiltinModel {
+        name: "vgg-full",
+        description: "CIFAR-10 VGG blocks (64,2),(128,2),(256,2) of 3×3 Conv2D+ReLU, pools, Dense 10",
+        input: CIFAR,
+        classes: 10,
+        build: |o, c| vgg(o, c, vgg::ConvStyle::Full),
+    },
+    BuiltinModel {
+        name: "vgg-separable",
+        description: "vgg-full with every convolution SeparableConv2D",
+        input: CIFAR,
+        classes: 10,
+        build: |o, c| vgg(o, c, vgg::ConvStyle::Separable),
+    },
+    BuiltinModel {
+        name: "vgg-hybrid",
+        description: "vgg-full with the first convolution plain and the rest SeparableConv2D",
+        input: CIFAR,
+        classes: 10,
+        build: |o, c| vgg(o, c, vgg::ConvStyle::Hybrid),
+    },
+    BuiltinModel {
+        name: "mobilenet",
+        description: "MobileNet v1, CIFAR layout (32×32, stem stride 1, ends at 2×2), --alpha/--rho",
+        input: CIFAR,
+        classes: 10,
+        build: |o, c| mobilenet::layers(mobilenet::Layout::Cifar, o.alpha, c, false),
+    },
+    BuiltinModel {
+        name: "mobilenet-full",
+        description: "mobilenet with every depthwise separable block one full 3×3 Conv+BN+ReLU (paper's Conv MobileNet)",
+        input: CIFAR,
+        classes: 10,
+        build: |o, c| mobilenet::layers(mobilenet::Layout::Cifar, o.alpha, c, true),
+    },
+    BuiltinModel {
+        name: "mobilenet-imagenet",
+        description: "MobileNet v1, ImageNet layout (224×224, stem stride 2, 1000 classes), --alpha/--rho",
+        input: IMAGENET,
+        classes: 1000,
+        build: |o, c| mobilenet::layers(mobilenet::Layout::ImageNet, o.alpha, c, false),
+    },
+    BuiltinModel {
+        name: "mobilenet-full-imagenet",
+        description: "mobilenet-imagenet's full-convolution twin (paper's Conv MobileNet)",
+        input: IMAGENET,
+        classes: 1000,
+        build: |o, c| mobilenet::layers(mobilenet::Layout::ImageNet, o.alpha, c, true),
+    },
+];
+
+/// Why a model could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// Neither a built-in name nor a spec.
+    #[error(
+        "unknown model `{name}`; built-in models: {known} (or give an architecture spec such as `conv:32:3:relu,pool,flatten,dense:10`)"
+    )]
+    Unknown {
+        /// What was asked for.
+        name: String,
+        /// The built-in names.
+        known: String,
+    },
+    /// An option out of range.
+    #[error("{0}")]
+    Option(String),
+    /// A spec that does not parse or fit.
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+}
+
+/// Looks up a built-in model by name.
+pub fn find(name: &str) -> Option<&'static BuiltinModel> {
+    BUILTIN_MODELS.iter().find(|m| m.name == name)
+}
+
+impl BuiltinModel {
+    /// The network for these options.
+    pub fn spec(&self, options: &ModelOptions) -> Result<NetworkSpec, ModelError> {
+        check_multiplier("--alpha", options.alpha)?;
+        check_multiplier("--rho", options.rho)?;
+        let is_mobilenet = self.name.starts_with("mobilenet");
+        if !is_mobilenet && (options.alpha != 1.0 || options.rho != 1.0) {
+            return Err(ModelError::Option(format!(
+                "--alpha and --rho apply to the MobileNet models, not to `{}`",
+                self.name
+            )));
+        }
+        if options.vgg_blocks.is_some() && !self.name.starts_with("vgg") {
+            return Err(ModelError::Option(format!(
+                "--blocks applies to the VGG models, not to `{}`",
+                self.name
+            )));
+        }
+        let classes = options.classes.unwrap_or(self.classes);
+        if classes == 0 {
+            return Err(ModelError::Option("--classes must be at least 1".into()));
+        }
+        let [h, w, c] = self.input;
+        let side = |s: usize| ((s as f64 * options.rho).round() as usize).max(1);
+        let input = options.input.unwrap_or([side(h), side(w), c]);
+        let spec = NetworkSpec {
+            name: self.name.to_string(),
+            input,
+            layers: (self.build)(options, classes),
+        };
+        check_fits(spec)
+    }
+}
+
+fn check_multiplier(flag: &str, value: f64) -> Result<(), ModelError> {
+    if value > 0.0 && value <= 1.0 {
+        Ok(())
+    } else {
+        Err(ModelError::Option(format!(
+            "{flag} must be in (0, 1], got {value}"
+        )))
+    }
+}
+
+/// Checks that every layer fits its input (e.g. after `--input` shrank it).
+fn check_fits(spec: NetworkSpec) -> Result<NetworkSpec, ModelError> {
+    match infer_shapes(&spec) {
+        Ok(_) => Ok(spec),
+        Err(err) => {
+            let text = spec.to_string();
+            Err(ModelError::Spec(crate::spec::locate_error(&text, err)))
+        }
+    }
+}
+
+/// A built-in name or an architecture spec, turned into a network.
+///
+/// ```
+/// use sepnet_model::{resolve_model, ModelOptions};
+/// let vgg = resolve_model("vgg-full", &ModelOptions::default()).unwrap();
+/// assert_eq!(vgg.input, [32, 32, 3]);
+/// let custom = resolve_model("conv:8:3,gap,dense:2", &ModelOptions { input: Some([16, 16, 3]), ..Default::default() }).unwrap();
+/// assert_eq!(custom.classes(), Some(2));
+/// ```
+pub fn resolve_model(
+    name_or_spec: &str,
+    options: &ModelOptions,
+) -> Result<NetworkSpec, ModelError> {
+    if let Some(model) = find(name_or_spec) {
+        return model.spec(options);
+    }
+    let looks_like_spec = name_or_spec.contains(':') || name_or_spec.contains(',');
+    if !looks_like_spec {
+        let known: Vec<&str> = BUILTIN_MODELS.iter().map(|m| m.name).collect();
+        return Err(ModelError::Unknown {
+            name: name_or_spec.into(),
+            known: known.join(", "),
+        });
+    }
+    if options.alpha != 1.0 || options.rho != 1.0 || options.vgg_blocks.is_some() {
+        return Err(ModelError::Option(
+            "--alpha, --rho and --blocks apply to built-in models, not to specs".into(),
+        ));
+    }
+    let input = options.input.unwrap_or(MNIST);
+    let mut spec = NetworkSpec::parse(name_or_spec, input)?;
+    if let Some(classes) = options.classes {
+        spec = check_fits(spec.with_classes(classes))?;
+    }
+    Ok(spec)
+}
+
+/// Parses spec text that sepnet itself wrote (built-in tables).
+fn layers_of(text: &str) -> Vec<LayerSpec> {
+    parse_layers_unchecked(text).expect("built-in specs are valid")
+}

@@ -1,0 +1,84 @@
+//! Keras's `SeparableConv2D`: depthwise (no bias) then pointwise 1×1 (bias), nothing between.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+
+use super::{Activation, Conv2d, Conv2dConfig, DepthwiseConv2d, DepthwiseConv2dConfig, Padding};
+
+/// Configuration of a [`SeparableConv2d`].
+///
+/// ```
+/// use burn::module::Module;
+/// use burn::tensor::{Device, Tensor};
+/// use sepnet_model::layers::SeparableConv2dConfig;
+/// use sepnet_model::Padding;
+/// let device = Device::flex();
+/// let sep = SeparableConv2dConfig::new(3, 64, [3, 3]).with_padding(Padding::Valid).init(&device);
+/// assert_eq!(sep.num_params(), 283); // 27 depthwise + 3·64 + 64 pointwise, as Keras reports
+/// assert_eq!(sep.forward(Tensor::zeros([1, 3, 32, 32], &device)).dims(), [1, 64, 30, 30]);
+/// ```
+#[derive(Config, Debug)]
+pub struct SeparableConv2dConfig {
+    /// Input channels.
+    pub in_channels: usize,
+    /// Output channels of the pointwise convolution.
+    pub filters: usize,
+    /// Depthwise kernel `[height, width]`.
+    pub kernel: [usize; 2],
+    /// Depthwise output channels per input channel.
+    #[config(default = 1)]
+    pub depth_multiplier: usize,
+    /// Depthwise stride.
+    #[config(default = "[1, 1]")]
+    pub stride: [usize; 2],
+    /// Depthwise dilation.
+    #[config(default = "[1, 1]")]
+    pub dilation: [usize; 2],
+    /// Depthwise border handling.
+    #[config(default = "Padding::Same")]
+    pub padding: Padding,
+    /// Whether the pointwise convolution adds a bias.
+    #[config(default = true)]
+    pub bias: bool,
+    /// Activation after the pointwise convolution.
+    #[config(default = "Activation::Linear")]
+    pub activation: Activation,
+}
+
+/// `act(pointwise(depthwise(x)))`.
+#[derive(Module, Debug)]
+pub struct SeparableConv2d {
+    /// Per-channel spatial filtering (`conv_dw`).
+    pub conv_dw: DepthwiseConv2d,
+    /// 1×1 channel mixing (`conv_pw`).
+    pub conv_pw: Conv2d,
+}
+
+impl SeparableConv2dConfig {
+    /// Creates both halves.
+    pub fn init(&self, device: &Device) -> SeparableConv2d {
+        let conv_dw = DepthwiseConv2dConfig::new(self.in_channels, self.kernel)
+            .with_depth_multiplier(self.depth_multiplier)
+            .with_stride(self.stride)
+            .with_dilation(self.dilation)
+            .with_padding(self.padding)
+            .init(device);
+        let conv_pw = Conv2dConfig::new(
+            self.in_channels * self.depth_multiplier,
+            self.filters,
+            [1, 1],
+        )
+        .with_bias(self.bias)
+        .with_activation(self.activation)
+        .init(device);
+        SeparableConv2d { conv_dw, conv_pw }
+    }
+}
+
+impl SeparableConv2d {
+    /// `[batch, in_channels, h, w]` → `[batch, filters, h_out, w_out]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.conv_pw.forward(self.conv_dw.forward(x))
+    }
+}

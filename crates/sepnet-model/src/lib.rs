@@ -1,0 +1,36 @@
+//! # sepnet-model
+//!
+//! Layers, reference architectures and Keras-exact summaries for measuring what depthwise
+//! separable convolutions buy.
+//!
+//! - [`layers`]: `Conv2d`, `DepthwiseConv2d`, `SeparableConv2d`, MobileNet's
+//!   `DepthwiseSeparableBlock`, BatchNorm, pooling, dense — burn modules, NCHW.
+//! - [`spec`]: the architecture text form (`conv:32:3:relu,pool,sep:64:3,...`).
+//! - [`architectures`]: the built-in models by name ([`resolve_model`]).
+//! - [`Network`]: one builder from spec to burn module; [`Summary`]: params and MACs.
+//!
+//! ```
+//! use burn::tensor::{Device, Tensor};
+//! use sepnet_model::{resolve_model, ModelOptions, Network, Summary};
+//!
+//! let spec = resolve_model("vgg-separable", &ModelOptions::default()).unwrap();
+//! assert_eq!(Summary::of(&spec).unwrap().total_params, 174_821);
+//! let device = Device::flex();
+//! let net = Network::new(&spec, &device).unwrap();
+//! assert_eq!(net.forward(Tensor::zeros([2, 3, 32, 32], &device)).dims(), [2, 10]);
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod architectures;
+mod backend;
+pub mod layers;
+mod network;
+pub mod spec;
+mod summary;
+
+pub use architectures::{BUILTIN_MODELS, BuiltinModel, ModelError, ModelOptions, resolve_model};
+pub use backend::Backend;
+pub use layers::{Activation, Padding};
+pub use network::{ActivationLayer, Flatten, Layer, Network};
+pub use summary::{LayerSummary, SeparableCost, Summary, group_thousands, human};

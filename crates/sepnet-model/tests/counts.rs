@@ -1,0 +1,308 @@
+//! Parameter counts, MACs and shapes against Keras's published figures, the MobileNet paper,
+//! and PyTorch (verified with `sepnet models --json | python3 reference/torch_models.py verify`).
+
+use sepnet_model::spec::NetworkSpec;
+use sepnet_model::{BUILTIN_MODELS, ModelOptions, Summary, resolve_model};
+
+fn summary(model: &str) -> Summary {
+    Summary::of(&resolve_model(model, &ModelOptions::default()).unwrap()).unwrap()
+}
+
+fn spec_summary(text: &str, input: [usize; 3]) -> Summary {
+    Summary::of(&NetworkSpec::parse(text, input).unwrap()).unwrap()
+}
+
+#[test]
+fn keras_published_parameter_totals() {
+    assert_eq!(summary("vgg-full").total_params, 1_186_378);
+    assert_eq!(summary("vgg-separable").total_params, 174_821);
+    assert_eq!(
+        spec_summary("sep:64:3:valid", [32, 32, 3]).total_params,
+        283
+    );
+    assert_eq!(
+        spec_summary("dw:3:valid:bias,conv:64:1", [32, 32, 3]).total_params,
+        286
+    );
+    assert_eq!(
+        spec_summary("conv:64:3:valid", [32, 32, 3]).total_params,
+        1_792
+    );
+}
+
+#[test]
+fn mobilenet_paper_figures() {
+    // Table 8 of Howard et al.: 1.0 MobileNet-224: 4.2 M params, 569 M mult-adds;
+    // Table 4: Conv MobileNet 29.3 M params, 4866 M mult-adds.
+    let mobilenet = summary("mobilenet-imagenet");
+    let full = summary("mobilenet-full-imagenet");
+    let millions = |n: u64| n as f64 / 1e6;
+    assert!(
+        (millions(mobilenet.trainable_params) - 4.2).abs() < 0.05,
+        "{}",
+        mobilenet.trainable_params
+    );
+    assert!(
+        (millions(mobilenet.macs) - 569.0).abs() < 1.0,
+        "{}",
+        mobilenet.macs
+    );
+    assert!(
+        (millions(full.trainable_params) - 29.3).abs() < 0.05,
+        "{}",
+        full.trainable_params
+    );
+    assert!((millions(full.macs) - 4866.0).abs() < 2.0, "{}", full.macs);
+    // Keras's MobileNet (alpha 1, 224, include_top): 4,253,864 total, 21,888 non-trainable.
+    assert_eq!(mobilenet.total_params, 4_253_864);
+    assert_eq!(mobilenet.non_trainable_params, 21_888);
+}
+
+#[test]
+fn mobilenet_paper_single_layer_example() {
+    // Section 3.1: a 3×3 layer at 14×14×512 → 512. Separable: 52.3 M mult-adds, 0.27 M params;
+    // full: 462 M and 2.36 M.
+    let sep = spec_summary("sep:512:3:nobias,gap,dense:1", [14, 14, 512]);
+    let full = spec_summary("conv:512:3:nobias,gap,dense:1", [14, 14, 512]);
+    let (s, f) = (&sep.layers[0], &full.layers[0]);
+    assert_eq!(s.macs, 52_283_392);
+    assert_eq!(s.params, 266_752);
+    assert_eq!(f.macs, 462_422_016);
+    assert_eq!(f.params, 2_359_296);
+    let cost = s.separable.as_ref().unwrap();
+    assert_eq!(cost.full_conv_macs, f.macs);
+    assert!((cost.relative_macs - (1.0 / 512.0 + 1.0 / 9.0)).abs() < 1e-12);
+    assert!((cost.closed_form - (1.0 / 512.0 + 1.0 / 9.0)).abs() < 1e-12);
+}
+
+/// (model, total params, non-trainable, MACs, per-layer output shapes), every number
+/// measured on PyTorch 2.15 twins built by `reference/torch_models.py`.
+const PYTORCH_VERIFIED: &[(&str, u64, u64, u64, &str)] = &[
+    (
+        "mnist-full",
+        1630090,
+        0,
+        5449216,
+        "28x28x32 14x14x32 14x14x64 7x7x64 3136 512 10",
+    ),
+    (
+        "mnist-separable",
+        1613747,
+        0,
+        2100752,
+        "28x28x32 14x14x32 14x14x64 7x7x64 3136 512 10",
+    ),
+    (
+        "mnist-hybrid",
+        1613994,
+        0,
+        2294400,
+        "28x28x32 14x14x32 14x14x64 7x7x64 3136 512 10",
+    ),
+    (
+        "mnist-depthwise-literal",
+        11276,
+        0,
+        124416,
+        "10x10x1 5x5x1 2x2x1 1x1x1 1 512 10",
+    ),
+    (
+        "mnist-hybrid-literal",
+        202602,
+        0,
+        3573248,
+        "28x28x32 14x14x32 5x5x32 2x2x32 128 512 10",
+    ),
+    (
+        "vgg-full",
+        1186378,
+        0,
+        152805376,
+        "32x32x64 32x32x64 16x16x64 16x16x128 16x16x128 8x8x128 8x8x256 8x8x256 4x4x256 4096 10",
+    ),
+    (
+        "vgg-separable",
+        174821,
+        0,
+        18295808,
+        "32x32x64 32x32x64 16x16x64 16x16x128 16x16x128 8x8x128 8x8x256 8x8x256 4x4x256 4096 10",
+    ),
+    (
+        "vgg-hybrid",
+        176330,
+        0,
+        19841024,
+        "32x32x64 32x32x64 16x16x64 16x16x128 16x16x128 8x8x128 8x8x256 8x8x256 4x4x256 4096 10",
+    ),
+    (
+        "mobilenet",
+        3239114,
+        21888,
+        46354432,
+        "32x32x32 32x32x32 32x32x32 32x32x64 16x16x128 16x16x128 8x8x256 8x8x256 4x4x512 4x4x512 4x4x512 4x4x512 4x4x512 4x4x512 2x2x1024 2x2x1024 1024 1024 10",
+    ),
+    (
+        "mobilenet-full",
+        28291306,
+        11968,
+        397256704,
+        "32x32x32 32x32x32 32x32x32 32x32x64 32x32x64 32x32x64 16x16x128 16x16x128 16x16x128 16x16x128 16x16x128 16x16x128 8x8x256 8x8x256 8x8x256 8x8x256 8x8x256 8x8x256 4x4x512 4x4x512 4x4x512 4x4x512 4x4x512 4x4x512 4x4x512 4x4x512 4x4x512 4x4x512 4x4x512 4x4x512 4x4x512 4x4x512 4x4x512 4x4x512 4x4x512 4x4x512 2x2x1024 2x2x1024 2x2x1024 2x2x1024 2x2x1024 2x2x1024 1024 1024 10",
+    ),
+    (
+        "mobilenet-imagenet",
+        4253864,
+        21888,
+        568740352,
+        "112x112x32 112x112x32 112x112x32 112x112x64 56x56x128 56x56x128 28x28x256 28x28x256 14x14x512 14x14x512 14x14x512 14x14x512 14x14x512 14x14x512 7x7x1024 7x7x1024 1024 1024 1000",
+    ),
+    (
+        "mobilenet-full-imagenet",
+        29306056,
+        11968,
+        4867293184,
+        "112x112x32 112x112x32 112x112x32 112x112x64 112x112x64 112x112x64 56x56x128 56x56x128 56x56x128 56x56x128 56x56x128 56x56x128 28x28x256 28x28x256 28x28x256 28x28x256 28x28x256 28x28x256 14x14x512 14x14x512 14x14x512 14x14x512 14x14x512 14x14x512 14x14x512 14x14x512 14x14x512 14x14x512 14x14x512 14x14x512 14x14x512 14x14x512 14x14x512 14x14x512 14x14x512 14x14x512 7x7x1024 7x7x1024 7x7x1024 7x7x1024 7x7x1024 7x7x1024 1024 1024 1000",
+    ),
+];
+
+#[test]
+fn every_builtin_matches_pytorch() {
+    assert_eq!(
+        PYTORCH_VERIFIED.len(),
+        BUILTIN_MODELS.len(),
+        "every built-in model is pinned"
+    );
+    for &(name, params, non_trainable, macs, shapes) in PYTORCH_VERIFIED {
+        let s = summary(name);
+        assert_eq!(
+            (s.total_params, s.non_trainable_params, s.macs),
+            (params, non_trainable, macs),
+            "{name}"
+        );
+        let ours: Vec<String> = s
+            .layers
+            .iter()
+            .map(|l| {
+                l.output_shape
+                    .to_vec()
+                    .iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join("x")
+            })
+            .collect();
+        assert_eq!(ours.join(" "), shapes, "{name}");
+    }
+}
+
+#[test]
+fn width_and_resolution_multipliers() {
+    // Keras MobileNet(alpha=0.5, 160×160): channels int(c·α); paper Table 6/7 rows:
+    // 0.50 MobileNet-224: 1.32 M params, 149 M mult-adds; 1.0 MobileNet-160: 290 M mult-adds (Table 7).
+    let half = Summary::of(
+        &resolve_model(
+            "mobilenet-imagenet",
+            &ModelOptions {
+                alpha: 0.5,
+                ..Default::default()
+            },
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        (half.trainable_params as f64 / 1e6 - 1.32).abs() < 0.02,
+        "{}",
+        half.trainable_params
+    );
+    assert!(
+        (half.macs as f64 / 1e6 - 149.0).abs() < 1.5,
+        "{}",
+        half.macs
+    );
+    let low = resolve_model(
+        "mobilenet-imagenet",
+        &ModelOptions {
+            rho: 160.0 / 224.0,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(low.input, [160, 160, 3]);
+    let low = Summary::of(&low).unwrap();
+    assert!((low.macs as f64 / 1e6 - 290.0).abs() < 1.5, "{}", low.macs);
+    assert_eq!(
+        low.total_params, 4_253_864,
+        "resolution does not change parameters"
+    );
+}
+
+#[test]
+fn literal_models_warn_about_kernels_larger_than_input() {
+    let s = summary("mnist-depthwise-literal");
+    assert_eq!(s.warnings.len(), 2, "{:?}", s.warnings);
+    assert!(s.warnings[0].contains("32×32") && s.warnings[1].contains("64×64"));
+    assert!(summary("mnist-full").warnings.is_empty());
+}
+
+#[test]
+fn json_has_the_documented_fields() {
+    let json: serde_json::Value = serde_json::from_str(&summary("mnist-hybrid").to_json()).unwrap();
+    for key in [
+        "model",
+        "input",
+        "total_params",
+        "trainable_params",
+        "non_trainable_params",
+        "macs",
+        "layers",
+    ] {
+        assert!(json.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(json["input"], serde_json::json!([28, 28, 1]));
+    let first = &json["layers"][0];
+    assert_eq!(first["name"], "conv2d");
+    assert_eq!(first["kind"], "Conv2D");
+    assert_eq!(first["output_shape"], serde_json::json!([28, 28, 32]));
+    assert_eq!(first["params"], 320);
+    assert_eq!(first["macs"], 28 * 28 * 9 * 32);
+    assert_eq!(json["layers"][4]["output_shape"], serde_json::json!([3136]));
+}
+
+#[test]
+fn bad_options_are_refused() {
+    let err = |model: &str, options: ModelOptions| {
+        resolve_model(model, &options).unwrap_err().to_string()
+    };
+    assert!(
+        err(
+            "mobilenet",
+            ModelOptions {
+                alpha: 1.5,
+                ..Default::default()
+            }
+        )
+        .contains("--alpha must be in (0, 1]")
+    );
+    assert!(
+        err(
+            "vgg-full",
+            ModelOptions {
+                alpha: 0.5,
+                ..Default::default()
+            }
+        )
+        .contains("MobileNet")
+    );
+    assert!(err("resnet", ModelOptions::default()).contains("unknown model `resnet`"));
+    // A smaller input that the VGG's pools cannot take.
+    assert!(
+        err(
+            "vgg-full",
+            ModelOptions {
+                input: Some([4, 4, 3]),
+                ..Default::default()
+            }
+        )
+        .contains("does not fit")
+    );
+}

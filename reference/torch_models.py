@@ -1,0 +1,209 @@
+"""PyTorch twins of sepnet's networks, built independently from sepnet's spec text.
+
+Used to verify sepnet's parameter counts, MACs and output shapes against a second framework,
+and (issue: speed) as the side-by-side timing reference.
+
+    sepnet models --json | python3 reference/torch_models.py verify
+
+prints, for every model, PyTorch's params / non-trainable buffers / MACs / per-layer output
+shapes next to sepnet's and exits non-zero on any mismatch.
+"""
+
+import json
+import math
+import sys
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+
+def dims(text):
+    h, _, w = text.partition("x")
+    return (int(h), int(w or h))
+
+
+def same_pads(size, kernel, stride, dilation):
+    """TensorFlow 'same': out = ceil(in / stride), extra padding at the end."""
+    out = math.ceil(size / stride)
+    span = (kernel - 1) * dilation + 1
+    total = max((out - 1) * stride + span - size, 0)
+    return total // 2, total - total // 2
+
+
+class Pad2d(nn.Module):
+    """Applies 'same' / 'valid' / explicit padding for a window, computed from the input size."""
+
+    def __init__(self, padding, kernel, stride, dilation):
+        super().__init__()
+        self.padding, self.kernel, self.stride, self.dilation = padding, kernel, stride, dilation
+
+    def forward(self, x):
+        if self.padding == "valid":
+            return x
+        if self.padding == "same":
+            top, bottom = same_pads(x.shape[2], self.kernel[0], self.stride[0], self.dilation[0])
+            left, right = same_pads(x.shape[3], self.kernel[1], self.stride[1], self.dilation[1])
+        else:
+            top, bottom, left, right = self.padding
+        return F.pad(x, (left, right, top, bottom))
+
+
+class Act(nn.Module):
+    def __init__(self, name):
+        super().__init__()
+        self.name = name
+
+    def forward(self, x):
+        if self.name == "relu":
+            return F.relu(x)
+        if self.name == "relu6":
+            return F.relu6(x)
+        return x
+
+
+def parse_layer(token):
+    parts = token.split(":")
+    kind, args = parts[0], parts[1:]
+    positional = [a for a in args if a[:1].isdigit() or a[:1] == "."]
+    opts = {"stride": None, "dilation": (1, 1), "padding": None, "m": 1, "bias": None, "act": None}
+    for a in args:
+        if a in positional:
+            continue
+        if "=" in a:
+            k, v = a.split("=")
+            if k == "s":
+                opts["stride"] = dims(v)
+            elif k == "d":
+                opts["dilation"] = dims(v)
+            elif k == "m":
+                opts["m"] = int(v)
+            elif k == "pad":
+                p = [int(x) for x in v.split("/")]
+                opts["padding"] = tuple(p * 4 if len(p) == 1 else p)
+        elif a in ("same", "valid"):
+            opts["padding"] = a
+        elif a in ("bias", "nobias"):
+            opts["bias"] = a == "bias"
+        elif a in ("relu", "relu6", "linear"):
+            opts["act"] = a
+    return kind, positional, opts
+
+
+def build(spec_text, input_hwc):
+    """Returns (list of (name, module) top-level layers, final shape)."""
+    h, w, c = input_hwc
+    shape = [c, h, w]
+    layers = []
+    for token in spec_text.split(","):
+        kind, pos, o = parse_layer(token)
+        stride = o["stride"] or (1, 1)
+        pad = o["padding"] or "same"
+        act = o["act"] or "linear"
+        if kind in ("conv", "dw", "sep"):
+            k = dims(pos[-1])
+            dil = o["dilation"]
+            mods = [Pad2d(pad, k, stride, dil)]
+            cin = shape[0]
+            if kind == "conv":
+                mods.append(nn.Conv2d(cin, int(pos[0]), k, stride, 0, dil, bias=o["bias"] is not False))
+            elif kind == "dw":
+                mods.append(nn.Conv2d(cin, cin * o["m"], k, stride, 0, dil, groups=cin, bias=o["bias"] is True))
+            else:
+                mods.append(nn.Conv2d(cin, cin * o["m"], k, stride, 0, dil, groups=cin, bias=False))
+                mods.append(nn.Conv2d(cin * o["m"], int(pos[0]), 1, bias=o["bias"] is not False))
+            mods.append(Act(act))
+            layer = nn.Sequential(*mods)
+        elif kind == "dwsep":
+            cin, f = shape[0], int(pos[0])
+            s = stride[0]
+            a = o["act"] or "relu"
+            layer = nn.Sequential(
+                Pad2d("same", (3, 3), (s, s), (1, 1)),
+                nn.Conv2d(cin, cin, 3, s, 0, groups=cin, bias=False),
+                nn.BatchNorm2d(cin), Act(a),
+                nn.Conv2d(cin, f, 1, bias=False), nn.BatchNorm2d(f), Act(a),
+            )
+        elif kind == "bn":
+            layer = nn.BatchNorm2d(shape[0]) if len(shape) == 3 else nn.BatchNorm1d(shape[0])
+        elif kind in ("relu", "relu6", "linear"):
+            layer = Act(kind)
+        elif kind in ("maxpool", "avgpool", "pool"):
+            k = dims(pos[0]) if pos else (2, 2)
+            s = o["stride"] or k
+            p = o["padding"] or "valid"
+            pool = nn.MaxPool2d(k, s) if kind != "avgpool" else nn.AvgPool2d(k, s, count_include_pad=False)
+            if p == "valid":
+                layer = pool
+            else:
+                # 'same' pooling pads with -inf (max) / excludes padding (avg); rare in specs.
+                raise NotImplementedError("padded pooling in the reference")
+        elif kind == "gap":
+            layer = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        elif kind == "flatten":
+            layer = nn.Flatten()
+        elif kind == "dense":
+            layer = nn.Sequential(nn.Linear(shape[0], int(pos[0]), bias=o["bias"] is not False), Act(act))
+        elif kind == "dropout":
+            layer = nn.Dropout(float(pos[0]))
+        else:
+            raise ValueError(f"unknown layer {kind}")
+        with torch.no_grad():
+            shape = list(layer.eval()(torch.zeros(1, *shape)).shape[1:])
+        layers.append((token, layer))
+    return layers, shape
+
+
+def hwc(shape):
+    return [shape[1], shape[2], shape[0]] if len(shape) == 3 else list(shape)
+
+
+def measure(spec_text, input_hwc):
+    """params, non-trainable buffers, MACs (conv/linear hooks) and per-layer output shapes."""
+    layers, _ = build(spec_text, input_hwc)
+    net = nn.Sequential(*[m for _, m in layers]).eval()
+    macs = 0
+
+    def hook(module, inputs, output):
+        nonlocal macs
+        if isinstance(module, nn.Conv2d):
+            kh, kw = module.kernel_size
+            macs += output.shape[2] * output.shape[3] * kh * kw * (module.in_channels // module.groups) * module.out_channels
+        elif isinstance(module, nn.Linear):
+            macs += module.in_features * module.out_features
+
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            m.register_forward_hook(hook)
+    h, w, c = input_hwc
+    x = torch.zeros(1, c, h, w)
+    shapes = []
+    with torch.no_grad():
+        for _, layer in layers:
+            x = layer(x)
+            shapes.append(hwc(list(x.shape[1:])))
+    trainable = sum(p.numel() for p in net.parameters())
+    buffers = sum(b.numel() for n, b in net.named_buffers() if "running" in n)
+    return {"params": trainable + buffers, "trainable": trainable, "non_trainable": buffers,
+            "macs": macs, "shapes": shapes}
+
+
+def verify(models):
+    failures = 0
+    for m in models:
+        r = measure(m["spec"], m["input"])
+        ok = r["params"] == m["params"] and r["macs"] == m["macs"]
+        failures += not ok
+        print(f"{m['name']:<26} torch params {r['params']:>11,} (non-trainable {r['non_trainable']:,})"
+              f"  MACs {r['macs']:>14,}  output {r['shapes'][-1]}  {'OK' if ok else 'MISMATCH sepnet: ' + str((m['params'], m['macs']))}")
+    return failures
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "verify":
+        sys.exit(1 if verify(json.load(sys.stdin)) else 0)
+    elif len(sys.argv) > 1 and sys.argv[1] == "shapes":
+        # shapes SPEC H W C : per-layer output shapes as JSON
+        print(json.dumps(measure(sys.argv[2], [int(v) for v in sys.argv[3:6]])))
+    else:
+        print(__doc__)
