@@ -1,0 +1,67 @@
+//! Per-channel normalisation, `(pixel / 255 − mean) / std`, applied when a batch is built.
+
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::Split;
+
+/// Per-channel mean and standard deviation of pixel values scaled to [0, 1].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Normalization {
+    /// Mean per channel.
+    pub mean: Vec<f32>,
+    /// Standard deviation per channel.
+    pub std: Vec<f32>,
+}
+
+impl Normalization {
+    /// The usual published constants for the named datasets, if known.
+    pub fn standard(dataset: &str) -> Option<Normalization> {
+        let (mean, std): (&[f32], &[f32]) = match dataset {
+            "mnist" => (&[0.1307], &[0.3081]),
+            "fashion-mnist" => (&[0.2860], &[0.3530]),
+            "cifar10" => (&[0.4914, 0.4822, 0.4465], &[0.2470, 0.2435, 0.2616]),
+            _ => return None,
+        };
+        Some(Normalization {
+            mean: mean.to_vec(),
+            std: std.to_vec(),
+        })
+    }
+
+    /// Computed from a split (normally train), one pass over its bytes.
+    pub fn from_split(split: &Split, channels: usize) -> Normalization {
+        let image_len = split.images.len() / split.len().max(1);
+        let plane = image_len / channels;
+        let mut sums = vec![0f64; channels];
+        let mut squares = vec![0f64; channels];
+        for image in split.images.chunks_exact(image_len.max(1)) {
+            for (c, channel) in image.chunks_exact(plane).enumerate() {
+                for &v in channel {
+                    let v = v as f64 / 255.0;
+                    sums[c] += v;
+                    squares[c] += v * v;
+                }
+            }
+        }
+        let n = (split.len() * plane).max(1) as f64;
+        let mean: Vec<f64> = sums.iter().map(|s| s / n).collect();
+        let std = squares
+            .iter()
+            .zip(&mean)
+            .map(|(sq, m)| ((sq / n - m * m).max(1e-12)).sqrt() as f32)
+            .collect();
+        Normalization {
+            mean: mean.into_iter().map(|m| m as f32).collect(),
+            std,
+        }
+    }
+
+    /// A 256-entry lookup table per channel: byte → normalised value.
+    pub fn tables(&self) -> Vec<[f32; 256]> {
+        self.mean
+            .iter()
+            .zip(&self.std)
+            .map(|(m, s)| std::array::from_fn(|v| (v as f32 / 255.0 - m) / s))
+            .collect()
+    }
+}
