@@ -156,12 +156,19 @@ impl Locator {
 
     /// Finds (or downloads) and loads a dataset.
     pub fn load(&self, kind: &DatasetKind) -> Result<Dataset> {
-        if let DatasetKind::Folder(_) = kind {
-            return kind.load_from(Path::new("."));
+        let dir = self.locate(kind)?;
+        kind.load_from(&dir)
+    }
+
+    /// The folder holding a dataset's files, downloading them first when they are nowhere.
+    /// For an image folder, its root.
+    pub fn locate(&self, kind: &DatasetKind) -> Result<PathBuf> {
+        if let DatasetKind::Folder(root) = kind {
+            return Ok(root.clone());
         }
         let candidates = self.candidates(kind);
         if let Some(dir) = candidates.iter().find(|d| kind.present(d)) {
-            return kind.load_from(dir);
+            return Ok(dir.clone());
         }
         // Download into --data-dir when given, else into the cache.
         let target = self
@@ -189,6 +196,6 @@ impl Locator {
             fetch(&remote, &target, self.progress)
                 .map_err(|e| not_found(format!("Downloading failed: {e}.")))?;
         }
-        kind.load_from(&target)
+        Ok(target)
     }
 }
