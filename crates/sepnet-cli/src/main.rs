@@ -32,13 +32,35 @@ enum Command {
     Models(commands::models::Args),
     /// Keras-style summary: per-layer output shape, params and MACs, and what separable layers save.
     Summary(commands::summary::Args),
+    /// Find (or download) a dataset, validate it, and show its classes and counts.
+    Data(commands::data::Args),
+    /// Train a model on a dataset into a run directory (metrics, plots, checkpoint, summary.json).
+    Train(commands::train::Args),
+    /// Evaluate a trained run: accuracy, per-class accuracy, confusion matrix.
+    Eval(commands::eval::Args),
+    /// Classify image files with a trained run: top-k classes with probabilities.
+    Predict(commands::predict::Args),
+    /// Train several models with identical data and settings; one table, two plots.
+    Compare(commands::compare::Args),
 }
 
 fn main() {
+    // Die quietly on a closed pipe (`sepnet models | head`), as command-line tools do,
+    // instead of panicking on the next print.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Models(args) => commands::models::run(args),
         Command::Summary(args) => commands::summary::run(args),
+        Command::Data(args) => commands::data::run(args),
+        Command::Train(args) => commands::train::run(args),
+        Command::Eval(args) => commands::eval::run(args),
+        Command::Predict(args) => commands::predict::run(args),
+        Command::Compare(args) => commands::compare::run(args),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

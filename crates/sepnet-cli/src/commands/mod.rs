@@ -1,4 +1,9 @@
 //! One module per subcommand.
 
+pub mod compare;
+pub mod data;
+pub mod eval;
 pub mod models;
+pub mod predict;
 pub mod summary;
+pub mod train;

@@ -1,0 +1,80 @@
+//! Per-epoch metrics and the run summary.
+
+use serde::{Deserialize, Serialize};
+
+/// What one epoch did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Mean training loss over the epoch.
+    pub train_loss: f64,
+    /// Training accuracy over the epoch (with augmentation and dropout, as trained).
+    pub train_accuracy: f64,
+    /// Validation loss (held-out train images, or the test split without `--val-split`).
+    pub val_loss: f64,
+    /// Validation accuracy.
+    pub val_accuracy: f64,
+    /// Learning rate at the epoch's last step.
+    pub lr: f64,
+    /// Wall-clock seconds of the training part of the epoch.
+    pub train_seconds: f64,
+    /// Training throughput.
+    pub images_per_second: f64,
+}
+
+/// Writes `metrics.csv`.
+pub fn to_csv(history: &[EpochMetrics]) -> String {
+    let mut out = String::from(
+        "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,train_seconds,images_per_second\n",
+    );
+    for m in history {
+        out += &format!(
+            "{},{:.6},{:.6},{:.6},{:.6},{:.6e},{:.3},{:.1}\n",
+            m.epoch,
+            m.train_loss,
+            m.train_accuracy,
+            m.val_loss,
+            m.val_accuracy,
+            m.lr,
+            m.train_seconds,
+            m.images_per_second
+        );
+    }
+    out
+}
+
+/// `summary.json` of a finished run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// Model name or spec.
+    pub model: String,
+    /// The architecture spec that rebuilds it.
+    pub spec: String,
+    /// Dataset name.
+    pub dataset: String,
+    /// Total parameters.
+    pub params: u64,
+    /// Multiply-accumulates per image.
+    pub macs: u64,
+    /// Epochs trained.
+    pub epochs: usize,
+    /// Accuracy on the test split after the last epoch.
+    pub test_accuracy: f64,
+    /// Test loss after the last epoch.
+    pub test_loss: f64,
+    /// Best validation accuracy over the epochs.
+    pub best_val_accuracy: f64,
+    /// Seconds spent training (all epochs, evaluation excluded).
+    pub train_seconds: f64,
+    /// Inference throughput on the test split (images/s).
+    pub inference_images_per_second: f64,
+    /// Test accuracy per class.
+    pub per_class_accuracy: Vec<f64>,
+    /// Test confusion matrix `[true][predicted]`.
+    pub confusion_matrix: Vec<Vec<u64>>,
+    /// Class names.
+    pub classes: Vec<String>,
+    /// Backend that ran it.
+    pub backend: String,
+}
