@@ -9,8 +9,8 @@ use crate::metrics::EpochMetrics;
 pub trait Reporter {
     /// An epoch begins.
     fn epoch_start(&mut self, epoch: usize, epochs: usize, steps: usize);
-    /// `step` steps of the epoch are done; `loss` is the running mean.
-    fn step(&mut self, step: usize, loss: f64);
+    /// `step` steps of the epoch are done; `loss` and `accuracy` are running means.
+    fn step(&mut self, step: usize, loss: f64, accuracy: f64);
     /// An epoch ended and its checkpoint is on disk; return `false` to stop the run there
     /// (as Ctrl-C or a kill would, but cleanly). `resume` continues it.
     fn epoch_end(&mut self, metrics: &EpochMetrics) -> bool;
@@ -62,10 +62,10 @@ impl Reporter for Console {
         }
     }
 
-    fn step(&mut self, step: usize, loss: f64) {
+    fn step(&mut self, step: usize, loss: f64, accuracy: f64) {
         if let Some(bar) = &self.bar {
             bar.set_position(step as u64);
-            bar.set_message(format!("loss {loss:.4}"));
+            bar.set_message(format!("loss {loss:.4} acc {:.2}%", 100.0 * accuracy));
         }
     }
 

@@ -224,7 +224,9 @@ pub fn train(
                 if !mean.is_finite() {
                     return Err(non_finite(run_dir, epoch + 1, i + 1));
                 }
-                reporter.step(i + 1, mean);
+                let accuracy =
+                    correct_sum.clone().map_or(0.0, |s| s.into_scalar::<f64>()) / seen as f64;
+                reporter.step(i + 1, mean, accuracy);
             }
         }
         let train_seconds = started.elapsed().as_secs_f64();

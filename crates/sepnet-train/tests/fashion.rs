@@ -15,7 +15,7 @@ struct KillAfter(usize);
 
 impl Reporter for KillAfter {
     fn epoch_start(&mut self, _: usize, _: usize, _: usize) {}
-    fn step(&mut self, _: usize, _: f64) {}
+    fn step(&mut self, _: usize, _: f64, _: f64) {}
     fn epoch_end(&mut self, m: &EpochMetrics) -> bool {
         m.epoch < self.0
     }

@@ -17,8 +17,10 @@ use super::train::{TrainFlags, sanitize};
 /// Arguments of `sepnet compare`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Comma-separated models (built-in names or specs); the first is the reference.
-    #[arg(long, value_delimiter = ',', required = true)]
+    /// Models to compare, the first being the reference: built-in names separated by commas
+    /// (`mnist-full,mnist-hybrid`); specs, which contain commas, separated by `;` or given by
+    /// repeating --models.
+    #[arg(long, required = true)]
     models: Vec<String>,
     /// Folder for the runs, the table and the plots.
     #[arg(long, default_value = "runs/compare")]
@@ -83,9 +85,26 @@ fn run_one(
 /// Trains every model and writes the comparison.
 pub fn run(args: Args) -> Result<()> {
     let repeats = args.repeats.max(1);
+    let models: Vec<String> = args
+        .models
+        .iter()
+        .flat_map(|m| {
+            let parts: Vec<&str> = if m.contains(';') || m.contains(':') {
+                m.split(';').collect()
+            } else {
+                m.split(',').collect()
+            };
+            parts
+                .into_iter()
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .collect();
     let mut rows: Vec<Row> = Vec::new();
     let mut curves = Vec::new();
-    for model in &args.models {
+    for model in &models {
         let mut runs = Vec::new();
         for r in 0..repeats {
             let seed = args.flags.seed + r as u64;

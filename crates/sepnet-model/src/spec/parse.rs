@@ -369,12 +369,13 @@ fn count(text: &str, what: &str) -> Result<usize, String> {
 
 /// `3` → `[3, 3]`; `3x5` → `[3, 5]`.
 fn dims(text: &str, what: &str) -> Result<[usize; 2], String> {
+    let bad = || format!("{what} must be a positive integer or HxW, got `{text}`");
     match text.split_once('x') {
-        Some((h, w)) => Ok([count(h, what)?, count(w, what)?]),
-        None => {
-            let n = count(text, what)?;
-            Ok([n, n])
-        }
+        Some((h, w)) => Ok([
+            count(h, what).map_err(|_| bad())?,
+            count(w, what).map_err(|_| bad())?,
+        ]),
+        None => count(text, what).map(|n| [n, n]).map_err(|_| bad()),
     }
 }
 
