@@ -3,11 +3,9 @@
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 
-use super::{Activation, Padding, add_channel_bias};
+use super::{Activation, Padding, convolve};
 
 /// Configuration of a [`Conv2d`]. All arguments are named: there is no positional
 /// `(filters, kernel)` pair to confuse with stride.
@@ -90,14 +88,16 @@ impl Conv2dConfig {
 impl Conv2d {
     /// `[batch, in_channels, height, width]` → `[batch, filters, height_out, width_out]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let [_, _, height, width] = x.dims();
-        let [_, _, k_h, k_w] = self.weight.dims();
-        let pads = self
-            .padding
-            .pads_2d([height, width], [k_h, k_w], self.stride, self.dilation);
-        let options = ConvOptions::new_with_padding(self.stride, pads, self.dilation, 1);
-        let y = conv2d(x, self.weight.val(), None, options);
-        self.activation
-            .apply(add_channel_bias(y, self.bias.as_ref().map(|b| b.val())))
+        let bias = self.bias.as_ref().map(|b| b.val());
+        convolve(
+            x,
+            self.weight.val(),
+            bias,
+            self.stride,
+            self.dilation,
+            self.padding,
+            1,
+            self.activation,
+        )
     }
 }

@@ -22,14 +22,31 @@ pub use separable_conv2d::{SeparableConv2d, SeparableConv2dConfig};
 
 use burn::tensor::Tensor;
 
-/// Adds a `[channels]` bias to an NCHW tensor. Kept outside the convolution call so that
-/// burn always sees a bias-free convolution (its fast depthwise kernels require that).
-fn add_channel_bias(x: Tensor<4>, bias: Option<Tensor<1>>) -> Tensor<4> {
-    match bias {
+/// The forward pass shared by full and depthwise convolutions: padding resolved for this input,
+/// a bias-free grouped convolution (burn's fast depthwise kernels require no bias), then the
+/// bias as a broadcast add, then the activation.
+#[allow(clippy::too_many_arguments)]
+fn convolve(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    stride: [usize; 2],
+    dilation: [usize; 2],
+    padding: Padding,
+    groups: usize,
+    activation: Activation,
+) -> Tensor<4> {
+    let [_, _, height, width] = x.dims();
+    let [_, _, k_h, k_w] = weight.dims();
+    let pads = padding.pads_2d([height, width], [k_h, k_w], stride, dilation);
+    let options = burn::tensor::ops::ConvOptions::new_with_padding(stride, pads, dilation, groups);
+    let y = burn::tensor::module::conv2d(x, weight, None, options);
+    let y = match bias {
         Some(bias) => {
             let channels = bias.dims()[0];
-            x + bias.reshape([1, channels, 1, 1])
+            y + bias.reshape([1, channels, 1, 1])
         }
-        None => x,
-    }
+        None => y,
+    };
+    activation.apply(y)
 }
