@@ -24,6 +24,11 @@ impl Reporter for KillAfter {
 
 const FASHION: &str = "/usr/share/datasets/fashion-mnist";
 
+/// burn's random generator is per device and process-wide, and every epoch re-seeds it (dropout
+/// masks, initialisation): two trainings at once in one process would draw from each other's
+/// stream. `sepnet` trains one model at a time; these tests take turns.
+static ONE_TRAINING_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn fashion_present() -> bool {
     let present = Path::new(FASHION).is_dir();
     if !present {
@@ -49,6 +54,9 @@ fn short_fashion_mnist_training_learns() {
     if !fashion_present() {
         return;
     }
+    let _turn = ONE_TRAINING_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let out = tempfile::tempdir().unwrap();
     let config = config(
         "conv:16:3:relu,pool,sep:32:3:relu,pool,flatten,dense:10",
@@ -93,6 +101,9 @@ fn killed_and_resumed_run_ends_with_the_same_metrics() {
     if !fashion_present() {
         return;
     }
+    let _turn = ONE_TRAINING_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     // BatchNorm, dropout, augmentation, SGD momentum and a schedule: all state that resume restores.
     let model = "conv:8:3,bn,relu,pool,flatten,dropout:0.2,dense:10";
     let mut full = config(model, 3, 25);
