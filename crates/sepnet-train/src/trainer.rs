@@ -44,10 +44,9 @@ pub struct Prepared {
     pub spec: NetworkSpec,
     /// Normalisation applied to every batch.
     pub norm: Normalization,
-    /// Training images (train minus the validation hold-out).
-    pub train: Split,
-    /// Validation images, when `val_split > 0`.
-    pub validation: Option<Split>,
+    /// With `val_split > 0`: (train minus the hold-out, the hold-out). Without, training uses
+    /// `dataset.train` as it is and validation the test split.
+    pub held_out: Option<(Split, Split)>,
     /// Inference device.
     pub device: Device,
 }
@@ -75,20 +74,20 @@ pub fn prepare(config: &TrainConfig) -> Result<Prepared, TrainError> {
     let norm = Normalization::standard(&dataset.name)
         .filter(|n| n.mean.len() == dataset.image_shape[2])
         .unwrap_or_else(|| Normalization::from_split(&dataset.train, dataset.image_shape[2]));
-    let (train, validation) = if config.val_split > 0 {
-        let (train, val) = dataset
-            .validation_split(config.val_split, config.seed)
-            .map_err(TrainError::Config)?;
-        (train, Some(val))
+    let held_out = if config.val_split > 0 {
+        Some(
+            dataset
+                .validation_split(config.val_split, config.seed)
+                .map_err(TrainError::Config)?,
+        )
     } else {
-        (dataset.train.clone(), None)
+        None
     };
     Ok(Prepared {
         dataset,
         spec,
         norm,
-        train,
-        validation,
+        held_out,
         device,
     })
 }
@@ -111,10 +110,13 @@ pub fn train(
         dataset,
         spec,
         norm,
-        train,
-        validation,
+        held_out,
         device,
     } = &prepared;
+    let (train, eval_split) = match held_out {
+        Some((train, validation)) => (train, validation),
+        None => (&dataset.train, &dataset.test),
+    };
     let train_device = device.clone().autodiff();
     let shape = dataset.image_shape;
     let classes = dataset.classes.len();
@@ -184,7 +186,6 @@ pub fn train(
     let loss_fn = CrossEntropyLossConfig::new()
         .with_smoothing((config.label_smoothing > 0.0).then_some(config.label_smoothing as f32))
         .init(&train_device);
-    let eval_split = validation.as_ref().unwrap_or(&dataset.test);
 
     for epoch in history.len()..config.epochs {
         train_device.seed(epoch_seed(config.seed, epoch));
