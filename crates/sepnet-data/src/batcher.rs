@@ -48,13 +48,12 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// Uploads the batch: images `[n, c, h, w]` and labels `[n]`.
-    pub fn to_tensors(&self, device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
-        let images = Tensor::from_data(TensorData::new(self.images.clone(), self.shape), device);
-        let labels = Tensor::from_data(
-            TensorData::new(self.labels.clone(), [self.labels.len()]),
-            device,
-        );
+    /// Uploads the batch, moving its buffers into the tensors (no copy): images
+    /// `[n, c, h, w]` and labels `[n]`.
+    pub fn into_tensors(self, device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
+        let n = self.labels.len();
+        let images = Tensor::from_data(TensorData::new(self.images, self.shape), device);
+        let labels = Tensor::from_data(TensorData::new(self.labels, [n]), device);
         (images, labels)
     }
 }

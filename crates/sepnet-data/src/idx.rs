@@ -43,27 +43,34 @@ fn describe_magic(magic: u32) -> String {
     }
 }
 
-/// Images: `(count, rows, cols, pixels)` with `pixels.len() == count · rows · cols`.
-pub fn read_images(path: &Path) -> Result<(usize, usize, usize, Vec<u8>)> {
+/// Reads a file and checks its magic number (first, so a labels file passed as images says so
+/// whatever its length) and that a whole header of `header_len` bytes is there.
+fn read_checked_header(path: &Path, magic: u32, header_len: usize, kind: &str) -> Result<Vec<u8>> {
     let bytes = read_maybe_gzip(path)?;
-    if bytes.len() >= 4 && be_u32(&bytes, 0) != IMAGES_MAGIC {
+    if bytes.len() >= 4 && be_u32(&bytes, 0) != magic {
         return Err(DataError::invalid(
             path,
             format!(
-                "expected an IDX images file (magic 0x00000803) but this is {}",
+                "expected an IDX {kind} file (magic 0x{magic:08x}) but this is {}",
                 describe_magic(be_u32(&bytes, 0))
             ),
         ));
     }
-    if bytes.len() < 16 {
+    if bytes.len() < header_len {
         return Err(DataError::invalid(
             path,
             format!(
-                "{} bytes is too short for an IDX images header (16 bytes)",
+                "{} bytes is too short for an IDX {kind} header ({header_len} bytes)",
                 bytes.len()
             ),
         ));
     }
+    Ok(bytes)
+}
+
+/// Images: `(count, rows, cols, pixels)` with `pixels.len() == count · rows · cols`.
+pub fn read_images(path: &Path) -> Result<(usize, usize, usize, Vec<u8>)> {
+    let bytes = read_checked_header(path, IMAGES_MAGIC, 16, "images")?;
     let (count, rows, cols) = (
         be_u32(&bytes, 4) as usize,
         be_u32(&bytes, 8) as usize,
@@ -98,25 +105,7 @@ pub fn read_images(path: &Path) -> Result<(usize, usize, usize, Vec<u8>)> {
 
 /// Labels, each checked to be below `classes`.
 pub fn read_labels(path: &Path, classes: usize) -> Result<Vec<u8>> {
-    let bytes = read_maybe_gzip(path)?;
-    if bytes.len() >= 4 && be_u32(&bytes, 0) != LABELS_MAGIC {
-        return Err(DataError::invalid(
-            path,
-            format!(
-                "expected an IDX labels file (magic 0x00000801) but this is {}",
-                describe_magic(be_u32(&bytes, 0))
-            ),
-        ));
-    }
-    if bytes.len() < 8 {
-        return Err(DataError::invalid(
-            path,
-            format!(
-                "{} bytes is too short for an IDX labels header (8 bytes)",
-                bytes.len()
-            ),
-        ));
-    }
+    let bytes = read_checked_header(path, LABELS_MAGIC, 8, "labels")?;
     let count = be_u32(&bytes, 4) as usize;
     let present = bytes.len() - 8;
     if count != present {

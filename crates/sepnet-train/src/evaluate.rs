@@ -34,8 +34,9 @@ pub fn evaluate(
     let mut confusion = vec![vec![0u64; classes]; classes];
     let mut loss_sum = 0.0;
     for batch in Batches::new(split, shape, norm, BatchConfig::eval(500), 0, 0) {
-        let n = batch.labels.len();
-        let (images, labels) = batch.to_tensors(device);
+        let truths = batch.labels.clone(); // n labels, kept for the confusion matrix
+        let n = truths.len();
+        let (images, labels) = batch.into_tensors(device);
         let logits = model.forward(images);
         loss_sum += loss_fn.forward(logits.clone(), labels).into_scalar::<f64>() * n as f64;
         let predicted: Vec<i64> = logits
@@ -44,7 +45,7 @@ pub fn evaluate(
             .convert::<i64>()
             .try_into_vec::<i64>()
             .expect("int data");
-        for (truth, guess) in batch.labels.iter().zip(predicted) {
+        for (truth, guess) in truths.iter().zip(predicted) {
             confusion[*truth as usize][guess as usize] += 1;
         }
     }

@@ -201,7 +201,7 @@ pub fn train(
                 .schedule
                 .lr(config.lr, steps, total_steps, steps_per_epoch);
             let n = batch.labels.len();
-            let (images, labels) = batch.to_tensors(&train_device);
+            let (images, labels) = batch.into_tensors(&train_device);
             let logits = model.forward(images);
             let loss = loss_fn.forward(logits.clone(), labels.clone());
             let grads = GradientsParams::from_grads(loss.backward(), &model);

@@ -82,7 +82,7 @@ pub fn run(args: Args) -> Result<()> {
     )
     .next()
     .context("no images")?;
-    let (images, _) = batch.to_tensors(&device);
+    let (images, _) = batch.into_tensors(&device);
     let probabilities: Vec<f32> = softmax(model.forward(images), 1)
         .into_data()
         .try_to_vec::<f32>()
