@@ -90,6 +90,19 @@ def parse_layer(token):
     return kind, positional, opts
 
 
+def padding(pad, shape, kernel, stride, dilation):
+    """(modules before the conv, the conv's own padding): symmetric 'same' padding goes into
+    the convolution as a PyTorch user would write it; asymmetric padding needs a Pad2d."""
+    if pad == "same":
+        top, bottom = same_pads(shape[1], kernel[0], stride[0], dilation[0])
+        left, right = same_pads(shape[2], kernel[1], stride[1], dilation[1])
+        if top == bottom and left == right:
+            return [], (top, left)
+    elif pad == "valid":
+        return [], 0
+    return [Pad2d(pad, kernel, stride, dilation)], 0
+
+
 def build(spec_text, input_hwc):
     """Returns (list of (name, module) top-level layers, final shape)."""
     h, w, c = input_hwc
@@ -103,14 +116,14 @@ def build(spec_text, input_hwc):
         if kind in ("conv", "dw", "sep"):
             k = dims(pos[-1])
             dil = o["dilation"]
-            mods = [Pad2d(pad, k, stride, dil)]
+            mods, p = padding(pad, shape, k, stride, dil)
             cin = shape[0]
             if kind == "conv":
-                mods.append(nn.Conv2d(cin, int(pos[0]), k, stride, 0, dil, bias=o["bias"] is not False))
+                mods.append(nn.Conv2d(cin, int(pos[0]), k, stride, p, dil, bias=o["bias"] is not False))
             elif kind == "dw":
-                mods.append(nn.Conv2d(cin, cin * o["m"], k, stride, 0, dil, groups=cin, bias=o["bias"] is True))
+                mods.append(nn.Conv2d(cin, cin * o["m"], k, stride, p, dil, groups=cin, bias=o["bias"] is True))
             else:
-                mods.append(nn.Conv2d(cin, cin * o["m"], k, stride, 0, dil, groups=cin, bias=False))
+                mods.append(nn.Conv2d(cin, cin * o["m"], k, stride, p, dil, groups=cin, bias=False))
                 mods.append(nn.Conv2d(cin * o["m"], int(pos[0]), 1, bias=o["bias"] is not False))
             mods.append(Act(act))
             layer = nn.Sequential(*mods)
@@ -118,9 +131,10 @@ def build(spec_text, input_hwc):
             cin, f = shape[0], int(pos[0])
             s = stride[0]
             a = o["act"] or "relu"
+            mods, p = padding("same", shape, (3, 3), (s, s), (1, 1))
             layer = nn.Sequential(
-                Pad2d("same", (3, 3), (s, s), (1, 1)),
-                nn.Conv2d(cin, cin, 3, s, 0, groups=cin, bias=False),
+                *mods,
+                nn.Conv2d(cin, cin, 3, s, p, groups=cin, bias=False),
                 nn.BatchNorm2d(cin), Act(a),
                 nn.Conv2d(cin, f, 1, bias=False), nn.BatchNorm2d(f), Act(a),
             )

@@ -37,6 +37,26 @@ impl ModelArgs {
     }
 }
 
+/// A `--models` list: built-in names separated by commas; specs, which contain commas,
+/// separated by `;` or given by repeating the flag.
+pub fn split_models(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .flat_map(|m| {
+            let separator = if m.contains(';') || m.contains(':') {
+                ';'
+            } else {
+                ','
+            };
+            m.split(separator)
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// `--backend` parsing with the list of what this build has.
 pub fn parse_backend(text: &str) -> Result<Backend, String> {
     text.parse()

@@ -7,6 +7,7 @@
 //!   `DepthwiseSeparableBlock`, BatchNorm, pooling, dense — burn modules, NCHW.
 //! - [`spec`]: the architecture text form (`conv:32:3:relu,pool,sep:64:3,...`).
 //! - [`architectures`]: the built-in models by name ([`resolve_model`]).
+//! - [`kernels`]: sepnet's own CPU depthwise kernels with their backward (a burn backend extension).
 //! - [`Network`]: one builder from spec to burn module; [`Summary`]: params and MACs.
 //!
 //! ```
@@ -24,6 +25,7 @@
 
 pub mod architectures;
 mod backend;
+pub mod kernels;
 pub mod layers;
 mod network;
 pub mod spec;
@@ -32,5 +34,5 @@ mod summary;
 pub use architectures::{BUILTIN_MODELS, BuiltinModel, ModelError, ModelOptions, resolve_model};
 pub use backend::Backend;
 pub use layers::{Activation, Padding};
-pub use network::{ActivationLayer, Flatten, Layer, Network};
+pub use network::{ActivationLayer, Features, Flatten, Layer, Network};
 pub use summary::{LayerSummary, SeparableCost, Summary, group_thousands, human};

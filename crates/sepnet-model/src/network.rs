@@ -51,8 +51,11 @@ pub enum Layer {
 }
 
 /// An activation in flight: spatial until `flatten`/`gap`, flat after.
-enum Features {
+#[derive(Clone, Debug)]
+pub enum Features {
+    /// `[batch, channels, height, width]`.
     Spatial(Tensor<4>),
+    /// `[batch, features]`.
     Flat(Tensor<2>),
 }
 
@@ -93,32 +96,43 @@ impl Network {
 
     /// `[batch, c, h, w]` → logits `[batch, classes]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let mut x = Features::Spatial(images);
-        for layer in &self.layers {
-            x = match (layer, x) {
-                (Layer::Conv(l), Features::Spatial(t)) => Features::Spatial(l.forward(t)),
-                (Layer::Depthwise(l), Features::Spatial(t)) => Features::Spatial(l.forward(t)),
-                (Layer::Separable(l), Features::Spatial(t)) => Features::Spatial(l.forward(t)),
-                (Layer::Block(l), Features::Spatial(t)) => Features::Spatial(l.forward(t)),
-                (Layer::BatchNorm(l), Features::Spatial(t)) => Features::Spatial(l.forward(t)),
-                (Layer::BatchNorm(l), Features::Flat(t)) => Features::Flat(l.inner.forward(t)),
-                (Layer::Activation(l), Features::Spatial(t)) => {
-                    Features::Spatial(l.activation.apply(t))
-                }
-                (Layer::Activation(l), Features::Flat(t)) => Features::Flat(l.activation.apply(t)),
-                (Layer::Pool(l), Features::Spatial(t)) => Features::Spatial(l.forward(t)),
-                (Layer::GlobalAvgPool(l), Features::Spatial(t)) => Features::Flat(l.forward(t)),
-                (Layer::Flatten(_), Features::Spatial(t)) => Features::Flat(t.flatten(1, 3)),
-                (Layer::Dense(l), Features::Flat(t)) => Features::Flat(l.forward(t)),
-                (Layer::Dropout(l), Features::Spatial(t)) => Features::Spatial(l.forward(t)),
-                (Layer::Dropout(l), Features::Flat(t)) => Features::Flat(l.forward(t)),
-                // `Network::new` checked every layer against the shape it receives.
-                (layer, _) => unreachable!("layer {layer:?} received an input of the wrong rank"),
-            };
-        }
-        match x {
+        let features = self
+            .layers
+            .iter()
+            .fold(Features::Spatial(images), |x, layer| layer.forward(x));
+        match features {
             Features::Flat(logits) => logits,
             Features::Spatial(_) => unreachable!("Network::new checked the output is flat"),
+        }
+    }
+}
+
+impl Layer {
+    /// Applies this one layer (what [`Network::forward`] folds over; `sepnet bench --layers`
+    /// times each call).
+    ///
+    /// # Panics
+    /// When `x` has the wrong rank for the layer (e.g. a flat tensor into a convolution);
+    /// [`Network::new`] rules this out for the layers of a network.
+    pub fn forward(&self, x: Features) -> Features {
+        match (self, x) {
+            (Layer::Conv(l), Features::Spatial(t)) => Features::Spatial(l.forward(t)),
+            (Layer::Depthwise(l), Features::Spatial(t)) => Features::Spatial(l.forward(t)),
+            (Layer::Separable(l), Features::Spatial(t)) => Features::Spatial(l.forward(t)),
+            (Layer::Block(l), Features::Spatial(t)) => Features::Spatial(l.forward(t)),
+            (Layer::BatchNorm(l), Features::Spatial(t)) => Features::Spatial(l.forward(t)),
+            (Layer::BatchNorm(l), Features::Flat(t)) => Features::Flat(l.inner.forward(t)),
+            (Layer::Activation(l), Features::Spatial(t)) => {
+                Features::Spatial(l.activation.apply(t))
+            }
+            (Layer::Activation(l), Features::Flat(t)) => Features::Flat(l.activation.apply(t)),
+            (Layer::Pool(l), Features::Spatial(t)) => Features::Spatial(l.forward(t)),
+            (Layer::GlobalAvgPool(l), Features::Spatial(t)) => Features::Flat(l.forward(t)),
+            (Layer::Flatten(_), Features::Spatial(t)) => Features::Flat(t.flatten(1, 3)),
+            (Layer::Dense(l), Features::Flat(t)) => Features::Flat(l.forward(t)),
+            (Layer::Dropout(l), Features::Spatial(t)) => Features::Spatial(l.forward(t)),
+            (Layer::Dropout(l), Features::Flat(t)) => Features::Flat(l.forward(t)),
+            (layer, _) => panic!("layer {layer:?} received an input of the wrong rank"),
         }
     }
 }

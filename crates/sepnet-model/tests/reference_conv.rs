@@ -1,11 +1,15 @@
-//! Depthwise and separable convolutions against a naive loop implementation written here:
-//! forward outputs and gradients (input and weights), for stride 1 and 2, odd and even sizes,
-//! depth multiplier 1 and 2, `same` and `valid` padding.
+//! Full, depthwise and separable convolutions and max pooling against a naive loop
+//! implementation written here: forward outputs and gradients (input and weights), for stride
+//! 1 and 2, odd and even sizes, depth multiplier 1 and 2, `same` and `valid` padding. On the
+//! CPU these layers run sepnet's own kernels (`sepnet_model::kernels`), so this is also their
+//! end-to-end test through burn's autodiff.
 
 use burn::module::Param;
 use burn::tensor::{Device, Tensor, TensorData};
 use sepnet_model::Padding;
-use sepnet_model::layers::{DepthwiseConv2dConfig, SeparableConv2dConfig};
+use sepnet_model::layers::{
+    Conv2dConfig, DepthwiseConv2dConfig, Pool2dConfig, PoolKind, SeparableConv2dConfig,
+};
 
 /// Deterministic values in [-1, 1).
 fn values(n: usize, seed: u64) -> Vec<f32> {
@@ -271,4 +275,109 @@ fn depthwise_bias_is_added_per_output_channel() {
             1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 2.0, 3.0, 3.0, 3.0, 3.0, 4.0, 4.0, 4.0, 4.0
         ]
     );
+}
+
+#[test]
+fn full_conv_forward_and_gradients_match_naive_loops() {
+    let device = Device::flex().autodiff();
+    let n = 3;
+    for (c, size, stride, filters, padding) in cases() {
+        let what = format!("conv c{c} {size}x{size} s{stride} f{filters} {padding:?}");
+        let mut layer = Conv2dConfig::new(c, filters, [3, 3])
+            .with_stride([stride; 2])
+            .with_padding(padding)
+            .with_bias(false)
+            .init(&device);
+        let w = values(filters * c * 9, 4);
+        layer.weight = Param::from_tensor(tensor4(w.clone(), [filters, c, 3, 3], &device));
+        let x = values(n * c * size * size, 5);
+        let xt = tensor4(x.clone(), [n, c, size, size], &device).require_grad();
+        let y = layer.forward(xt.clone());
+        let naive = Conv {
+            c_in: c,
+            c_out: filters,
+            groups: 1,
+            k: [3, 3],
+            stride,
+            pads: padding.pads_2d([size, size], [3, 3], [stride; 2], [1, 1]),
+        };
+        let expected = naive.forward(&x, &w, n, size, size);
+        let dy = values(expected.len(), 6);
+        let dims = y.dims();
+        let grads = (y.clone() * tensor4(dy.clone(), dims, &device))
+            .sum()
+            .backward();
+        assert_close(&to_vec(y), &expected, &format!("{what} forward"));
+        let (dx, dw) = naive.backward(&x, &w, &dy, n, size, size);
+        assert_close(
+            &to_vec(xt.grad(&grads).unwrap()),
+            &dx,
+            &format!("{what} dx"),
+        );
+        let dw_ours = to_vec(layer.weight.val().grad(&grads).unwrap());
+        assert_close(&dw_ours, &dw, &format!("{what} dw"));
+    }
+}
+
+/// Max pooling 2×2/2 (valid), 3×3/2 (TensorFlow `same`, asymmetric) and 3×3/1 (overlapping
+/// windows): the maximum forward, and the gradient routed to the first maximum of each window.
+#[test]
+fn max_pool_forward_and_gradient_match_naive_loops() {
+    let device = Device::flex().autodiff();
+    let (n, c) = (2, 3);
+    for (size, k, stride, padding) in [
+        (8, 2, 2, Padding::Valid),
+        (7, 3, 2, Padding::Same),
+        (6, 3, 1, Padding::Same),
+    ] {
+        let what = format!("maxpool {size}x{size} k{k} s{stride} {padding:?}");
+        let layer = Pool2dConfig::new(PoolKind::Max, [k, k])
+            .with_stride(Some([stride, stride]))
+            .with_padding(padding)
+            .init(&device);
+        // Few distinct values, so windows hold ties and the first maximum must win.
+        let x: Vec<f32> = values(n * c * size * size, 7)
+            .iter()
+            .map(|v| (v * 3.0).round())
+            .collect();
+        let xt = tensor4(x.clone(), [n, c, size, size], &device).require_grad();
+        let y = layer.forward(xt.clone());
+        let [_, _, oh, ow] = y.dims();
+        let [(top, _), (left, _)] = padding.pads_2d([size, size], [k, k], [stride; 2], [1, 1]);
+        let dy = values(n * c * oh * ow, 8);
+        let (mut expected, mut dx) = (vec![0.0; dy.len()], vec![0.0; x.len()]);
+        for plane in 0..n * c {
+            for i in 0..oh {
+                for j in 0..ow {
+                    let mut best: Option<(f32, usize)> = None;
+                    for ki in 0..k {
+                        for kj in 0..k {
+                            let r = (i * stride + ki) as isize - top as isize;
+                            let s = (j * stride + kj) as isize - left as isize;
+                            if r < 0 || s < 0 || r >= size as isize || s >= size as isize {
+                                continue;
+                            }
+                            let at = (plane * size + r as usize) * size + s as usize;
+                            if best.is_none_or(|(v, _)| x[at] > v) {
+                                best = Some((x[at], at));
+                            }
+                        }
+                    }
+                    let (v, at) = best.expect("every window covers the image");
+                    let o = (plane * oh + i) * ow + j;
+                    expected[o] = v;
+                    dx[at] += dy[o];
+                }
+            }
+        }
+        let grads = (y.clone() * tensor4(dy, [n, c, oh, ow], &device))
+            .sum()
+            .backward();
+        assert_close(&to_vec(y), &expected, &format!("{what} forward"));
+        assert_close(
+            &to_vec(xt.grad(&grads).unwrap()),
+            &dx,
+            &format!("{what} dx"),
+        );
+    }
 }

@@ -15,6 +15,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod checkpoint;
 mod config;
 mod evaluate;

@@ -13,6 +13,7 @@ use sepnet_train::{
 use serde::Serialize;
 
 use super::train::{TrainFlags, sanitize};
+use crate::args::split_models;
 
 /// Arguments of `sepnet compare`.
 #[derive(clap::Args)]
@@ -85,23 +86,7 @@ fn run_one(
 /// Trains every model and writes the comparison.
 pub fn run(args: Args) -> Result<()> {
     let repeats = args.repeats.max(1);
-    let models: Vec<String> = args
-        .models
-        .iter()
-        .flat_map(|m| {
-            let parts: Vec<&str> = if m.contains(';') || m.contains(':') {
-                m.split(';').collect()
-            } else {
-                m.split(',').collect()
-            };
-            parts
-                .into_iter()
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .map(String::from)
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let models = split_models(&args.models);
     let mut rows: Vec<Row> = Vec::new();
     let mut curves = Vec::new();
     for model in &models {

@@ -22,9 +22,15 @@ pub use separable_conv2d::{SeparableConv2d, SeparableConv2dConfig};
 
 use burn::tensor::Tensor;
 
+use crate::kernels;
+
 /// The forward pass shared by full and depthwise convolutions: padding resolved for this input,
-/// a bias-free grouped convolution (burn's fast depthwise kernels require no bias), then the
-/// bias as a broadcast add, then the activation.
+/// a bias-free convolution, then the bias as a broadcast add, then the activation.
+///
+/// On the CPU (Flex), depthwise and pointwise (1×1, stride 1) convolutions run sepnet's own
+/// kernels with their own backward passes ([`crate::kernels`]). Everything else, and every
+/// GPU convolution, is burn's `conv2d` (its fast depthwise kernels require no bias, hence the
+/// separate add).
 #[allow(clippy::too_many_arguments)]
 fn convolve(
     x: Tensor<4>,
@@ -36,16 +42,36 @@ fn convolve(
     groups: usize,
     activation: Activation,
 ) -> Tensor<4> {
-    let [_, _, height, width] = x.dims();
-    let [_, _, k_h, k_w] = weight.dims();
-    let pads = padding.pads_2d([height, width], [k_h, k_w], stride, dilation);
-    let options = burn::tensor::ops::ConvOptions::new_with_padding(stride, pads, dilation, groups);
-    let y = burn::tensor::module::conv2d(x, weight, None, options);
+    let input = x.dims();
+    let [_, c_in, height, width] = input;
+    let [c_out, _, k_h, k_w] = weight.dims();
+    let [(top, bottom), (left, right)] =
+        padding.pads_2d([height, width], [k_h, k_w], stride, dilation);
+    let geometry = kernels::Geometry {
+        input,
+        multiplier: c_out / c_in,
+        kernel: [k_h, k_w],
+        stride,
+        dilation,
+        pads: [top, bottom, left, right],
+    };
+    let y = if !kernels::applies_to(&x) {
+        let options = burn::tensor::ops::ConvOptions::new_with_padding(
+            stride,
+            [(top, bottom), (left, right)],
+            dilation,
+            groups,
+        );
+        burn::tensor::module::conv2d(x, weight, None, options)
+    } else if groups > 1 {
+        kernels::depthwise_conv2d(x, weight, geometry)
+    } else if [k_h, k_w, stride[0], stride[1]] == [1; 4] && geometry.pads == [0; 4] {
+        kernels::pointwise_conv2d(x, weight)
+    } else {
+        kernels::dense_conv2d(x, weight, geometry)
+    };
     let y = match bias {
-        Some(bias) => {
-            let channels = bias.dims()[0];
-            y + bias.reshape([1, channels, 1, 1])
-        }
+        Some(bias) => y + bias.reshape([1, c_out, 1, 1]),
         None => y,
     };
     activation.apply(y)

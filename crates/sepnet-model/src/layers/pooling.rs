@@ -8,6 +8,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::Padding;
+use crate::kernels;
 
 /// Which reduction a [`Pool2d`] applies to each window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,6 +75,18 @@ impl Pool2d {
             .padding
             .pads_2d([height, width], self.size, self.stride, [1, 1]);
         match self.kind {
+            PoolKind::Max if kernels::applies_to(&x) => {
+                let [(top, bottom), (left, right)] = pads;
+                let geometry = kernels::Geometry {
+                    input: x.dims(),
+                    multiplier: 1,
+                    kernel: self.size,
+                    stride: self.stride,
+                    dilation: [1, 1],
+                    pads: [top, bottom, left, right],
+                };
+                kernels::max_pool2d(x, geometry)
+            }
             PoolKind::Max => max_pool2d(
                 x,
                 MaxPoolOptions::new(self.size)

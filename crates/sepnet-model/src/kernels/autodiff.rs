@@ -1,0 +1,229 @@
+//! [`SepnetKernels`] under autodiff: each operation is recorded with a backward pass that
+//! calls the inner backend's gradient kernels. The gradient operations themselves are not
+//! differentiated again (no double backward): through autodiff they return plain values.
+
+use burn::backend::autodiff::NodeId;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, AutodiffBackend};
+
+use super::{Geometry, SepnetKernels};
+
+/// Which two-input (input, weight) operation a [`ConvBackward`] differentiates.
+#[derive(Clone, Copy, Debug)]
+enum Conv {
+    Depthwise(Geometry),
+    Pointwise,
+    Dense(Geometry),
+}
+
+impl Conv {
+    fn forward<B: SepnetKernels>(self, x: FloatTensor<B>, w: FloatTensor<B>) -> FloatTensor<B> {
+        match self {
+            Conv::Depthwise(g) => B::depthwise_conv2d(x, w, g),
+            Conv::Pointwise => B::pointwise_conv2d(x, w),
+            Conv::Dense(g) => B::dense_conv2d(x, w, g),
+        }
+    }
+
+    fn input_grad<B: SepnetKernels>(self, w: FloatTensor<B>, dy: FloatTensor<B>) -> FloatTensor<B> {
+        match self {
+            Conv::Depthwise(g) => B::depthwise_conv2d_input_grad(w, dy, g),
+            Conv::Pointwise => B::pointwise_conv2d_input_grad(w, dy),
+            Conv::Dense(g) => B::dense_conv2d_input_grad(w, dy, g),
+        }
+    }
+
+    fn weight_grad<B: SepnetKernels>(
+        self,
+        x: FloatTensor<B>,
+        dy: FloatTensor<B>,
+    ) -> FloatTensor<B> {
+        match self {
+            Conv::Depthwise(g) => B::depthwise_conv2d_weight_grad(x, dy, g),
+            Conv::Pointwise => B::pointwise_conv2d_weight_grad(x, dy),
+            Conv::Dense(g) => B::dense_conv2d_weight_grad(x, dy, g),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ConvBackward;
+
+impl<B: SepnetKernels> Backward<B, 2> for ConvBackward {
+    type State = (NodeId, NodeId, Conv);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_weight] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x_state, weight_state, conv) = ops.state;
+        let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_state);
+        let weight = checkpointer.retrieve_node_output::<FloatTensor<B>>(weight_state);
+        if let Some(node) = node_x {
+            grads.register::<B>(node.id, conv.input_grad::<B>(weight, grad.clone()));
+        }
+        if let Some(node) = node_weight {
+            grads.register::<B>(node.id, conv.weight_grad::<B>(x, grad));
+        }
+    }
+}
+
+fn record_conv<B: SepnetKernels, C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<B, C>>,
+    weight: FloatTensor<Autodiff<B, C>>,
+    conv: Conv,
+) -> FloatTensor<Autodiff<B, C>> {
+    match ConvBackward
+        .prepare::<C>([x.node(), weight.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(mut prep) => {
+            let x_state = prep.checkpoint(&x);
+            let weight_state = prep.checkpoint(&weight);
+            let y = conv.forward::<B>(x.into_primitive(), weight.into_primitive());
+            prep.finish((x_state, weight_state, conv), y)
+        }
+        OpsKind::UnTracked(prep) => {
+            prep.finish(conv.forward::<B>(x.into_primitive(), weight.into_primitive()))
+        }
+    }
+}
+
+#[derive(Debug)]
+struct MaxPoolBackward;
+
+impl<B: SepnetKernels> Backward<B, 1> for MaxPoolBackward {
+    type State = (NodeId, Geometry);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x_state, geometry) = ops.state;
+        if let Some(node) = node_x {
+            let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_state);
+            grads.register::<B>(node.id, B::max_pool_input_grad(x, grad, geometry));
+        }
+    }
+}
+
+impl<B: SepnetKernels, C: CheckpointStrategy> SepnetKernels for Autodiff<B, C> {
+    fn depthwise_conv2d(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        g: Geometry,
+    ) -> FloatTensor<Self> {
+        record_conv::<B, C>(x, w, Conv::Depthwise(g))
+    }
+
+    fn pointwise_conv2d(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
+        record_conv::<B, C>(x, w, Conv::Pointwise)
+    }
+
+    fn dense_conv2d(x: FloatTensor<Self>, w: FloatTensor<Self>, g: Geometry) -> FloatTensor<Self> {
+        record_conv::<B, C>(x, w, Conv::Dense(g))
+    }
+
+    fn max_pool(x: FloatTensor<Self>, g: Geometry) -> FloatTensor<Self> {
+        match MaxPoolBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                prep.finish((x_state, g), B::max_pool(x.into_primitive(), g))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::max_pool(x.into_primitive(), g)),
+        }
+    }
+
+    fn depthwise_conv2d_input_grad(
+        w: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        g: Geometry,
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::depthwise_conv2d_input_grad(
+            Self::inner(w),
+            Self::inner(dy),
+            g,
+        ))
+    }
+
+    fn depthwise_conv2d_weight_grad(
+        x: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        g: Geometry,
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::depthwise_conv2d_weight_grad(
+            Self::inner(x),
+            Self::inner(dy),
+            g,
+        ))
+    }
+
+    fn pointwise_conv2d_input_grad(
+        w: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::pointwise_conv2d_input_grad(
+            Self::inner(w),
+            Self::inner(dy),
+        ))
+    }
+
+    fn pointwise_conv2d_weight_grad(
+        x: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::pointwise_conv2d_weight_grad(
+            Self::inner(x),
+            Self::inner(dy),
+        ))
+    }
+
+    fn dense_conv2d_input_grad(
+        w: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        g: Geometry,
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::dense_conv2d_input_grad(
+            Self::inner(w),
+            Self::inner(dy),
+            g,
+        ))
+    }
+
+    fn dense_conv2d_weight_grad(
+        x: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        g: Geometry,
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::dense_conv2d_weight_grad(
+            Self::inner(x),
+            Self::inner(dy),
+            g,
+        ))
+    }
+
+    fn max_pool_input_grad(
+        x: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        g: Geometry,
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::max_pool_input_grad(Self::inner(x), Self::inner(dy), g))
+    }
+}

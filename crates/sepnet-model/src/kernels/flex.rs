@@ -1,0 +1,113 @@
+//! [`SepnetKernels`] on burn-flex: unpack the tensors to `f32` slices, run the kernel, pack
+//! the result.
+
+use burn::backend::Flex;
+use burn::backend::flex::FlexTensor;
+use burn::tensor::TensorData;
+
+use super::{Geometry, SepnetKernels, dense, depthwise, pointwise, pool};
+
+/// Runs `f` on the contiguous `f32` values of a tensor.
+fn with_values<R>(t: &FlexTensor, f: impl FnOnce(&[f32]) -> R) -> R {
+    let t = t.to_contiguous();
+    f(t.as_slice::<f32>()
+        .expect("sepnet kernels are only routed f32 tensors"))
+}
+
+/// Runs `f` on the values of two tensors.
+fn with_pair<R>(a: &FlexTensor, b: &FlexTensor, f: impl FnOnce(&[f32], &[f32]) -> R) -> R {
+    with_values(a, |a| with_values(b, |b| f(a, b)))
+}
+
+fn tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+fn dims(t: &FlexTensor) -> [usize; 4] {
+    let shape = t.layout().shape();
+    [shape[0], shape[1], shape[2], shape[3]]
+}
+
+/// Pointwise dimensions from an activation `[n, _, h, w]` and a weight shape `[f, c, 1, 1]`.
+fn pointwise_dims(activation: [usize; 4], weight: [usize; 4]) -> pointwise::Dims {
+    let [batch, _, h, w] = activation;
+    pointwise::Dims {
+        batch,
+        channels: weight[1],
+        filters: weight[0],
+        pixels: h * w,
+    }
+}
+
+fn dense_output(g: &Geometry, filters: usize) -> [usize; 4] {
+    let [oh, ow] = g.output_hw();
+    [g.input[0], filters, oh, ow]
+}
+
+impl SepnetKernels for Flex {
+    fn depthwise_conv2d(x: FlexTensor, weight: FlexTensor, g: Geometry) -> FlexTensor {
+        let y = with_pair(&x, &weight, |x, w| depthwise::forward(x, w, &g));
+        tensor(y, g.output())
+    }
+
+    fn depthwise_conv2d_input_grad(weight: FlexTensor, dy: FlexTensor, g: Geometry) -> FlexTensor {
+        let dx = with_pair(&weight, &dy, |w, dy| depthwise::backward_input(w, dy, &g));
+        tensor(dx, g.input)
+    }
+
+    fn depthwise_conv2d_weight_grad(x: FlexTensor, dy: FlexTensor, g: Geometry) -> FlexTensor {
+        let dw = with_pair(&x, &dy, |x, dy| depthwise::backward_weight(x, dy, &g));
+        tensor(dw, g.weight())
+    }
+
+    fn pointwise_conv2d(x: FlexTensor, weight: FlexTensor) -> FlexTensor {
+        let d = pointwise_dims(dims(&x), dims(&weight));
+        let [n, _, h, w] = dims(&x);
+        let y = with_pair(&x, &weight, |x, wt| pointwise::forward(x, wt, d));
+        tensor(y, [n, d.filters, h, w])
+    }
+
+    fn pointwise_conv2d_input_grad(weight: FlexTensor, dy: FlexTensor) -> FlexTensor {
+        let d = pointwise_dims(dims(&dy), dims(&weight));
+        let [n, _, h, w] = dims(&dy);
+        let dx = with_pair(&weight, &dy, |wt, dy| pointwise::backward_input(wt, dy, d));
+        tensor(dx, [n, d.channels, h, w])
+    }
+
+    fn pointwise_conv2d_weight_grad(x: FlexTensor, dy: FlexTensor) -> FlexTensor {
+        let weight = [dims(&dy)[1], dims(&x)[1], 1, 1];
+        let d = pointwise_dims(dims(&x), weight);
+        let dw = with_pair(&x, &dy, |x, dy| pointwise::backward_weight(x, dy, d));
+        tensor(dw, weight)
+    }
+
+    fn dense_conv2d(x: FlexTensor, weight: FlexTensor, g: Geometry) -> FlexTensor {
+        let filters = dims(&weight)[0];
+        let y = with_pair(&x, &weight, |x, w| dense::forward(x, w, &g, filters));
+        tensor(y, dense_output(&g, filters))
+    }
+
+    fn dense_conv2d_input_grad(weight: FlexTensor, dy: FlexTensor, g: Geometry) -> FlexTensor {
+        let filters = dims(&weight)[0];
+        let dx = with_pair(&weight, &dy, |w, dy| {
+            dense::backward_input(w, dy, &g, filters)
+        });
+        tensor(dx, g.input)
+    }
+
+    fn dense_conv2d_weight_grad(x: FlexTensor, dy: FlexTensor, g: Geometry) -> FlexTensor {
+        let filters = dims(&dy)[1];
+        let dw = with_pair(&x, &dy, |x, dy| dense::backward_weight(x, dy, &g, filters));
+        tensor(dw, [filters, g.input[1], g.kernel[0], g.kernel[1]])
+    }
+
+    fn max_pool(x: FlexTensor, g: Geometry) -> FlexTensor {
+        let y = with_values(&x, |x| pool::forward(x, &g));
+        tensor(y, g.output())
+    }
+
+    fn max_pool_input_grad(x: FlexTensor, dy: FlexTensor, g: Geometry) -> FlexTensor {
+        let dx = with_pair(&x, &dy, |x, dy| pool::backward(x, dy, &g));
+        tensor(dx, g.input)
+    }
+}

@@ -1,0 +1,149 @@
+//! sepnet's own CPU kernels, plugged into burn through its backend-extension mechanism.
+//!
+//! burn-flex has no backward kernels of its own for convolutions: autodiff falls back to
+//! burn's generic formulation (a transposed convolution for the input gradient, a
+//! convolution over swapped axes or per group for the weight gradient), which made a
+//! depthwise layer's backward 4–12× its forward and a pointwise one's up to 35×; its max
+//! pooling under autodiff cost as much as the convolution before it. [`SepnetKernels`] is an
+//! extension trait with four operations — depthwise, pointwise (1×1) and full convolution
+//! without bias, and max pooling — each implemented three ways:
+//! - on [`Flex`](burn::backend::Flex) by plain loops and per-image matrix products
+//!   ([`depthwise`], [`pointwise`], [`dense`], [`pool`]), forward and backward;
+//! - on `Autodiff<B>` by recording the operation with its own backward pass, which calls the
+//!   inner backend's gradient kernels (`autodiff.rs`);
+//! - everywhere else not at all: the functions below are only called for tensors
+//!   [`applies_to`] accepts, so GPU backends keep burn's own kernels.
+//!
+//! Each kernel is tested against its definition written as naive loops (forward and both
+//! gradients), and the layers are tested end to end in `tests/reference_conv.rs`.
+//! `SEPNET_KERNELS=burn` turns the routing off (burn's kernels everywhere), for A/B timing.
+
+mod allocator;
+mod autodiff;
+pub mod dense;
+pub mod depthwise;
+mod flex;
+mod gemm;
+mod geometry;
+pub mod pointwise;
+pub mod pool;
+
+use std::sync::OnceLock;
+
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Dispatch, backend_extension};
+use burn::tensor::{DType, Device, Tensor};
+
+pub use allocator::retain_freed_memory;
+pub use geometry::Geometry;
+
+/// The operations sepnet implements itself. Shapes are NCHW; weights are burn's
+/// `[out_channels, in_channels / groups, k_h, k_w]`.
+#[backend_extension(Flex, Autodiff)]
+pub trait SepnetKernels: Backend {
+    /// Depthwise convolution without bias: `weight [c·m, 1, k_h, k_w]`.
+    fn depthwise_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        geometry: Geometry,
+    ) -> FloatTensor<Self>;
+    /// Input gradient of [`depthwise_conv2d`](SepnetKernels::depthwise_conv2d).
+    fn depthwise_conv2d_input_grad(
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        geometry: Geometry,
+    ) -> FloatTensor<Self>;
+    /// Weight gradient of [`depthwise_conv2d`](SepnetKernels::depthwise_conv2d).
+    fn depthwise_conv2d_weight_grad(
+        x: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        geometry: Geometry,
+    ) -> FloatTensor<Self>;
+
+    /// 1×1 convolution, stride 1, no padding or bias: `weight [f, c, 1, 1]`.
+    fn pointwise_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// Input gradient of [`pointwise_conv2d`](SepnetKernels::pointwise_conv2d).
+    fn pointwise_conv2d_input_grad(
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+    /// Weight gradient of [`pointwise_conv2d`](SepnetKernels::pointwise_conv2d).
+    fn pointwise_conv2d_weight_grad(
+        x: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+
+    /// Full convolution (one group) without bias: `weight [f, c, k_h, k_w]`.
+    fn dense_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        geometry: Geometry,
+    ) -> FloatTensor<Self>;
+    /// Input gradient of [`dense_conv2d`](SepnetKernels::dense_conv2d).
+    fn dense_conv2d_input_grad(
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        geometry: Geometry,
+    ) -> FloatTensor<Self>;
+    /// Weight gradient of [`dense_conv2d`](SepnetKernels::dense_conv2d).
+    fn dense_conv2d_weight_grad(
+        x: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        geometry: Geometry,
+    ) -> FloatTensor<Self>;
+
+    /// Max pooling; padding is skipped, never selected.
+    fn max_pool(x: FloatTensor<Self>, geometry: Geometry) -> FloatTensor<Self>;
+    /// Input gradient of [`max_pool`](SepnetKernels::max_pool).
+    fn max_pool_input_grad(
+        x: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        geometry: Geometry,
+    ) -> FloatTensor<Self>;
+}
+
+/// Whether sepnet's kernels run (`SEPNET_KERNELS=burn` switches them off).
+pub fn enabled() -> bool {
+    static ENABLED: OnceLock<bool> = OnceLock::new();
+    *ENABLED.get_or_init(|| std::env::var("SEPNET_KERNELS").map_or(true, |v| v != "burn"))
+}
+
+/// Whether `x` lives where sepnet's kernels apply: f32 on the Flex CPU backend (with or
+/// without autodiff).
+pub fn applies_to(x: &Tensor<4>) -> bool {
+    enabled() && x.dtype() == DType::F32 && x.device().inner() == Device::flex()
+}
+
+/// Bias-free depthwise convolution through [`SepnetKernels`].
+pub fn depthwise_conv2d(x: Tensor<4>, weight: Tensor<4>, geometry: Geometry) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as SepnetKernels>::depthwise_conv2d(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        geometry,
+    ))
+}
+
+/// 1×1 convolution through [`SepnetKernels`].
+pub fn pointwise_conv2d(x: Tensor<4>, weight: Tensor<4>) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as SepnetKernels>::pointwise_conv2d(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+    ))
+}
+
+/// Bias-free full convolution through [`SepnetKernels`].
+pub fn dense_conv2d(x: Tensor<4>, weight: Tensor<4>, geometry: Geometry) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as SepnetKernels>::dense_conv2d(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        geometry,
+    ))
+}
+
+/// Max pooling through [`SepnetKernels`].
+pub fn max_pool2d(x: Tensor<4>, geometry: Geometry) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as SepnetKernels>::max_pool(
+        x.into_dispatch(),
+        geometry,
+    ))
+}

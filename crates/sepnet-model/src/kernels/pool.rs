@@ -1,0 +1,79 @@
+//! Max pooling on the CPU, forward and backward, one image-channel plane per task.
+//!
+//! The backward pass finds each window's maximum again from the saved input (the first one
+//! in row-major window order, as burn does) instead of keeping an index tensor, and sends the
+//! output gradient there. burn-flex's pooling under autodiff computed the indices in the
+//! forward pass, which made vgg's 2×2 max pool cost as much as the convolution before it.
+
+use rayon::prelude::*;
+
+use super::geometry::{Geometry, input_col};
+
+/// `y = max over each window` (padding never wins: it is skipped, as TensorFlow does).
+pub fn forward(x: &[f32], g: &Geometry) -> Vec<f32> {
+    let [_, _, h, w] = g.input;
+    let [oh, ow] = g.output_hw();
+    let (columns, stride) = (g.columns(), g.stride[1]);
+    let planes: usize = g.input[0] * g.input[1];
+    let mut y = vec![f32::NEG_INFINITY; planes * oh * ow];
+    y.par_chunks_mut(oh * ow)
+        .zip(x.par_chunks(h * w))
+        .for_each(|(y, x)| {
+            g.rows(|out_row, in_row, _| {
+                let y = &mut y[out_row * ow..][..ow];
+                let x = &x[in_row * w..][..w];
+                for &(_, first, end, offset) in &columns {
+                    for (j, y) in y[first..end].iter_mut().enumerate() {
+                        let v = x[input_col(first + j, stride, offset)];
+                        if v > *y {
+                            *y = v;
+                        }
+                    }
+                }
+            });
+        });
+    y
+}
+
+/// `dx[argmax of each window] += dy`.
+pub fn backward(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
+    let [_, _, h, w] = g.input;
+    let [oh, ow] = g.output_hw();
+    let (columns, stride) = (g.columns(), g.stride[1]);
+    let mut dx = vec![0.0f32; x.len()];
+    dx.par_chunks_mut(h * w)
+        .zip(x.par_chunks(h * w).zip(dy.par_chunks(oh * ow)))
+        .for_each(|(dx, (x, dy))| {
+            // Best value and its input index for each output column of the current row.
+            let mut best = vec![(f32::NEG_INFINITY, usize::MAX); ow];
+            let mut current_row = usize::MAX;
+            let flush = |best: &mut Vec<(f32, usize)>, row: usize, dx: &mut [f32]| {
+                for (j, (_, at)) in best.iter_mut().enumerate() {
+                    if *at != usize::MAX {
+                        dx[*at] += dy[row * ow + j];
+                    }
+                }
+                best.fill((f32::NEG_INFINITY, usize::MAX));
+            };
+            g.rows(|out_row, in_row, _| {
+                if out_row != current_row {
+                    if current_row != usize::MAX {
+                        flush(&mut best, current_row, dx);
+                    }
+                    current_row = out_row;
+                }
+                for &(_, first, end, offset) in &columns {
+                    for (j, b) in best[first..end].iter_mut().enumerate() {
+                        let at = in_row * w + input_col(first + j, stride, offset);
+                        if x[at] > b.0 {
+                            *b = (x[at], at);
+                        }
+                    }
+                }
+            });
+            if current_row != usize::MAX {
+                flush(&mut best, current_row, dx);
+            }
+        });
+    dx
+}
