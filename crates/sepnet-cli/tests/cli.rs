@@ -182,3 +182,58 @@ fn train_eval_predict_compare_on_fashion_mnist() {
     assert_eq!(rows.as_array().unwrap().len(), 2);
     assert_eq!(rows[0]["params_ratio"], 1.0);
 }
+
+/// `bench --json` reports the documented fields for a built-in and a spec; `--layers` adds
+/// one row per layer, with separable layers split into their depthwise and pointwise parts.
+#[test]
+fn bench_reports_medians_and_a_layer_profile() {
+    let spec = "sep:8:3:relu,pool,flatten,dense:10";
+    let out = ok(&[
+        "bench",
+        "--models",
+        &format!("mnist-full;{spec}"),
+        "--batch-size",
+        "4",
+        "--steps",
+        "2",
+        "--warmup",
+        "0",
+        "--layers",
+        "--json",
+    ]);
+    let results: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let results = results.as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    for r in results {
+        for key in [
+            "forward_ms",
+            "train_step_ms",
+            "first_step_ms",
+            "train_images_per_s",
+        ] {
+            assert!(r[key].as_f64().unwrap() > 0.0, "{key} in {r}");
+        }
+        assert_eq!(r["backend"], "flex");
+        assert_eq!(r["batch_size"], 4);
+    }
+    assert_eq!(results[0]["model"], "mnist-full");
+    assert_eq!(results[0]["params"], 1_630_090);
+    let layers: Vec<&str> = results[1]["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["layer"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        layers,
+        [
+            "sep:8:3:relu/dw",
+            "sep:8:3:relu/pw",
+            "maxpool:2",
+            "flatten",
+            "dense:10"
+        ]
+    );
+    let err = fails(&["bench", "--models", "mnist-full", "--steps", "0"]);
+    assert!(err.contains("--steps"), "{err}");
+}

@@ -10,7 +10,7 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, AutodiffBackend};
 
-use super::{Geometry, SepnetKernels};
+use super::{Geometry, NormGrads, NormTrain, SepnetKernels};
 
 /// Which two-input (input, weight) operation a [`ConvBackward`] differentiates.
 #[derive(Clone, Copy, Debug)]
@@ -120,7 +120,103 @@ impl<B: SepnetKernels> Backward<B, 1> for MaxPoolBackward {
     }
 }
 
+/// BatchNorm's backward: the batch statistics of the forward pass come along in the state.
+#[derive(Debug)]
+struct NormBackward;
+
+impl<B: SepnetKernels> Backward<B, 3> for NormBackward {
+    type State = (NodeId, NodeId, FloatTensor<B>, FloatTensor<B>, f64);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x_state, gamma_state, mean, variance, epsilon) = ops.state;
+        let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_state);
+        let gamma = checkpointer.retrieve_node_output::<FloatTensor<B>>(gamma_state);
+        let g = B::fused_batch_norm_grads(x, gamma, mean, variance, epsilon, grad);
+        for (node, grad) in [(node_x, g.x), (node_gamma, g.gamma), (node_beta, g.beta)] {
+            if let Some(node) = node {
+                grads.register::<B>(node.id, grad);
+            }
+        }
+    }
+}
+
 impl<B: SepnetKernels, C: CheckpointStrategy> SepnetKernels for Autodiff<B, C> {
+    fn fused_batch_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> NormTrain<Self> {
+        let prepared = NormBackward
+            .prepare::<C>([x.node(), gamma.node(), beta.node()])
+            .compute_bound()
+            .stateful();
+        let (output, mean, variance) = match prepared {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let gamma_state = prep.checkpoint(&gamma);
+                let out = B::fused_batch_norm(
+                    x.into_primitive(),
+                    gamma.into_primitive(),
+                    beta.into_primitive(),
+                    epsilon,
+                );
+                let state = (
+                    x_state,
+                    gamma_state,
+                    out.mean.clone(),
+                    out.variance.clone(),
+                    epsilon,
+                );
+                (prep.finish(state, out.output), out.mean, out.variance)
+            }
+            OpsKind::UnTracked(prep) => {
+                let out = B::fused_batch_norm(
+                    x.into_primitive(),
+                    gamma.into_primitive(),
+                    beta.into_primitive(),
+                    epsilon,
+                );
+                (prep.finish(out.output), out.mean, out.variance)
+            }
+        };
+        NormTrain {
+            output,
+            mean: Self::from_inner(mean),
+            variance: Self::from_inner(variance),
+        }
+    }
+
+    fn fused_batch_norm_grads(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+        output_grad: FloatTensor<Self>,
+    ) -> NormGrads<Self> {
+        let g = B::fused_batch_norm_grads(
+            Self::inner(x),
+            Self::inner(gamma),
+            Self::inner(mean),
+            Self::inner(variance),
+            epsilon,
+            Self::inner(output_grad),
+        );
+        NormGrads {
+            x: Self::from_inner(g.x),
+            gamma: Self::from_inner(g.gamma),
+            beta: Self::from_inner(g.beta),
+        }
+    }
+
     fn depthwise_conv2d(
         x: FloatTensor<Self>,
         w: FloatTensor<Self>,

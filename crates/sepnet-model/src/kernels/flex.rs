@@ -5,7 +5,9 @@ use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::tensor::TensorData;
 
-use super::{Geometry, SepnetKernels, dense, depthwise, pointwise, pool};
+use super::{
+    Geometry, NormGrads, NormTrain, SepnetKernels, batch_norm, dense, depthwise, pointwise, pool,
+};
 
 /// Runs `f` on the contiguous `f32` values of a tensor.
 fn with_values<R>(t: &FlexTensor, f: impl FnOnce(&[f32]) -> R) -> R {
@@ -35,6 +37,20 @@ fn pointwise_dims(activation: [usize; 4], weight: [usize; 4]) -> pointwise::Dims
         batch,
         channels: weight[1],
         filters: weight[0],
+        pixels: h * w,
+    }
+}
+
+fn vector(values: Vec<f32>) -> FlexTensor {
+    let n = values.len();
+    FlexTensor::from_data(TensorData::new(values, [n]))
+}
+
+fn norm_dims(x: &FlexTensor) -> batch_norm::Dims {
+    let [batch, channels, h, w] = dims(x);
+    batch_norm::Dims {
+        batch,
+        channels,
         pixels: h * w,
     }
 }
@@ -109,5 +125,43 @@ impl SepnetKernels for Flex {
     fn max_pool_input_grad(x: FlexTensor, dy: FlexTensor, g: Geometry) -> FlexTensor {
         let dx = with_pair(&x, &dy, |x, dy| pool::backward(x, dy, &g));
         tensor(dx, g.input)
+    }
+
+    fn fused_batch_norm(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        eps: f64,
+    ) -> NormTrain<Self> {
+        let (shape, d) = (dims(&x), norm_dims(&x));
+        let out = with_pair(&x, &gamma, |x, g| {
+            with_values(&beta, |b| batch_norm::forward(x, g, b, eps, d))
+        });
+        NormTrain {
+            output: tensor(out.output, shape),
+            mean: vector(out.mean),
+            variance: vector(out.variance),
+        }
+    }
+
+    fn fused_batch_norm_grads(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        mean: FlexTensor,
+        variance: FlexTensor,
+        eps: f64,
+        dy: FlexTensor,
+    ) -> NormGrads<Self> {
+        let (shape, d) = (dims(&x), norm_dims(&x));
+        let grads = with_pair(&x, &gamma, |x, g| {
+            with_pair(&mean, &variance, |m, v| {
+                with_values(&dy, |dy| batch_norm::backward(x, g, m, v, eps, dy, d))
+            })
+        });
+        NormGrads {
+            x: tensor(grads.x, shape),
+            gamma: vector(grads.gamma),
+            beta: vector(grads.beta),
+        }
     }
 }

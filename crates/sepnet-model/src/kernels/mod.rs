@@ -5,10 +5,10 @@
 //! convolution over swapped axes or per group for the weight gradient), which made a
 //! depthwise layer's backward 4–12× its forward and a pointwise one's up to 35×; its max
 //! pooling under autodiff cost as much as the convolution before it. [`SepnetKernels`] is an
-//! extension trait with four operations — depthwise, pointwise (1×1) and full convolution
-//! without bias, and max pooling — each implemented three ways:
+//! extension trait with five operations — depthwise, pointwise (1×1) and full convolution
+//! without bias, max pooling, and training-mode BatchNorm — each implemented three ways:
 //! - on [`Flex`](burn::backend::Flex) by plain loops and per-image matrix products
-//!   ([`depthwise`], [`pointwise`], [`dense`], [`pool`]), forward and backward;
+//!   ([`depthwise`], [`pointwise`], [`dense`], [`pool`], [`batch_norm`]), forward and backward;
 //! - on `Autodiff<B>` by recording the operation with its own backward pass, which calls the
 //!   inner backend's gradient kernels (`autodiff.rs`);
 //! - everywhere else not at all: the functions below are only called for tensors
@@ -20,6 +20,7 @@
 
 mod allocator;
 mod autodiff;
+pub mod batch_norm;
 pub mod dense;
 pub mod depthwise;
 mod flex;
@@ -31,11 +32,33 @@ pub mod pool;
 use std::sync::OnceLock;
 
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, backend_extension};
+use burn::backend::{Backend, Dispatch, ExtensionType, backend_extension};
 use burn::tensor::{DType, Device, Tensor};
 
 pub use allocator::retain_freed_memory;
 pub use geometry::Geometry;
+
+/// A training-mode BatchNorm's output and the batch statistics it used.
+#[derive(ExtensionType)]
+pub struct NormTrain<B: Backend> {
+    /// The normalised, scaled and shifted input.
+    pub output: FloatTensor<B>,
+    /// Per-channel batch mean `[c]`.
+    pub mean: FloatTensor<B>,
+    /// Per-channel biased batch variance `[c]`.
+    pub variance: FloatTensor<B>,
+}
+
+/// Gradients of a training-mode BatchNorm.
+#[derive(ExtensionType)]
+pub struct NormGrads<B: Backend> {
+    /// For the input.
+    pub x: FloatTensor<B>,
+    /// For the scale γ.
+    pub gamma: FloatTensor<B>,
+    /// For the shift β.
+    pub beta: FloatTensor<B>,
+}
 
 /// The operations sepnet implements itself. Shapes are NCHW; weights are burn's
 /// `[out_channels, in_channels / groups, k_h, k_w]`.
@@ -100,6 +123,23 @@ pub trait SepnetKernels: Backend {
         output_grad: FloatTensor<Self>,
         geometry: Geometry,
     ) -> FloatTensor<Self>;
+
+    /// BatchNorm over the channels of `x [n, c, h, w]` with the batch's own statistics.
+    fn fused_batch_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> NormTrain<Self>;
+    /// Gradients of [`fused_batch_norm`](SepnetKernels::fused_batch_norm).
+    fn fused_batch_norm_grads(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+        output_grad: FloatTensor<Self>,
+    ) -> NormGrads<Self>;
 }
 
 /// Whether sepnet's kernels run (`SEPNET_KERNELS=burn` switches them off).
@@ -138,6 +178,26 @@ pub fn dense_conv2d(x: Tensor<4>, weight: Tensor<4>, geometry: Geometry) -> Tens
         weight.into_dispatch(),
         geometry,
     ))
+}
+
+/// Training-mode BatchNorm through [`SepnetKernels`]: `(output, batch mean, batch variance)`.
+pub fn batch_norm_train(
+    x: Tensor<4>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    epsilon: f64,
+) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
+    let out = <Dispatch as SepnetKernels>::fused_batch_norm(
+        x.into_dispatch(),
+        gamma.into_dispatch(),
+        beta.into_dispatch(),
+        epsilon,
+    );
+    (
+        Tensor::from_dispatch(out.output),
+        Tensor::from_dispatch(out.mean),
+        Tensor::from_dispatch(out.variance),
+    )
 }
 
 /// Max pooling through [`SepnetKernels`].

@@ -9,10 +9,41 @@ use rayon::prelude::*;
 
 use super::geometry::{Geometry, input_col};
 
+/// The common 2×2, stride 2, unpadded window gets straight-line code.
+fn is_2x2(g: &Geometry) -> bool {
+    g.kernel == [2, 2] && g.stride == [2, 2] && g.dilation == [1, 1] && g.pads == [0; 4]
+}
+
+/// The input index of the first maximum of 2×2 window `(i, j)` of a plane `w` wide.
+#[inline]
+fn argmax_2x2(x: &[f32], w: usize, i: usize, j: usize) -> usize {
+    let top = 2 * i * w + 2 * j;
+    let mut at = top;
+    for candidate in [top + 1, top + w, top + w + 1] {
+        if x[candidate] > x[at] {
+            at = candidate;
+        }
+    }
+    at
+}
+
 /// `y = max over each window` (padding never wins: it is skipped, as TensorFlow does).
 pub fn forward(x: &[f32], g: &Geometry) -> Vec<f32> {
     let [_, _, h, w] = g.input;
     let [oh, ow] = g.output_hw();
+    if is_2x2(g) {
+        let mut y = vec![0.0f32; g.input[0] * g.input[1] * oh * ow];
+        y.par_chunks_mut(oh * ow)
+            .zip(x.par_chunks(h * w))
+            .for_each(|(y, x)| {
+                for i in 0..oh {
+                    for j in 0..ow {
+                        y[i * ow + j] = x[argmax_2x2(x, w, i, j)];
+                    }
+                }
+            });
+        return y;
+    }
     let (columns, stride) = (g.columns(), g.stride[1]);
     let planes: usize = g.input[0] * g.input[1];
     let mut y = vec![f32::NEG_INFINITY; planes * oh * ow];
@@ -41,6 +72,18 @@ pub fn backward(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
     let [oh, ow] = g.output_hw();
     let (columns, stride) = (g.columns(), g.stride[1]);
     let mut dx = vec![0.0f32; x.len()];
+    if is_2x2(g) {
+        dx.par_chunks_mut(h * w)
+            .zip(x.par_chunks(h * w).zip(dy.par_chunks(oh * ow)))
+            .for_each(|(dx, (x, dy))| {
+                for i in 0..oh {
+                    for j in 0..ow {
+                        dx[argmax_2x2(x, w, i, j)] += dy[i * ow + j];
+                    }
+                }
+            });
+        return dx;
+    }
     dx.par_chunks_mut(h * w)
         .zip(x.par_chunks(h * w).zip(dy.par_chunks(oh * ow)))
         .for_each(|(dx, (x, dy))| {
