@@ -1,5 +1,5 @@
-//! A bounds-checked, single-threaded `f32` matrix product on top of the `gemm` crate (the
-//! one burn-flex uses); callers parallelise over images themselves.
+//! A bounds-checked `f32` matrix product on top of the `gemm` crate (the one burn-flex uses),
+//! on strided views, single-threaded unless asked (callers mostly parallelise over images).
 
 /// A strided, read-only matrix view: element `(i, j)` is `data[i·row_stride + j·col_stride]`.
 #[derive(Clone, Copy)]
@@ -47,16 +47,45 @@ impl<'a> Matrix<'a> {
 /// # Panics
 /// When the shapes disagree or a view reaches outside its slice.
 pub fn matmul(out: &mut [f32], accumulate: bool, a: Matrix, b: Matrix) {
+    let strides = [b.cols, 1];
+    assert_eq!(out.len(), a.rows * b.cols, "output has the wrong size");
+    matmul_strided(out, strides, accumulate, a, b, false);
+}
+
+/// `out = a · b` (or `+=`) into a strided output: element `(i, j)` of the product goes to
+/// `out[i·out_strides[0] + j·out_strides[1]]`; `parallel` lets gemm use rayon.
+///
+/// # Panics
+/// When the shapes disagree or a view reaches outside its slice.
+pub fn matmul_strided(
+    out: &mut [f32],
+    out_strides: [usize; 2],
+    accumulate: bool,
+    a: Matrix,
+    b: Matrix,
+    parallel: bool,
+) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(b.rows, k, "inner dimensions differ");
-    assert_eq!(out.len(), m * n, "output has the wrong size");
+    let out_view = Matrix {
+        data: out,
+        rows: m,
+        cols: n,
+        row_stride: out_strides[0],
+        col_stride: out_strides[1],
+    };
     assert!(
-        a.fits() && b.fits(),
+        out_view.fits() && a.fits() && b.fits(),
         "a matrix view reaches outside its data"
     );
     if m == 0 || n == 0 {
         return;
     }
+    let parallelism = if parallel {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
     // SAFETY: every index gemm touches is inside the slices (checked above); `out` is a
     // unique borrow and does not overlap the shared inputs.
     unsafe {
@@ -65,8 +94,8 @@ pub fn matmul(out: &mut [f32], accumulate: bool, a: Matrix, b: Matrix) {
             n,
             k,
             out.as_mut_ptr(),
-            1,
-            n as isize,
+            out_strides[1] as isize,
+            out_strides[0] as isize,
             accumulate,
             a.data.as_ptr(),
             a.col_stride as isize,
@@ -79,7 +108,7 @@ pub fn matmul(out: &mut [f32], accumulate: bool, a: Matrix, b: Matrix) {
             false,
             false,
             false,
-            gemm::Parallelism::None,
+            parallelism,
         );
     }
 }
