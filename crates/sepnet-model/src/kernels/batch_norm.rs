@@ -148,24 +148,7 @@ pub fn backward(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        (0..n)
-            .map(|i| {
-                ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) % 1000) as f32 / 250.0 - 1.5
-            })
-            .collect()
-    }
-
-    fn close(a: &[f32], b: &[f64], what: &str) {
-        assert_eq!(a.len(), b.len(), "{what}");
-        for (i, (a, b)) in a.iter().zip(b).enumerate() {
-            assert!(
-                (*a as f64 - b).abs() <= 1e-4 * (1.0 + b.abs()),
-                "{what} {i}: {a} vs {b}"
-            );
-        }
-    }
+    use crate::kernels::test_values::{close, values};
 
     /// Forward and gradients against the textbook formulas evaluated in f64, two passes.
     #[test]

@@ -11,6 +11,7 @@ use rayon::prelude::*;
 
 use super::gemm::{Matrix, matmul};
 use super::geometry::{Geometry, input_col};
+use super::parallel::sum_over_batch;
 
 /// Rows of the unfolded image: one per input channel and kernel position.
 fn col_rows(g: &Geometry) -> usize {
@@ -129,50 +130,23 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &Geometry, filters: usize) -> V
     if batch == 0 || p == 0 {
         return vec![0.0; size];
     }
-    let per_task = batch.div_ceil(rayon::current_num_threads()).max(1);
-    x.par_chunks(per_task * c * h * w)
-        .zip(dy.par_chunks(per_task * filters * p))
-        .map(|(x, dy)| {
-            let (mut dw, mut col) = (vec![0.0f32; size], vec![0.0f32; rows * p]);
-            let images = x.chunks(c * h * w).zip(dy.chunks(filters * p));
-            for (i, (x, dy)) in images.enumerate() {
-                im2col(x, g, &mut col);
-                let col_t = Matrix::row_major(&col, rows, p).t();
-                matmul(&mut dw, i > 0, Matrix::row_major(dy, filters, p), col_t);
-            }
-            dw
-        })
-        .collect::<Vec<_>>()
-        .into_iter()
-        // Summed in image order, so the result does not depend on how rayon split the work.
-        .reduce(|mut a, b| {
-            a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-            a
-        })
-        .unwrap_or_else(|| vec![0.0; size])
+    let (image, grad) = (c * h * w, filters * p);
+    sum_over_batch(batch, size, |images| {
+        let (mut dw, mut col) = (vec![0.0f32; size], vec![0.0f32; rows * p]);
+        for (i, n) in images.enumerate() {
+            im2col(&x[n * image..][..image], g, &mut col);
+            let col_t = Matrix::row_major(&col, rows, p).t();
+            let dy = Matrix::row_major(&dy[n * grad..][..grad], filters, p);
+            matmul(&mut dw, i > 0, dy, col_t);
+        }
+        dw
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        (0..n)
-            .map(|i| {
-                ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) % 1000) as f32 / 500.0 - 1.0
-            })
-            .collect()
-    }
-
-    fn close(a: &[f32], b: &[f32]) {
-        assert_eq!(a.len(), b.len());
-        for (i, (a, b)) in a.iter().zip(b).enumerate() {
-            assert!(
-                (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
-                "element {i}: {a} vs {b}"
-            );
-        }
-    }
+    use crate::kernels::test_values::{close, f64s, values};
 
     fn geometry(
         input: [usize; 4],
@@ -239,9 +213,9 @@ mod tests {
                     }
                 }
             }
-            close(&forward(&x, &wt, &g, f), &y);
-            close(&backward_input(&wt, &dy, &g, f), &dx);
-            close(&backward_weight(&x, &dy, &g, f), &dw);
+            close(&forward(&x, &wt, &g, f), &f64s(&y), "y");
+            close(&backward_input(&wt, &dy, &g, f), &f64s(&dx), "dx");
+            close(&backward_weight(&x, &dy, &g, f), &f64s(&dw), "dw");
         }
     }
 }

@@ -292,6 +292,7 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::test_values::{close, f64s, values};
 
     /// The definition, one multiply-add at a time.
     fn reference(x: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
@@ -323,24 +324,6 @@ mod tests {
             }
         }
         y
-    }
-
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        (0..n)
-            .map(|i| {
-                ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) % 1000) as f32 / 500.0 - 1.0
-            })
-            .collect()
-    }
-
-    fn close(a: &[f32], b: &[f32]) {
-        assert_eq!(a.len(), b.len());
-        for (i, (a, b)) in a.iter().zip(b).enumerate() {
-            assert!(
-                (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
-                "element {i}: {a} vs {b}"
-            );
-        }
     }
 
     /// Shape table: odd and even sizes, stride 1 and 2, dilation, asymmetric (TF `same`)
@@ -401,7 +384,7 @@ mod tests {
         for g in CASES {
             let x = values(g.input.iter().product(), 1);
             let w = values(g.weight().iter().product(), 2);
-            close(&forward(&x, &w, &g), &reference(&x, &w, &g));
+            close(&forward(&x, &w, &g), &f64s(&reference(&x, &w, &g)), "y");
         }
     }
 
@@ -423,7 +406,7 @@ mod tests {
                     dot(&reference(&e, &w, &g), &dy)
                 })
                 .collect();
-            close(&dx, &expected_dx);
+            close(&dx, &f64s(&expected_dx), "dx");
             let dw = backward_weight(&x, &dy, &g);
             let expected_dw: Vec<f32> = (0..w.len())
                 .map(|i| {
@@ -432,7 +415,7 @@ mod tests {
                     dot(&reference(&x, &e, &g), &dy)
                 })
                 .collect();
-            close(&dw, &expected_dw);
+            close(&dw, &f64s(&expected_dw), "dw");
         }
     }
 }

@@ -26,8 +26,11 @@ pub mod depthwise;
 mod flex;
 mod gemm;
 mod geometry;
+mod parallel;
 pub mod pointwise;
 pub mod pool;
+#[cfg(test)]
+mod test_values;
 
 use std::sync::OnceLock;
 

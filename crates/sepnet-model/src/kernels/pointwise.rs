@@ -16,6 +16,7 @@
 use rayon::prelude::*;
 
 use super::gemm::{Matrix, matmul, matmul_strided};
+use super::parallel::sum_over_batch;
 
 /// `[batch, channels, pixels]` in, `[batch, filters, pixels]` out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,56 +107,22 @@ pub fn backward_weight(x: &[f32], dy: &[f32], d: Dims) -> Vec<f32> {
         }
         return dw;
     }
-    let per_task = d.batch.div_ceil(rayon::current_num_threads()).max(1);
-    x.par_chunks(per_task * d.channels * d.pixels)
-        .zip(dy.par_chunks(per_task * d.filters * d.pixels))
-        .map(|(x, dy)| {
-            let mut dw = vec![0.0f32; size];
-            let images = x
-                .chunks(d.channels * d.pixels)
-                .zip(dy.chunks(d.filters * d.pixels));
-            for (i, (x, dy)) in images.enumerate() {
-                let x_t = Matrix::row_major(x, d.channels, d.pixels).t();
-                matmul(
-                    &mut dw,
-                    i > 0,
-                    Matrix::row_major(dy, d.filters, d.pixels),
-                    x_t,
-                );
-            }
-            dw
-        })
-        .collect::<Vec<_>>()
-        .into_iter()
-        // Summed in image order, so the result does not depend on how rayon split the work.
-        .reduce(|mut a, b| {
-            a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-            a
-        })
-        .unwrap_or_else(|| vec![0.0; size])
+    let (image, grad) = (d.channels * d.pixels, d.filters * d.pixels);
+    sum_over_batch(d.batch, size, |images| {
+        let mut dw = vec![0.0f32; size];
+        for (i, n) in images.enumerate() {
+            let x_t = Matrix::row_major(&x[n * image..][..image], d.channels, d.pixels).t();
+            let dy = Matrix::row_major(&dy[n * grad..][..grad], d.filters, d.pixels);
+            matmul(&mut dw, i > 0, dy, x_t);
+        }
+        dw
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        (0..n)
-            .map(|i| {
-                ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) % 1000) as f32 / 500.0 - 1.0
-            })
-            .collect()
-    }
-
-    fn close(a: &[f32], b: &[f32]) {
-        assert_eq!(a.len(), b.len());
-        for (i, (a, b)) in a.iter().zip(b).enumerate() {
-            assert!(
-                (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
-                "element {i}: {a} vs {b}"
-            );
-        }
-    }
+    use crate::kernels::test_values::{close, f64s, values};
 
     /// Shape table: one image, several (more than the thread count), one pixel, wide and
     /// narrow layers; the last two take the one-product-per-pixel path.
@@ -208,9 +175,9 @@ mod tests {
                     }
                 }
             }
-            close(&forward(&x, &w, d), &y);
-            close(&backward_input(&w, &dy, d), &dx);
-            close(&backward_weight(&x, &dy, d), &dw);
+            close(&forward(&x, &w, d), &f64s(&y), "y");
+            close(&backward_input(&w, &dy, d), &f64s(&dx), "dx");
+            close(&backward_weight(&x, &dy, d), &f64s(&dw), "dw");
         }
     }
 }

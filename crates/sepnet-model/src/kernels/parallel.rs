@@ -1,0 +1,28 @@
+//! A sum over the images of a batch, split across threads.
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+/// Splits `batch` images into one contiguous share per thread, runs `partial` on each share's
+/// image range (a vector of `size` values), and adds the partial results in image order, so
+/// the total does not depend on how rayon scheduled the work. Weight gradients are built
+/// this way: per-image contributions accumulated inside a share, shares added once.
+pub fn sum_over_batch(
+    batch: usize,
+    size: usize,
+    partial: impl Fn(Range<usize>) -> Vec<f32> + Sync,
+) -> Vec<f32> {
+    let per_share = batch.div_ceil(rayon::current_num_threads()).max(1);
+    let shares: Vec<Vec<f32>> = (0..batch.div_ceil(per_share))
+        .into_par_iter()
+        .map(|s| partial(s * per_share..((s + 1) * per_share).min(batch)))
+        .collect();
+    shares
+        .into_iter()
+        .reduce(|mut total, share| {
+            total.iter_mut().zip(&share).for_each(|(t, s)| *t += s);
+            total
+        })
+        .unwrap_or_else(|| vec![0.0; size])
+}
