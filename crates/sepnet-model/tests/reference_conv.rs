@@ -145,10 +145,43 @@ fn cases() -> Vec<(usize, usize, usize, usize, Padding)> {
     cases
 }
 
+/// One 3×3 convolution layer (its kernel already set to `w`) against `naive`: the output and
+/// the gradients for the input and the kernel of `L = Σ y · dy`, with `x` from `x_seed` and
+/// `dy` from `x_seed + 1`.
+#[allow(clippy::too_many_arguments)]
+fn check_conv_layer(
+    what: &str,
+    naive: &Conv,
+    forward: impl Fn(Tensor<4>) -> Tensor<4>,
+    kernel: &Param<Tensor<4>>,
+    w: &[f32],
+    [n, size]: [usize; 2],
+    x_seed: u64,
+    device: &Device,
+) {
+    let x = values(n * naive.c_in * size * size, x_seed);
+    let xt = tensor4(x.clone(), [n, naive.c_in, size, size], device).require_grad();
+    let y = forward(xt.clone());
+    let expected = naive.forward(&x, w, n, size, size);
+    let dy = values(expected.len(), x_seed + 1);
+    let dims = y.dims();
+    let grads = (y.clone() * tensor4(dy.clone(), dims, device))
+        .sum()
+        .backward();
+    assert_close(&to_vec(y), &expected, &format!("{what} forward"));
+    let (dx, dw) = naive.backward(&x, w, &dy, n, size, size);
+    assert_close(
+        &to_vec(xt.grad(&grads).unwrap()),
+        &dx,
+        &format!("{what} dx"),
+    );
+    let dw_ours = to_vec(kernel.val().grad(&grads).unwrap());
+    assert_close(&dw_ours, &dw, &format!("{what} dw"));
+}
+
 #[test]
 fn depthwise_forward_and_gradients_match_naive_loops() {
     let device = Device::flex().autodiff();
-    let n = 2;
     for (c, size, stride, m, padding) in cases() {
         let what = format!("dw c{c} {size}x{size} s{stride} m{m} {padding:?}");
         let mut layer = DepthwiseConv2dConfig::new(c, [3, 3])
@@ -158,35 +191,24 @@ fn depthwise_forward_and_gradients_match_naive_loops() {
             .init(&device);
         let w = values(c * m * 9, 1);
         layer.weight = Param::from_tensor(tensor4(w.clone(), [c * m, 1, 3, 3], &device));
-        let x = values(n * c * size * size, 2);
-        let xt = tensor4(x.clone(), [n, c, size, size], &device).require_grad();
-        let y = layer.forward(xt.clone());
-
-        let pads = padding.pads_2d([size, size], [3, 3], [stride; 2], [1, 1]);
         let naive = Conv {
             c_in: c,
             c_out: c * m,
             groups: c,
             k: [3, 3],
             stride,
-            pads,
+            pads: padding.pads_2d([size, size], [3, 3], [stride; 2], [1, 1]),
         };
-        let expected = naive.forward(&x, &w, n, size, size);
-        let dy = values(expected.len(), 3);
-        let dims = y.dims();
-        let loss = (y.clone() * tensor4(dy.clone(), dims, &device)).sum();
-        let grads = loss.backward();
-        assert_close(&to_vec(y), &expected, &format!("{what} forward"));
-        let (dx, dw) = naive.backward(&x, &w, &dy, n, size, size);
-        assert_close(
-            &to_vec(xt.grad(&grads).unwrap()),
-            &dx,
-            &format!("{what} dx"),
-        );
-        assert_close(
-            &to_vec(layer.weight.val().grad(&grads).unwrap()),
-            &dw,
-            &format!("{what} dw"),
+        let forward = |x| layer.forward(x);
+        check_conv_layer(
+            &what,
+            &naive,
+            forward,
+            &layer.weight,
+            &w,
+            [2, size],
+            2,
+            &device,
         );
     }
 }
@@ -280,7 +302,6 @@ fn depthwise_bias_is_added_per_output_channel() {
 #[test]
 fn full_conv_forward_and_gradients_match_naive_loops() {
     let device = Device::flex().autodiff();
-    let n = 3;
     for (c, size, stride, filters, padding) in cases() {
         let what = format!("conv c{c} {size}x{size} s{stride} f{filters} {padding:?}");
         let mut layer = Conv2dConfig::new(c, filters, [3, 3])
@@ -290,9 +311,6 @@ fn full_conv_forward_and_gradients_match_naive_loops() {
             .init(&device);
         let w = values(filters * c * 9, 4);
         layer.weight = Param::from_tensor(tensor4(w.clone(), [filters, c, 3, 3], &device));
-        let x = values(n * c * size * size, 5);
-        let xt = tensor4(x.clone(), [n, c, size, size], &device).require_grad();
-        let y = layer.forward(xt.clone());
         let naive = Conv {
             c_in: c,
             c_out: filters,
@@ -301,21 +319,17 @@ fn full_conv_forward_and_gradients_match_naive_loops() {
             stride,
             pads: padding.pads_2d([size, size], [3, 3], [stride; 2], [1, 1]),
         };
-        let expected = naive.forward(&x, &w, n, size, size);
-        let dy = values(expected.len(), 6);
-        let dims = y.dims();
-        let grads = (y.clone() * tensor4(dy.clone(), dims, &device))
-            .sum()
-            .backward();
-        assert_close(&to_vec(y), &expected, &format!("{what} forward"));
-        let (dx, dw) = naive.backward(&x, &w, &dy, n, size, size);
-        assert_close(
-            &to_vec(xt.grad(&grads).unwrap()),
-            &dx,
-            &format!("{what} dx"),
+        let forward = |x| layer.forward(x);
+        check_conv_layer(
+            &what,
+            &naive,
+            forward,
+            &layer.weight,
+            &w,
+            [3, size],
+            5,
+            &device,
         );
-        let dw_ours = to_vec(layer.weight.val().grad(&grads).unwrap());
-        assert_close(&dw_ours, &dw, &format!("{what} dw"));
     }
 }
 

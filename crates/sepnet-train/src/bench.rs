@@ -32,6 +32,30 @@ pub struct BenchConfig {
     pub seed: u64,
 }
 
+impl BenchConfig {
+    /// Refuses settings that leave nothing to time.
+    fn check(&self) -> Result<(), TrainError> {
+        if self.batch_size == 0 || self.steps == 0 {
+            return Err(TrainError::Config(
+                "bench needs --batch-size and --steps of at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Untimed repetitions before timing (at least one, so the first-call costs stay out).
+    fn warmup_runs(&self) -> usize {
+        self.warmup.max(1)
+    }
+}
+
+/// Waits for the device to finish its queued work, so a timing covers the work itself.
+fn sync(device: &Device) -> Result<(), TrainError> {
+    device
+        .sync()
+        .map_err(|e| TrainError::Config(format!("the device failed: {e:?}")))
+}
+
 impl Default for BenchConfig {
     fn default() -> Self {
         BenchConfig {
@@ -131,11 +155,7 @@ pub fn bench_model(
     device: &Device,
     config: &BenchConfig,
 ) -> Result<BenchResult, TrainError> {
-    if config.batch_size == 0 || config.steps == 0 {
-        return Err(TrainError::Config(
-            "bench needs --batch-size and --steps of at least 1".into(),
-        ));
-    }
+    config.check()?;
     let summary = Summary::of(spec).map_err(|e| TrainError::Config(e.message))?;
     let train_device = device.clone().autodiff();
     train_device.seed(config.seed);
@@ -143,11 +163,6 @@ pub fn bench_model(
     let (images, labels) = synthetic_batch(spec, config, &train_device);
     let loss_fn = CrossEntropyLossConfig::new().init(&train_device);
     let mut optim = optimizer::build(&TrainConfig::default());
-    let sync = |device: &Device| {
-        device
-            .sync()
-            .map_err(|e| TrainError::Config(format!("the device failed: {e:?}")))
-    };
 
     let mut train_seconds = Vec::with_capacity(config.steps);
     let mut first_step_ms = 0.0;
@@ -169,12 +184,12 @@ pub fn bench_model(
     let inference = model.valid();
     let images = images.inner();
     let mut forward_seconds = Vec::with_capacity(config.steps);
-    for i in 0..config.warmup.max(1) + config.steps {
+    for i in 0..config.warmup_runs() + config.steps {
         let started = Instant::now();
         let logits = inference.forward(images.clone());
         sync(device)?;
         drop(logits);
-        if i >= config.warmup.max(1) {
+        if i >= config.warmup_runs() {
             forward_seconds.push(started.elapsed().as_secs_f64());
         }
     }
@@ -255,6 +270,7 @@ pub fn profile_layers(
     device: &Device,
     config: &BenchConfig,
 ) -> Result<Vec<LayerProfile>, TrainError> {
+    config.check()?;
     let train_device = device.clone().autodiff();
     train_device.seed(config.seed);
     let model = Network::new(spec, &train_device).map_err(|e| TrainError::Config(e.message))?;
@@ -318,30 +334,26 @@ fn time_part(
     device: &Device,
     config: &BenchConfig,
 ) -> Result<(LayerProfile, Features), TrainError> {
-    let sync = || {
-        device
-            .sync()
-            .map_err(|e| TrainError::Config(format!("the device failed: {e:?}")))
-    };
-    let (mut forward, mut backward) = (Vec::new(), Vec::new());
-    for i in 0..config.warmup.max(1) + config.steps {
+    let (mut forward, mut backward, mut output) = (Vec::new(), Vec::new(), None);
+    for i in 0..config.warmup_runs() + config.steps {
         let x = tracked(input);
-        sync()?;
+        sync(device)?;
         let started = Instant::now();
         let y = part.forward(x);
-        sync()?;
+        sync(device)?;
         let forwarded = Instant::now();
         let _grads = match &y {
             Features::Spatial(t) => t.backward(),
             Features::Flat(t) => t.backward(),
         };
-        sync()?;
-        if i >= config.warmup.max(1) {
+        sync(device)?;
+        if i >= config.warmup_runs() {
             forward.push((forwarded - started).as_secs_f64());
             backward.push(forwarded.elapsed().as_secs_f64());
         }
+        output = Some(y);
     }
-    let output = part.forward(detached(input));
+    let output = detached(&output.expect("at least one run"));
     let input_dims = match input {
         Features::Spatial(t) => t.dims().to_vec(),
         Features::Flat(t) => t.dims().to_vec(),

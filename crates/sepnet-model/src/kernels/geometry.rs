@@ -19,6 +19,26 @@ pub struct Geometry {
 }
 
 impl Geometry {
+    /// A window of `kernel` over an NCHW `input`, with the `((top, bottom), (left, right))`
+    /// padding [`Padding::pads_2d`](crate::Padding::pads_2d) resolves; multiplier 1.
+    pub fn new(
+        input: [usize; 4],
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        dilation: [usize; 2],
+        pads: [(usize, usize); 2],
+    ) -> Self {
+        let [(top, bottom), (left, right)] = pads;
+        Geometry {
+            input,
+            multiplier: 1,
+            kernel,
+            stride,
+            dilation,
+            pads: [top, bottom, left, right],
+        }
+    }
+
     /// Output `[height, width]`.
     pub fn output_hw(&self) -> [usize; 2] {
         let [_, _, h, w] = self.input;

@@ -27,10 +27,10 @@ use crate::kernels;
 /// The forward pass shared by full and depthwise convolutions: padding resolved for this input,
 /// a bias-free convolution, then the bias as a broadcast add, then the activation.
 ///
-/// On the CPU (Flex), depthwise and pointwise (1×1, stride 1) convolutions run sepnet's own
-/// kernels with their own backward passes ([`crate::kernels`]). Everything else, and every
-/// GPU convolution, is burn's `conv2d` (its fast depthwise kernels require no bias, hence the
-/// separate add).
+/// On the CPU (Flex) the convolution is one of sepnet's own kernels, each with its own
+/// backward pass ([`crate::kernels`]): depthwise, pointwise (1×1, stride 1, unpadded) or full.
+/// On GPU backends it is burn's `conv2d` (whose fast depthwise kernels require no bias, hence
+/// the separate add).
 #[allow(clippy::too_many_arguments)]
 fn convolve(
     x: Tensor<4>,
@@ -45,30 +45,24 @@ fn convolve(
     let input = x.dims();
     let [_, c_in, height, width] = input;
     let [c_out, _, k_h, k_w] = weight.dims();
-    let [(top, bottom), (left, right)] =
-        padding.pads_2d([height, width], [k_h, k_w], stride, dilation);
-    let geometry = kernels::Geometry {
-        input,
-        multiplier: c_out / c_in,
-        kernel: [k_h, k_w],
-        stride,
-        dilation,
-        pads: [top, bottom, left, right],
-    };
+    let pads = padding.pads_2d([height, width], [k_h, k_w], stride, dilation);
     let y = if !kernels::applies_to(&x) {
-        let options = burn::tensor::ops::ConvOptions::new_with_padding(
-            stride,
-            [(top, bottom), (left, right)],
-            dilation,
-            groups,
-        );
+        let options =
+            burn::tensor::ops::ConvOptions::new_with_padding(stride, pads, dilation, groups);
         burn::tensor::module::conv2d(x, weight, None, options)
-    } else if groups > 1 {
-        kernels::depthwise_conv2d(x, weight, geometry)
-    } else if [k_h, k_w, stride[0], stride[1]] == [1; 4] && geometry.pads == [0; 4] {
-        kernels::pointwise_conv2d(x, weight)
     } else {
-        kernels::dense_conv2d(x, weight, geometry)
+        let geometry = kernels::Geometry::new(input, [k_h, k_w], stride, dilation, pads);
+        if groups > 1 {
+            let geometry = kernels::Geometry {
+                multiplier: c_out / c_in,
+                ..geometry
+            };
+            kernels::depthwise_conv2d(x, weight, geometry)
+        } else if [k_h, k_w, stride[0], stride[1]] == [1; 4] && geometry.pads == [0; 4] {
+            kernels::pointwise_conv2d(x, weight)
+        } else {
+            kernels::dense_conv2d(x, weight, geometry)
+        }
     };
     let y = match bias {
         Some(bias) => y + bias.reshape([1, c_out, 1, 1]),

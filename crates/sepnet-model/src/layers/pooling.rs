@@ -76,15 +76,8 @@ impl Pool2d {
             .pads_2d([height, width], self.size, self.stride, [1, 1]);
         match self.kind {
             PoolKind::Max if kernels::applies_to(&x) => {
-                let [(top, bottom), (left, right)] = pads;
-                let geometry = kernels::Geometry {
-                    input: x.dims(),
-                    multiplier: 1,
-                    kernel: self.size,
-                    stride: self.stride,
-                    dilation: [1, 1],
-                    pads: [top, bottom, left, right],
-                };
+                let geometry =
+                    kernels::Geometry::new(x.dims(), self.size, self.stride, [1, 1], pads);
                 kernels::max_pool2d(x, geometry)
             }
             PoolKind::Max => max_pool2d(
