@@ -1,5 +1,6 @@
 //! Arguments shared by several commands.
 
+use sepnet_model::layers::DepthwiseFans;
 use sepnet_model::{Backend, ModelOptions};
 
 /// How to pick and shape a model.
@@ -22,6 +23,9 @@ pub struct ModelArgs {
     /// VGG block list as FILTERSxCONVS,..., e.g. 64x2,128x2,256x2.
     #[arg(long, value_parser = parse_blocks)]
     pub blocks: Option<Vec<(usize, usize)>>,
+    /// Depthwise kernels' initialisation fans: group (k·k in; the default) or keras (k·k·channels in).
+    #[arg(long)]
+    pub depthwise_fans: Option<DepthwiseFans>,
 }
 
 impl ModelArgs {
@@ -33,6 +37,7 @@ impl ModelArgs {
             classes: self.classes,
             input: self.input,
             vgg_blocks: self.blocks.clone(),
+            depthwise_fans: self.depthwise_fans,
         }
     }
 }
@@ -62,7 +67,7 @@ pub fn parse_backend(text: &str) -> Result<Backend, String> {
     text.parse()
 }
 
-fn parse_input(text: &str) -> Result<[usize; 3], String> {
+pub fn parse_input(text: &str) -> Result<[usize; 3], String> {
     let parts: Vec<&str> = text.split('x').collect();
     let numbers: Result<Vec<usize>, _> = parts.iter().map(|p| p.parse::<usize>()).collect();
     match numbers.as_deref() {

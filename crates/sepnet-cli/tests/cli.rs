@@ -50,6 +50,15 @@ fn models_and_summary() {
     assert!(fails(&["summary", "resnet50"]).contains("unknown model `resnet50`"));
     assert!(fails(&["summary", "vgg-full", "--input", "32x32"]).contains("HxWxC"));
     assert!(fails(&["summary", "vgg-full", "--backend", "tpu"]).contains("unknown backend"));
+    let keras = ok(&["summary", "vgg-separable", "--depthwise-fans", "keras"]);
+    assert!(keras.contains("sep:64:3:relu:fans=keras"), "{keras}");
+    assert!(
+        fails(&["summary", "vgg-separable", "--depthwise-fans", "he"]).contains("group or keras")
+    );
+    assert!(
+        fails(&["train", "--model", TINY, "--input-scaling", "zscore"])
+            .contains("standardize, unit or raw")
+    );
 }
 
 #[test]
@@ -100,9 +109,29 @@ fn train_eval_predict_compare_on_fashion_mnist() {
         "40",
         "--quiet",
     ];
-    let mut args = vec!["train", "--model", TINY, "--epochs", "2", "--out", run_s];
+    // Inputs in [0, 1] rather than standardised: eval and predict must scale the same way.
+    let mut args = vec![
+        "train",
+        "--model",
+        TINY,
+        "--epochs",
+        "2",
+        "--input-scaling",
+        "unit",
+        "--out",
+        run_s,
+    ];
     args.extend(common);
-    ok(&args);
+    let quiet = sepnet(&args);
+    assert!(quiet.status.success());
+    assert!(
+        quiet.stdout.is_empty() && quiet.stderr.is_empty(),
+        "--quiet prints nothing: {}",
+        String::from_utf8_lossy(&quiet.stderr)
+    );
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["input_scaling"], "unit");
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
     for key in [

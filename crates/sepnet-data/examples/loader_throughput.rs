@@ -6,11 +6,12 @@
 use std::path::Path;
 use std::time::Instant;
 
-use sepnet_data::{BatchConfig, Batches, Dataset, Normalization, image_folder, mnist};
+use sepnet_data::{
+    BatchConfig, Batches, Dataset, InputScaling, Normalization, image_folder, mnist,
+};
 
 fn measure(dataset: &Dataset, augment: bool) -> f64 {
-    let norm = Normalization::standard(&dataset.name)
-        .unwrap_or_else(|| Normalization::from_split(&dataset.train, dataset.image_shape[2]));
+    let norm = Normalization::for_dataset(InputScaling::Standardize, dataset);
     let config = BatchConfig {
         batch_size: 128,
         shuffle: true,

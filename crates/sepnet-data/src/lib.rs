@@ -33,6 +33,6 @@ pub mod tar;
 pub use batcher::{Batch, BatchConfig, Batches, CROP_PADDING};
 pub use dataset::{Dataset, Split};
 pub use error::{DataError, Result};
-pub use normalize::Normalization;
+pub use normalize::{InputScaling, Normalization};
 pub use rng::Rng;
 pub use sources::{DatasetKind, Locator, cache_root};

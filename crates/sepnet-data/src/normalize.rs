@@ -1,8 +1,59 @@
 //! Per-channel normalisation, `(pixel / 255 − mean) / std`, applied when a batch is built.
 
+use std::fmt;
+use std::str::FromStr;
+
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::Split;
+use crate::dataset::{Dataset, Split};
+
+/// How pixel bytes become network inputs.
+///
+/// ```
+/// use sepnet_data::InputScaling;
+/// let scaling: InputScaling = "unit".parse().unwrap();
+/// assert_eq!(scaling, InputScaling::Unit);
+/// assert_eq!(scaling.to_string(), "unit");
+/// assert!("zscore".parse::<InputScaling>().unwrap_err().contains("standardize, unit or raw"));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InputScaling {
+    /// `(pixel / 255 − mean) / std` per channel: the dataset's published constants, else
+    /// computed from its training split.
+    #[default]
+    Standardize,
+    /// `pixel / 255`, in [0, 1]: what Keras tutorials do with `x / 255.0`.
+    Unit,
+    /// The bytes as they are, 0–255: what Keras code does that passes `load_data()`'s arrays
+    /// straight to `fit`.
+    Raw,
+}
+
+impl FromStr for InputScaling {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "standardize" => Ok(InputScaling::Standardize),
+            "unit" => Ok(InputScaling::Unit),
+            "raw" => Ok(InputScaling::Raw),
+            other => Err(format!(
+                "unknown input scaling `{other}`; expected standardize, unit or raw"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for InputScaling {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            InputScaling::Standardize => "standardize",
+            InputScaling::Unit => "unit",
+            InputScaling::Raw => "raw",
+        })
+    }
+}
 
 /// Per-channel mean and standard deviation of pixel values scaled to [0, 1].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -26,6 +77,23 @@ impl Normalization {
             mean: mean.to_vec(),
             std: std.to_vec(),
         })
+    }
+
+    /// The normalisation `scaling` asks for on `dataset` (its training split supplies the
+    /// statistics when standardising a dataset without published constants).
+    pub fn for_dataset(scaling: InputScaling, dataset: &Dataset) -> Normalization {
+        let channels = dataset.image_shape[2];
+        let scale_only = |std: f32| Normalization {
+            mean: vec![0.0; channels],
+            std: vec![std; channels],
+        };
+        match scaling {
+            InputScaling::Standardize => Normalization::standard(&dataset.name)
+                .filter(|n| n.mean.len() == channels)
+                .unwrap_or_else(|| Normalization::from_split(&dataset.train, channels)),
+            InputScaling::Unit => scale_only(1.0),
+            InputScaling::Raw => scale_only(1.0 / 255.0),
+        }
     }
 
     /// Computed from a split (normally train), one pass over its bytes.

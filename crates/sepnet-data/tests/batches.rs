@@ -1,6 +1,8 @@
 //! Batches: seeded shuffles, drop-last, normalisation, augmentation, validation split.
 
-use sepnet_data::{BatchConfig, Batches, CROP_PADDING, Dataset, Normalization, Split};
+use sepnet_data::{
+    BatchConfig, Batches, CROP_PADDING, Dataset, InputScaling, Normalization, Split,
+};
 
 /// `n` images of 6×5×2 whose pixels encode (image, channel, y, x).
 fn dataset(n: usize) -> Dataset {
@@ -140,6 +142,46 @@ fn normalisation_is_applied_per_channel() {
         .sum::<f64>()
         / 60.0;
     assert!((computed.mean[0] as f64 - mean0).abs() < 1e-6);
+}
+
+#[test]
+fn input_scalings_give_raw_unit_and_standardised_pixels() {
+    let d = dataset(4);
+    let first_batch = |scaling| {
+        let norm = Normalization::for_dataset(scaling, &d);
+        Batches::new(
+            &d.train,
+            d.image_shape,
+            &norm,
+            config(4, false, false, false),
+            0,
+            0,
+        )
+        .next()
+        .unwrap()
+        .images
+    };
+    let raw: Vec<f32> = d.train.images.iter().map(|&v| v as f32).collect();
+    let close = |a: &[f32], b: &[f32], tol: f32| a.iter().zip(b).all(|(x, y)| (x - y).abs() <= tol);
+    assert!(close(&first_batch(InputScaling::Raw), &raw, 1e-4));
+    let unit: Vec<f32> = raw.iter().map(|v| v / 255.0).collect();
+    assert!(close(&first_batch(InputScaling::Unit), &unit, 1e-6));
+    // "synthetic" has no published constants: standardising uses the training split's own
+    // statistics, so each channel comes out with mean 0 and standard deviation 1.
+    let standardized = first_batch(InputScaling::Standardize);
+    for channel in 0..2 {
+        let values: Vec<f64> = standardized
+            .chunks(60)
+            .flat_map(|image| &image[channel * 30..(channel + 1) * 30])
+            .map(|&v| v as f64)
+            .collect();
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64;
+        assert!(
+            mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-4,
+            "channel {channel}: {mean} {var}"
+        );
+    }
 }
 
 #[test]

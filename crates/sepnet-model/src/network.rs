@@ -158,6 +158,7 @@ fn build_layer(layer: &LayerSpec, c_in: usize, device: &Device) -> Layer {
             multiplier,
             bias,
             activation,
+            fans,
         } => Layer::Depthwise(
             DepthwiseConv2dConfig::new(c_in, window.kernel)
                 .with_depth_multiplier(*multiplier)
@@ -166,6 +167,7 @@ fn build_layer(layer: &LayerSpec, c_in: usize, device: &Device) -> Layer {
                 .with_padding(window.padding)
                 .with_bias(*bias)
                 .with_activation(*activation)
+                .with_fans(*fans)
                 .init(device),
         ),
         LayerSpec::Separable {
@@ -174,6 +176,7 @@ fn build_layer(layer: &LayerSpec, c_in: usize, device: &Device) -> Layer {
             multiplier,
             bias,
             activation,
+            fans,
         } => Layer::Separable(
             SeparableConv2dConfig::new(c_in, *filters, window.kernel)
                 .with_depth_multiplier(*multiplier)
@@ -182,16 +185,19 @@ fn build_layer(layer: &LayerSpec, c_in: usize, device: &Device) -> Layer {
                 .with_padding(window.padding)
                 .with_bias(*bias)
                 .with_activation(*activation)
+                .with_fans(*fans)
                 .init(device),
         ),
         LayerSpec::DwSepBlock {
             filters,
             stride,
             activation,
+            fans,
         } => Layer::Block(
             DepthwiseSeparableBlockConfig::new(c_in, *filters)
                 .with_stride(*stride)
                 .with_activation(*activation)
+                .with_fans(*fans)
                 .init(device),
         ),
         LayerSpec::BatchNorm => Layer::BatchNorm(BatchNormConfig::new(c_in).init(device)),

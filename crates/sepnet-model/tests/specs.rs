@@ -2,6 +2,7 @@
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
+use sepnet_model::layers::DepthwiseFans;
 use sepnet_model::spec::NetworkSpec;
 use sepnet_model::{BUILTIN_MODELS, ModelOptions, Network, Summary, resolve_model};
 
@@ -93,4 +94,23 @@ fn spec_errors_point_at_the_layer_that_does_not_fit() {
         Network::new(&spatial_output, &Device::flex()).is_err(),
         "a classifier must end flat"
     );
+}
+
+#[test]
+fn depthwise_fans_print_only_when_not_the_default_and_round_trip() {
+    let text =
+        "conv:8:3,dw:3:fans=keras,sep:16:3:relu:fans=keras,dwsep:16:s=2:fans=keras,gap,dense:10";
+    let spec = NetworkSpec::parse(text, [16, 16, 3]).unwrap();
+    assert_eq!(spec.to_string(), text);
+    let group = spec.with_depthwise_fans(DepthwiseFans::Group);
+    assert_eq!(
+        group.to_string(),
+        "conv:8:3,dw:3,sep:16:3:relu,dwsep:16:s=2,gap,dense:10"
+    );
+    let options = ModelOptions {
+        depthwise_fans: Some(DepthwiseFans::Keras),
+        ..Default::default()
+    };
+    let mobilenet = resolve_model("mobilenet", &options).unwrap();
+    assert!(mobilenet.to_string().contains("dwsep:64:fans=keras"));
 }

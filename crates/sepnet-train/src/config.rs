@@ -1,5 +1,7 @@
 //! Everything that defines a training run; written to `config.json` in the run directory.
 
+use sepnet_data::InputScaling;
+use sepnet_model::layers::DepthwiseFans;
 use serde::{Deserialize, Serialize};
 
 /// Which optimizer updates the weights.
@@ -65,6 +67,9 @@ pub struct TrainConfig {
     pub model: String,
     /// MobileNet width multiplier.
     pub alpha: f64,
+    /// Initialisation fans for every depthwise kernel (`None`: as the model says).
+    #[serde(default)]
+    pub depthwise_fans: Option<DepthwiseFans>,
     /// `mnist`, `fashion-mnist`, `cifar10`, or an image folder path.
     pub dataset: String,
     /// Folder holding the dataset files (else the usual search order).
@@ -95,6 +100,10 @@ pub struct TrainConfig {
     pub val_split: usize,
     /// Random crop (4-pixel padding) and horizontal flip.
     pub augment: bool,
+    /// How pixels are scaled before the network sees them (runs written before this field
+    /// existed standardised, the default).
+    #[serde(default)]
+    pub input_scaling: InputScaling,
     /// Stop each epoch after this many steps (for smoke tests); `None` = whole epoch.
     pub max_steps_per_epoch: Option<usize>,
     /// `flex` or `wgpu`.
@@ -106,6 +115,7 @@ impl Default for TrainConfig {
         TrainConfig {
             model: "mnist-full".into(),
             alpha: 1.0,
+            depthwise_fans: None,
             dataset: "mnist".into(),
             data_dir: None,
             epochs: 5,
@@ -121,6 +131,7 @@ impl Default for TrainConfig {
             seed: 42,
             val_split: 0,
             augment: false,
+            input_scaling: InputScaling::Standardize,
             max_steps_per_epoch: None,
             backend: "flex".into(),
         }
@@ -158,5 +169,33 @@ impl TrainConfig {
             Some((_, message)) => Err(message.to_string()),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_directories_written_before_input_scaling_and_fans_still_resume() {
+        let mut old = serde_json::to_value(TrainConfig::default()).unwrap();
+        let fields = old.as_object_mut().unwrap();
+        fields.remove("input_scaling").unwrap();
+        fields.remove("depthwise_fans").unwrap();
+        let loaded: TrainConfig = serde_json::from_value(old).unwrap();
+        assert_eq!(loaded, TrainConfig::default());
+        assert_eq!(loaded.input_scaling, InputScaling::Standardize);
+    }
+
+    #[test]
+    fn scaling_and_fans_are_written_by_name() {
+        let config = TrainConfig {
+            input_scaling: InputScaling::Raw,
+            depthwise_fans: Some(DepthwiseFans::Keras),
+            ..Default::default()
+        };
+        let json = serde_json::to_value(&config).unwrap();
+        assert_eq!(json["input_scaling"], "raw");
+        assert_eq!(json["depthwise_fans"], "keras");
     }
 }

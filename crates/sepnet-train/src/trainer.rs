@@ -65,15 +65,14 @@ pub fn prepare(config: &TrainConfig) -> Result<Prepared, TrainError> {
     let dataset = locator.load(&kind)?;
     let options = ModelOptions {
         alpha: config.alpha,
+        depthwise_fans: config.depthwise_fans,
         classes: Some(dataset.classes.len()),
         input: Some(dataset.image_shape),
         ..Default::default()
     };
     let spec =
         resolve_model(&config.model, &options).map_err(|e| TrainError::Config(e.to_string()))?;
-    let norm = Normalization::standard(&dataset.name)
-        .filter(|n| n.mean.len() == dataset.image_shape[2])
-        .unwrap_or_else(|| Normalization::from_split(&dataset.train, dataset.image_shape[2]));
+    let norm = Normalization::for_dataset(config.input_scaling, &dataset);
     let held_out = if config.val_split > 0 {
         Some(
             dataset

@@ -5,7 +5,7 @@ use anyhow::{Result, bail};
 use sepnet_model::{Backend, ModelOptions, human, resolve_model};
 use sepnet_train::bench::{BenchConfig, BenchResult, bench_model, profile_layers};
 
-use crate::args::{parse_backend, split_models};
+use crate::args::{parse_backend, parse_input, split_models};
 
 /// The four reference models of the speed comparison with PyTorch.
 const REFERENCE_MODELS: &str = "mnist-full,vgg-full,vgg-separable,mobilenet";
@@ -16,6 +16,9 @@ pub struct Args {
     /// Models to time: built-in names separated by commas, or specs separated by `;`.
     #[arg(long, default_value = REFERENCE_MODELS)]
     models: Vec<String>,
+    /// Input size HxWxC, e.g. 32x32x3 (default: the model's own; 28x28x1 for specs).
+    #[arg(long, value_parser = parse_input)]
+    input: Option<[usize; 3]>,
     /// Images per batch (synthetic Normal(0, 1) images at the model's input size).
     #[arg(long, default_value_t = 128)]
     batch_size: usize,
@@ -56,7 +59,11 @@ pub fn run(args: Args) -> Result<()> {
     let backend = args.backend.to_string();
     let mut results = Vec::new();
     for model in &models {
-        let spec = resolve_model(model, &ModelOptions::default())?;
+        let options = ModelOptions {
+            input: args.input,
+            ..Default::default()
+        };
+        let spec = resolve_model(model, &options)?;
         eprintln!(
             "bench: {model} on {backend}, batch {}, {} timed steps…",
             config.batch_size, config.steps

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use sepnet_data::InputScaling;
 use sepnet_model::group_thousands;
 use sepnet_train::plot::{Chart, Series, draw};
 use sepnet_train::report::Console;
@@ -207,7 +208,7 @@ fn pct(mean: f64, std: f64, repeats: usize) -> String {
 fn markdown(rows: &[Row], best_label: &str, args: &Args) -> String {
     let f = &args.flags;
     let mut out = format!(
-        "{} on {}: {} epochs, batch {}, {:?} lr {}, seed {}{}{}\n\n",
+        "{} on {}: {} epochs, batch {}, {:?} lr {}, seed {}{}{}{}{}\n\n",
         rows.iter()
             .map(|r| r.model.as_str())
             .collect::<Vec<_>>()
@@ -219,6 +220,14 @@ fn markdown(rows: &[Row], best_label: &str, args: &Args) -> String {
         f.lr,
         f.seed,
         if f.augment { ", augmented" } else { "" },
+        match f.input_scaling {
+            InputScaling::Standardize => String::new(),
+            other => format!(", {other} inputs"),
+        },
+        match f.depthwise_fans {
+            Some(fans) => format!(", {fans} depthwise fans"),
+            None => String::new(),
+        },
         if args.repeats > 1 {
             format!(", {} seeds", args.repeats)
         } else {

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
+use sepnet_data::InputScaling;
+use sepnet_model::layers::DepthwiseFans;
 use sepnet_train::report::{Console, Style};
 use sepnet_train::{OptimizerKind, RunSummary, Schedule, TrainConfig, read_json, train};
 
@@ -56,12 +58,20 @@ pub struct TrainFlags {
     /// Random crop (4-pixel padding) and horizontal flip.
     #[arg(long)]
     pub augment: bool,
+    /// Input pixels: standardize ((x/255 − mean)/std per channel), unit (x/255, as Keras
+    /// tutorials) or raw (0–255, as Keras code that feeds `load_data()` straight to `fit`).
+    #[arg(long, default_value = "standardize")]
+    pub input_scaling: InputScaling,
     /// Cap the steps of each epoch (quick smoke runs).
     #[arg(long)]
     pub max_steps: Option<usize>,
     /// MobileNet width multiplier α.
     #[arg(long, default_value_t = 1.0)]
     pub alpha: f64,
+    /// Depthwise kernels' initialisation fans: group (k·k in; the default) or keras (k·k·channels
+    /// in, Keras's smaller weights; pair with --input-scaling raw to train as Keras code does).
+    #[arg(long)]
+    pub depthwise_fans: Option<DepthwiseFans>,
     /// flex (CPU) or wgpu (GPU; needs the `wgpu` build feature).
     #[arg(long, default_value = "flex", value_parser = parse_backend)]
     pub backend: sepnet_model::Backend,
@@ -79,6 +89,7 @@ impl TrainFlags {
         TrainConfig {
             model: model.into(),
             alpha: self.alpha,
+            depthwise_fans: self.depthwise_fans,
             dataset: self.dataset.clone(),
             data_dir: self.data_dir.clone(),
             epochs: self.epochs,
@@ -94,6 +105,7 @@ impl TrainFlags {
             seed,
             val_split: self.val_split,
             augment: self.augment,
+            input_scaling: self.input_scaling,
             max_steps_per_epoch: self.max_steps,
             backend: self.backend.to_string(),
         }
@@ -159,9 +171,12 @@ pub struct Args {
     flags: TrainFlags,
 }
 
-/// Prints a finished run's headline.
-pub fn report(summary: &RunSummary, out: &std::path::Path, json: bool) -> Result<()> {
-    if json {
+/// Prints a finished run's headline (nothing with `--quiet`).
+fn report(summary: &RunSummary, out: &std::path::Path, style: Style) -> Result<()> {
+    if style == Style::Quiet {
+        return Ok(());
+    }
+    if style == Style::Json {
         println!("{}", serde_json::to_string(summary)?);
     } else {
         eprintln!(
@@ -199,7 +214,7 @@ pub fn run(args: Args) -> Result<()> {
     };
     let mut reporter = Console::new(args.flags.style(), config.model.clone());
     let summary = train(&config, &out, resume, &mut reporter)?;
-    report(&summary, &out, args.flags.json)
+    report(&summary, &out, args.flags.style())
 }
 
 /// A file-system-safe name for a model or spec.

@@ -4,7 +4,7 @@
 //! paper's Table 1. Width multiplier α scales every layer's channels to `int(c · α)` (as Keras
 //! does); the resolution multiplier ρ scales the input side.
 
-use crate::layers::Activation;
+use crate::layers::{Activation, DepthwiseFans};
 use crate::spec::{LayerSpec, Window};
 
 /// Table 1 of the paper after the stem: (pointwise filters, depthwise stride) of the 13
@@ -83,6 +83,7 @@ pub fn layers(layout: Layout, alpha: f64, classes: usize, full: bool) -> Vec<Lay
                 filters,
                 stride,
                 activation: Activation::Relu,
+                fans: DepthwiseFans::Group,
             });
         }
     }

@@ -4,6 +4,7 @@ pub mod mnist;
 pub mod mobilenet;
 pub mod vgg;
 
+use crate::layers::DepthwiseFans;
 use crate::spec::{LayerSpec, NetworkSpec, SpecError, infer_shapes, parse_layers_unchecked};
 
 /// Options a user can apply to a built-in model (or to a spec).
@@ -19,6 +20,8 @@ pub struct ModelOptions {
     pub input: Option<[usize; 3]>,
     /// VGG block list `(filters, convolutions)`.
     pub vgg_blocks: Option<Vec<(usize, usize)>>,
+    /// Initialisation fans for every depthwise kernel (`None`: as the model or spec says).
+    pub depthwise_fans: Option<DepthwiseFans>,
 }
 
 impl Default for ModelOptions {
@@ -29,6 +32,7 @@ impl Default for ModelOptions {
             classes: None,
             input: None,
             vgg_blocks: None,
+            depthwise_fans: None,
         }
     }
 }
@@ -238,6 +242,14 @@ pub fn resolve_model(
     name_or_spec: &str,
     options: &ModelOptions,
 ) -> Result<NetworkSpec, ModelError> {
+    let spec = resolve_layers(name_or_spec, options)?;
+    Ok(match options.depthwise_fans {
+        Some(fans) => spec.with_depthwise_fans(fans),
+        None => spec,
+    })
+}
+
+fn resolve_layers(name_or_spec: &str, options: &ModelOptions) -> Result<NetworkSpec, ModelError> {
     if let Some(model) = find(name_or_spec) {
         return model.spec(options);
     }

@@ -1,7 +1,7 @@
 //! VGG-style CIFAR-10 networks: blocks of `n × [3×3 same conv + ReLU]` each followed by
 //! MaxPool 2, then Flatten and one Dense classifier.
 
-use crate::layers::{Activation, Padding, PoolKind};
+use crate::layers::{Activation, DepthwiseFans, Padding, PoolKind};
 use crate::spec::{LayerSpec, Window};
 
 /// Which convolution each 3×3 layer is.
@@ -39,6 +39,7 @@ pub fn layers(blocks: &[(usize, usize)], style: ConvStyle, classes: usize) -> Ve
                     multiplier: 1,
                     bias: true,
                     activation: Activation::Relu,
+                    fans: DepthwiseFans::Group,
                 }
             } else {
                 LayerSpec::Conv {

@@ -4,8 +4,67 @@ use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
 use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
 
 use super::{Activation, Padding, convolve};
+
+/// The fans that scale a depthwise kernel's Glorot-uniform initialisation,
+/// `U(±√(6 / (fan_in + fan_out)))`.
+///
+/// ```
+/// use sepnet_model::layers::DepthwiseFans;
+/// // A 3×3 kernel over 64 channels, depth multiplier 1:
+/// assert_eq!(DepthwiseFans::Group.fans(64, [3, 3], 1), (9, 9));
+/// assert_eq!(DepthwiseFans::Keras.fans(64, [3, 3], 1), (576, 9));
+/// assert_eq!("keras".parse::<DepthwiseFans>(), Ok(DepthwiseFans::Keras));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DepthwiseFans {
+    /// Each group's own: `k·k` in, `k·k·multiplier` out (PyTorch's grouped-conv convention).
+    /// Keeps the scale of the activations from layer to layer.
+    #[default]
+    Group,
+    /// Keras's, computed from its kernel shape `(k, k, channels, multiplier)`: `k·k·channels`
+    /// in, `k·k·multiplier` out. About √channels smaller weights, so each layer shrinks its
+    /// input's scale; Keras code that trains on raw 0–255 pixels relies on that.
+    Keras,
+}
+
+impl DepthwiseFans {
+    /// `(fan_in, fan_out)` of a depthwise kernel.
+    pub fn fans(self, channels: usize, kernel: [usize; 2], multiplier: usize) -> (usize, usize) {
+        let area = kernel[0] * kernel[1];
+        let fan_in = match self {
+            DepthwiseFans::Group => area,
+            DepthwiseFans::Keras => area * channels,
+        };
+        (fan_in, area * multiplier)
+    }
+}
+
+impl std::str::FromStr for DepthwiseFans {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "group" => Ok(DepthwiseFans::Group),
+            "keras" => Ok(DepthwiseFans::Keras),
+            other => Err(format!(
+                "unknown depthwise fans `{other}`; expected group or keras"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for DepthwiseFans {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DepthwiseFans::Group => "group",
+            DepthwiseFans::Keras => "keras",
+        })
+    }
+}
 
 /// Configuration of a [`DepthwiseConv2d`].
 ///
@@ -44,6 +103,9 @@ pub struct DepthwiseConv2dConfig {
     /// Activation applied to the output.
     #[config(default = "Activation::Linear")]
     pub activation: Activation,
+    /// Fans of the Glorot-uniform kernel initialisation.
+    #[config(default = "DepthwiseFans::Group")]
+    pub fans: DepthwiseFans,
 }
 
 /// Grouped convolution with `groups = channels`, NCHW in and out.
@@ -66,14 +128,17 @@ pub struct DepthwiseConv2d {
 }
 
 impl DepthwiseConv2dConfig {
-    /// Creates the layer; Glorot-uniform kernels use each group's own fans.
+    /// Creates the layer: Glorot-uniform kernel scaled by [`Self::fans`], zero bias.
     pub fn init(&self, device: &Device) -> DepthwiseConv2d {
         let [k_h, k_w] = self.kernel;
         let out = self.channels * self.depth_multiplier;
+        let (fan_in, fan_out) = self
+            .fans
+            .fans(self.channels, self.kernel, self.depth_multiplier);
         let weight = Initializer::XavierUniform { gain: 1.0 }.init_with(
             [out, 1, k_h, k_w],
-            Some(k_h * k_w),
-            Some(k_h * k_w * self.depth_multiplier),
+            Some(fan_in),
+            Some(fan_out),
             device,
         );
         let bias = self.bias.then(|| Initializer::Zeros.init([out], device));
@@ -104,5 +169,33 @@ impl DepthwiseConv2d {
             groups,
             self.activation,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernels_are_glorot_uniform_within_their_fans_limit() {
+        let device = Device::flex();
+        for (fans, channels, multiplier, limit) in [
+            (DepthwiseFans::Group, 64, 1, (6.0f32 / 18.0).sqrt()),
+            (DepthwiseFans::Keras, 64, 1, (6.0f32 / (576.0 + 9.0)).sqrt()),
+            (DepthwiseFans::Group, 8, 2, (6.0f32 / 27.0).sqrt()),
+            (DepthwiseFans::Keras, 8, 2, (6.0f32 / (72.0 + 18.0)).sqrt()),
+        ] {
+            let layer = DepthwiseConv2dConfig::new(channels, [3, 3])
+                .with_depth_multiplier(multiplier)
+                .with_fans(fans)
+                .init(&device);
+            let weights: Vec<f32> = layer.weight.val().into_data().try_to_vec::<f32>().unwrap();
+            // ≥ 144 uniform draws: the largest lies within 10% of the limit but for ~1e-7.
+            let largest = weights.iter().fold(0f32, |m, w| m.max(w.abs()));
+            assert!(
+                largest <= limit && largest > 0.9 * limit,
+                "{fans} c{channels} m{multiplier}: largest |w| {largest}, limit {limit}"
+            );
+        }
     }
 }

@@ -7,7 +7,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::{
     Activation, BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, DepthwiseConv2d,
-    DepthwiseConv2dConfig, Padding,
+    DepthwiseConv2dConfig, DepthwiseFans, Padding,
 };
 
 /// Configuration of a [`DepthwiseSeparableBlock`].
@@ -31,6 +31,9 @@ pub struct DepthwiseSeparableBlockConfig {
     /// Activation after each BatchNorm (the paper: ReLU; Keras's MobileNet: ReLU6).
     #[config(default = "Activation::Relu")]
     pub activation: Activation,
+    /// Fans of the depthwise kernel's initialisation.
+    #[config(default = "DepthwiseFans::Group")]
+    pub fans: DepthwiseFans,
 }
 
 /// The block; field names follow timm (`conv_dw`, `bn_dw`, `conv_pw`, `bn_pw`).
@@ -55,6 +58,7 @@ impl DepthwiseSeparableBlockConfig {
             conv_dw: DepthwiseConv2dConfig::new(self.in_channels, [3, 3])
                 .with_stride([self.stride; 2])
                 .with_padding(Padding::Same)
+                .with_fans(self.fans)
                 .init(device),
             bn_dw: BatchNormConfig::new(self.in_channels).init(device),
             conv_pw: Conv2dConfig::new(self.in_channels, self.filters, [1, 1])

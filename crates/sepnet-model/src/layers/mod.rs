@@ -14,7 +14,7 @@ pub use activation::Activation;
 pub use batch_norm::{BatchNorm, BatchNormConfig};
 pub use conv2d::{Conv2d, Conv2dConfig};
 pub use dense::{Dense, DenseConfig};
-pub use depthwise_conv2d::{DepthwiseConv2d, DepthwiseConv2dConfig};
+pub use depthwise_conv2d::{DepthwiseConv2d, DepthwiseConv2dConfig, DepthwiseFans};
 pub use depthwise_separable_block::{DepthwiseSeparableBlock, DepthwiseSeparableBlockConfig};
 pub use padding::{Padding, effective_kernel};
 pub use pooling::{GlobalAvgPool, Pool2d, Pool2dConfig, PoolKind};

@@ -4,7 +4,10 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
-use super::{Activation, Conv2d, Conv2dConfig, DepthwiseConv2d, DepthwiseConv2dConfig, Padding};
+use super::{
+    Activation, Conv2d, Conv2dConfig, DepthwiseConv2d, DepthwiseConv2dConfig, DepthwiseFans,
+    Padding,
+};
 
 /// Configuration of a [`SeparableConv2d`].
 ///
@@ -44,6 +47,9 @@ pub struct SeparableConv2dConfig {
     /// Activation after the pointwise convolution.
     #[config(default = "Activation::Linear")]
     pub activation: Activation,
+    /// Fans of the depthwise kernel's initialisation.
+    #[config(default = "DepthwiseFans::Group")]
+    pub fans: DepthwiseFans,
 }
 
 /// `act(pointwise(depthwise(x)))`.
@@ -63,6 +69,7 @@ impl SeparableConv2dConfig {
             .with_stride(self.stride)
             .with_dilation(self.dilation)
             .with_padding(self.padding)
+            .with_fans(self.fans)
             .init(device);
         let conv_pw = Conv2dConfig::new(
             self.in_channels * self.depth_multiplier,

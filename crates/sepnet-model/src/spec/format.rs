@@ -3,7 +3,7 @@
 use std::fmt;
 
 use super::{LayerSpec, NetworkSpec, Window};
-use crate::layers::{Activation, Padding, PoolKind};
+use crate::layers::{Activation, DepthwiseFans, Padding, PoolKind};
 
 fn dims(d: [usize; 2]) -> String {
     if d[0] == d[1] {
@@ -45,6 +45,13 @@ fn activation(act: Activation) -> String {
         .unwrap_or_default()
 }
 
+fn fans_option(fans: DepthwiseFans) -> String {
+    match fans {
+        DepthwiseFans::Group => String::new(),
+        other => format!(":fans={other}"),
+    }
+}
+
 fn multiplier(m: usize) -> String {
     if m == 1 {
         String::new()
@@ -74,14 +81,16 @@ impl fmt::Display for LayerSpec {
                 multiplier: m,
                 bias,
                 activation: act,
+                fans,
             } => write!(
                 f,
-                "dw:{}{}{}{}{}",
+                "dw:{}{}{}{}{}{}",
                 dims(window.kernel),
                 multiplier(*m),
                 window_options(window, [1, 1], Padding::Same),
                 if *bias { ":bias" } else { "" },
-                activation(*act)
+                activation(*act),
+                fans_option(*fans)
             ),
             LayerSpec::Separable {
                 filters,
@@ -89,31 +98,35 @@ impl fmt::Display for LayerSpec {
                 multiplier: m,
                 bias,
                 activation: act,
+                fans,
             } => {
                 write!(
                     f,
-                    "sep:{filters}:{}{}{}{}{}",
+                    "sep:{filters}:{}{}{}{}{}{}",
                     dims(window.kernel),
                     multiplier(*m),
                     window_options(window, [1, 1], Padding::Same),
                     if *bias { "" } else { ":nobias" },
-                    activation(*act)
+                    activation(*act),
+                    fans_option(*fans)
                 )
             }
             LayerSpec::DwSepBlock {
                 filters,
                 stride,
                 activation: act,
+                fans,
             } => {
                 write!(f, "dwsep:{filters}")?;
                 if *stride != 1 {
                     write!(f, ":s={stride}")?;
                 }
                 match act {
-                    Activation::Relu => Ok(()),
-                    Activation::Relu6 => write!(f, ":relu6"),
-                    Activation::Linear => write!(f, ":linear"),
+                    Activation::Relu => {}
+                    Activation::Relu6 => write!(f, ":relu6")?,
+                    Activation::Linear => write!(f, ":linear")?,
                 }
+                write!(f, "{}", fans_option(*fans))
             }
             LayerSpec::BatchNorm => write!(f, "bn"),
             LayerSpec::Activation(act) => write!(f, "{}", act.name().unwrap_or("linear")),

@@ -5,9 +5,9 @@
 //! | layer | positional args | options |
 //! |---|---|---|
 //! | `conv:F:K` | filters, kernel | `s=`, `d=`, `same`/`valid`/`pad=T/B/L/R`, `nobias`, `relu`/`relu6` |
-//! | `dw:K` | kernel | `m=` (depth multiplier), `s=`, `d=`, padding, `bias`, activation |
-//! | `sep:F:K` | filters, kernel | `m=`, `s=`, `d=`, padding, `nobias`, activation |
-//! | `dwsep:F` | filters | `s=`, `relu6` (MobileNet block: dw3×3-BN-ReLU-pw-BN-ReLU) |
+//! | `dw:K` | kernel | `m=` (depth multiplier), `s=`, `d=`, padding, `bias`, activation, `fans=` |
+//! | `sep:F:K` | filters, kernel | `m=`, `s=`, `d=`, padding, `nobias`, activation, `fans=` |
+//! | `dwsep:F` | filters | `s=`, `relu6`, `fans=` (MobileNet block: dw3×3-BN-ReLU-pw-BN-ReLU) |
 //! | `bn`, `relu`, `relu6` | | |
 //! | `maxpool[:K]`, `avgpool[:K]` (`pool` = `maxpool:2`) | window (default 2) | `s=`, `same`/`valid` |
 //! | `gap`, `flatten` | | |
@@ -16,7 +16,8 @@
 //!
 //! Kernels, strides and windows are `3` or `3x5` (height × width). Convolutions default to
 //! `same` padding, stride 1, no activation; `conv`/`sep`/`dense` have a bias unless `nobias`,
-//! `dw` has none unless `bias`.
+//! `dw` has none unless `bias`. `fans=keras` initialises a depthwise kernel with Keras's fans
+//! instead of each group's own ([`crate::layers::DepthwiseFans`]).
 //!
 //! ```
 //! use sepnet_model::spec::NetworkSpec;
@@ -38,7 +39,7 @@ pub use shape::{LayerShape, Shape, ShapeError, infer_shapes};
 
 use serde::{Deserialize, Serialize};
 
-use crate::layers::{Activation, Padding, PoolKind};
+use crate::layers::{Activation, DepthwiseFans, Padding, PoolKind};
 
 /// Geometry of a sliding-window layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,6 +102,9 @@ pub enum LayerSpec {
         bias: bool,
         /// Fused activation.
         activation: Activation,
+        /// Initialisation fans (`fans=keras`).
+        #[serde(default)]
+        fans: DepthwiseFans,
     },
     /// Keras `SeparableConv2D`: depthwise (no bias) then pointwise.
     Separable {
@@ -114,6 +118,9 @@ pub enum LayerSpec {
         bias: bool,
         /// Fused activation after the pointwise.
         activation: Activation,
+        /// Initialisation fans of the depthwise part (`fans=keras`).
+        #[serde(default)]
+        fans: DepthwiseFans,
     },
     /// MobileNet depthwise separable block (3×3 dw, BN, act, 1×1 pw, BN, act).
     DwSepBlock {
@@ -123,6 +130,9 @@ pub enum LayerSpec {
         stride: usize,
         /// Activation after each BN.
         activation: Activation,
+        /// Initialisation fans of the depthwise part (`fans=keras`).
+        #[serde(default)]
+        fans: DepthwiseFans,
     },
     /// Batch normalisation.
     BatchNorm,
@@ -188,6 +198,28 @@ impl NetworkSpec {
             Some(LayerSpec::Dense { units, .. }) => Some(*units),
             _ => None,
         }
+    }
+
+    /// Sets the initialisation fans of every depthwise kernel (in `dw`, `sep` and `dwsep`
+    /// layers).
+    ///
+    /// ```
+    /// use sepnet_model::layers::DepthwiseFans;
+    /// use sepnet_model::spec::NetworkSpec;
+    /// let spec = NetworkSpec::parse("sep:8:3,gap,dense:10", [8, 8, 3]).unwrap();
+    /// let keras = spec.with_depthwise_fans(DepthwiseFans::Keras);
+    /// assert_eq!(keras.to_string(), "sep:8:3:fans=keras,gap,dense:10");
+    /// ```
+    pub fn with_depthwise_fans(mut self, new: DepthwiseFans) -> Self {
+        for layer in &mut self.layers {
+            if let LayerSpec::Depthwise { fans, .. }
+            | LayerSpec::Separable { fans, .. }
+            | LayerSpec::DwSepBlock { fans, .. } = layer
+            {
+                *fans = new;
+            }
+        }
+        self
     }
 
     /// Replaces the units of the final dense layer (the classifier).

@@ -4,7 +4,7 @@ use std::fmt;
 
 use super::shape::ShapeError;
 use super::{LayerSpec, Window};
-use crate::layers::{Activation, Padding, PoolKind};
+use crate::layers::{Activation, DepthwiseFans, Padding, PoolKind};
 
 /// A spec that could not be parsed or does not fit its input; `Display` underlines the token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +91,7 @@ struct Options {
     dilation: Option<[usize; 2]>,
     padding: Option<Padding>,
     multiplier: Option<usize>,
+    fans: Option<DepthwiseFans>,
     bias: Option<bool>,
     activation: Option<Activation>,
 }
@@ -102,6 +103,7 @@ struct Accepts {
     dilation: bool,
     padding: bool,
     multiplier: bool,
+    fans: bool,
     bias: bool,
     activation: bool,
 }
@@ -111,6 +113,7 @@ const NOTHING: Accepts = Accepts {
     dilation: false,
     padding: false,
     multiplier: false,
+    fans: false,
     bias: false,
     activation: false,
 };
@@ -119,11 +122,13 @@ const CONV: Accepts = Accepts {
     dilation: true,
     padding: true,
     multiplier: false,
+    fans: false,
     bias: true,
     activation: true,
 };
 const DEPTHWISE: Accepts = Accepts {
     multiplier: true,
+    fans: true,
     ..CONV
 };
 const POOL: Accepts = Accepts {
@@ -138,6 +143,7 @@ const DENSE: Accepts = Accepts {
 };
 const BLOCK: Accepts = Accepts {
     stride: true,
+    fans: true,
     activation: true,
     ..NOTHING
 };
@@ -218,6 +224,7 @@ fn parse_layer(token: &str) -> Result<LayerSpec, String> {
                 multiplier: opts.multiplier.unwrap_or(1),
                 bias: opts.bias.unwrap_or(false),
                 activation,
+                fans: opts.fans.unwrap_or_default(),
             }
         }
         "sep" => {
@@ -228,6 +235,7 @@ fn parse_layer(token: &str) -> Result<LayerSpec, String> {
                 multiplier: opts.multiplier.unwrap_or(1),
                 bias: opts.bias.unwrap_or(true),
                 activation,
+                fans: opts.fans.unwrap_or_default(),
             }
         }
         "dwsep" => {
@@ -240,6 +248,7 @@ fn parse_layer(token: &str) -> Result<LayerSpec, String> {
                 filters: count(positional[0], "filters")?,
                 stride: stride[0],
                 activation: opts.activation.unwrap_or(Activation::Relu),
+                fans: opts.fans.unwrap_or_default(),
             }
         }
         "maxpool" | "avgpool" | "pool" => {
@@ -321,13 +330,14 @@ fn parse_options(kind: &str, args: &[&str], accepts: Accepts) -> Result<Options,
                 "m" | "multiplier" if accepts.multiplier => {
                     opts.multiplier = Some(count(value, "depth multiplier")?)
                 }
+                "fans" if accepts.fans => opts.fans = Some(value.parse()?),
                 "pad" if accepts.padding => opts.padding = Some(explicit_padding(value)?),
-                "s" | "stride" | "d" | "dilation" | "m" | "multiplier" | "pad" => {
+                "s" | "stride" | "d" | "dilation" | "m" | "multiplier" | "pad" | "fans" => {
                     return Err(refuse(&format!("`{key}=`")));
                 }
                 _ => {
                     return Err(format!(
-                        "unknown option `{key}=`; expected s= (stride), d= (dilation), m= (depth multiplier) or pad=T/B/L/R"
+                        "unknown option `{key}=`; expected s= (stride), d= (dilation), m= (depth multiplier), pad=T/B/L/R or fans=group|keras"
                     ));
                 }
             }
@@ -426,6 +436,16 @@ mod tests {
             ("conv:0:3", "conv:0:3", "filters must be a positive integer"),
             ("conv:8:3:pad=1/2", "conv:8:3:pad=1/2", "pad=T/B/L/R"),
             ("conv:8:3:q=1", "conv:8:3:q=1", "unknown option"),
+            (
+                "conv:8:3:fans=keras",
+                "conv:8:3:fans=keras",
+                "does not take `fans=`",
+            ),
+            (
+                "sep:8:3:fans=he",
+                "sep:8:3:fans=he",
+                "expected group or keras",
+            ),
         ];
         for (text, token, message) in cases {
             let e = err(text);
@@ -444,9 +464,10 @@ mod tests {
 
     #[test]
     fn options_parse() {
-        let layers =
-            parse_layers("dw:3x5:m=2:s=2x1:d=2:valid:bias:relu6, conv:8:1:pad=1/2/3/4:nobias")
-                .unwrap();
+        let layers = parse_layers(
+            "dw:3x5:m=2:s=2x1:d=2:valid:bias:relu6:fans=keras, conv:8:1:pad=1/2/3/4:nobias",
+        )
+        .unwrap();
         assert_eq!(
             layers[0],
             LayerSpec::Depthwise {
@@ -459,6 +480,7 @@ mod tests {
                 multiplier: 2,
                 bias: true,
                 activation: Activation::Relu6,
+                fans: DepthwiseFans::Keras,
             }
         );
         assert_eq!(
