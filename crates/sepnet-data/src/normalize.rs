@@ -30,28 +30,39 @@ pub enum InputScaling {
     Raw,
 }
 
+impl InputScaling {
+    const ALL: [InputScaling; 3] = [
+        InputScaling::Standardize,
+        InputScaling::Unit,
+        InputScaling::Raw,
+    ];
+
+    /// The command-line and `config.json` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            InputScaling::Standardize => "standardize",
+            InputScaling::Unit => "unit",
+            InputScaling::Raw => "raw",
+        }
+    }
+}
+
 impl FromStr for InputScaling {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        match text {
-            "standardize" => Ok(InputScaling::Standardize),
-            "unit" => Ok(InputScaling::Unit),
-            "raw" => Ok(InputScaling::Raw),
-            other => Err(format!(
-                "unknown input scaling `{other}`; expected standardize, unit or raw"
-            )),
-        }
+        InputScaling::ALL
+            .into_iter()
+            .find(|s| s.name() == text)
+            .ok_or_else(|| {
+                format!("unknown input scaling `{text}`; expected standardize, unit or raw")
+            })
     }
 }
 
 impl fmt::Display for InputScaling {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            InputScaling::Standardize => "standardize",
-            InputScaling::Unit => "unit",
-            InputScaling::Raw => "raw",
-        })
+        f.write_str(self.name())
     }
 }
 

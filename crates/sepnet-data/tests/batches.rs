@@ -162,7 +162,9 @@ fn input_scalings_give_raw_unit_and_standardised_pixels() {
         .images
     };
     let raw: Vec<f32> = d.train.images.iter().map(|&v| v as f32).collect();
-    let close = |a: &[f32], b: &[f32], tol: f32| a.iter().zip(b).all(|(x, y)| (x - y).abs() <= tol);
+    let close = |a: &[f32], b: &[f32], tol: f32| {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= tol)
+    };
     assert!(close(&first_batch(InputScaling::Raw), &raw, 1e-4));
     let unit: Vec<f32> = raw.iter().map(|v| v / 255.0).collect();
     assert!(close(&first_batch(InputScaling::Unit), &unit, 1e-6));

@@ -57,12 +57,12 @@ pub fn run(args: Args) -> Result<()> {
         seed: args.seed,
     };
     let backend = args.backend.to_string();
+    let options = ModelOptions {
+        input: args.input,
+        ..Default::default()
+    };
     let mut results = Vec::new();
     for model in &models {
-        let options = ModelOptions {
-            input: args.input,
-            ..Default::default()
-        };
         let spec = resolve_model(model, &options)?;
         eprintln!(
             "bench: {model} on {backend}, batch {}, {} timed steps…",

@@ -41,28 +41,30 @@ impl DepthwiseFans {
         };
         (fan_in, area * multiplier)
     }
+
+    /// The command-line and spec name (`fans=keras`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DepthwiseFans::Group => "group",
+            DepthwiseFans::Keras => "keras",
+        }
+    }
 }
 
 impl std::str::FromStr for DepthwiseFans {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        match text {
-            "group" => Ok(DepthwiseFans::Group),
-            "keras" => Ok(DepthwiseFans::Keras),
-            other => Err(format!(
-                "unknown depthwise fans `{other}`; expected group or keras"
-            )),
-        }
+        [DepthwiseFans::Group, DepthwiseFans::Keras]
+            .into_iter()
+            .find(|fans| fans.name() == text)
+            .ok_or_else(|| format!("unknown depthwise fans `{text}`; expected group or keras"))
     }
 }
 
 impl std::fmt::Display for DepthwiseFans {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            DepthwiseFans::Group => "group",
-            DepthwiseFans::Keras => "keras",
-        })
+        f.write_str(self.name())
     }
 }
 
