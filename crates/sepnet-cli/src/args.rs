@@ -23,7 +23,8 @@ pub struct ModelArgs {
     /// VGG block list as FILTERSxCONVS,..., e.g. 64x2,128x2,256x2.
     #[arg(long, value_parser = parse_blocks)]
     pub blocks: Option<Vec<(usize, usize)>>,
-    /// Depthwise kernels' initialisation fans: group (k·k in; the default) or keras (k·k·channels in).
+    /// Depthwise kernels' initialisation: group (Glorot, k·k in; the default), keras (Glorot,
+    /// k·k·channels in) or torch (PyTorch's grouped-conv default, U(±1/√(k·k))).
     #[arg(long)]
     pub depthwise_fans: Option<DepthwiseFans>,
 }

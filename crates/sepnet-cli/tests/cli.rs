@@ -53,7 +53,8 @@ fn models_and_summary() {
     let keras = ok(&["summary", "vgg-separable", "--depthwise-fans", "keras"]);
     assert!(keras.contains("sep:64:3:relu:fans=keras"), "{keras}");
     assert!(
-        fails(&["summary", "vgg-separable", "--depthwise-fans", "he"]).contains("group or keras")
+        fails(&["summary", "vgg-separable", "--depthwise-fans", "he"])
+            .contains("group, keras or torch")
     );
     assert!(
         fails(&["train", "--model", TINY, "--input-scaling", "zscore"])

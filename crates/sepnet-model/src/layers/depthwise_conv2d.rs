@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Activation, Padding, convolve};
 
-/// The fans that scale a depthwise kernel's Glorot-uniform initialisation,
-/// `U(±√(6 / (fan_in + fan_out)))`.
+/// How a depthwise kernel is initialised: Glorot-uniform, `U(±√(6 / (fan_in + fan_out)))`, with
+/// one of two readings of the fans, or PyTorch's default for a grouped convolution.
 ///
 /// ```
 /// use sepnet_model::layers::DepthwiseFans;
@@ -17,6 +17,9 @@ use super::{Activation, Padding, convolve};
 /// assert_eq!(DepthwiseFans::Group.fans(64, [3, 3], 1), (9, 9));
 /// assert_eq!(DepthwiseFans::Keras.fans(64, [3, 3], 1), (576, 9));
 /// assert_eq!("keras".parse::<DepthwiseFans>(), Ok(DepthwiseFans::Keras));
+/// // The largest weight each can draw:
+/// assert!((DepthwiseFans::Group.limit(64, [3, 3], 1) - (6.0f64 / 18.0).sqrt()).abs() < 1e-12);
+/// assert!((DepthwiseFans::Torch.limit(64, [3, 3], 1) - 1.0 / 3.0).abs() < 1e-12);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -29,6 +32,9 @@ pub enum DepthwiseFans {
     /// in, `k·k·multiplier` out. About √channels smaller weights, so each layer shrinks its
     /// input's scale; Keras code that trains on raw 0–255 pixels relies on that.
     Keras,
+    /// PyTorch's default for a grouped `nn.Conv2d`: `U(±1/√(k·k))` (Kaiming-uniform with
+    /// `a = √5` on the group's fan-in `k·k`), 0.58× the `group` limit whatever the channels.
+    Torch,
 }
 
 impl DepthwiseFans {
@@ -36,10 +42,31 @@ impl DepthwiseFans {
     pub fn fans(self, channels: usize, kernel: [usize; 2], multiplier: usize) -> (usize, usize) {
         let area = kernel[0] * kernel[1];
         let fan_in = match self {
-            DepthwiseFans::Group => area,
+            DepthwiseFans::Group | DepthwiseFans::Torch => area,
             DepthwiseFans::Keras => area * channels,
         };
         (fan_in, area * multiplier)
+    }
+
+    /// The bound of the uniform distribution the weights are drawn from.
+    pub fn limit(self, channels: usize, kernel: [usize; 2], multiplier: usize) -> f64 {
+        let (fan_in, fan_out) = self.fans(channels, kernel, multiplier);
+        match self {
+            DepthwiseFans::Torch => (1.0 / fan_in as f64).sqrt(),
+            _ => (6.0 / (fan_in + fan_out) as f64).sqrt(),
+        }
+    }
+
+    /// burn's initialiser that draws from `U(±limit)` with the fans of [`Self::fans`].
+    fn initializer(self) -> Initializer {
+        match self {
+            // Kaiming-uniform's bound is gain·√(3 / fan_in); gain 1/√3 leaves 1/√fan_in.
+            DepthwiseFans::Torch => Initializer::KaimingUniform {
+                gain: 1.0 / 3f64.sqrt(),
+                fan_out_only: false,
+            },
+            _ => Initializer::XavierUniform { gain: 1.0 },
+        }
     }
 
     /// The command-line and spec name (`fans=keras`).
@@ -47,6 +74,7 @@ impl DepthwiseFans {
         match self {
             DepthwiseFans::Group => "group",
             DepthwiseFans::Keras => "keras",
+            DepthwiseFans::Torch => "torch",
         }
     }
 }
@@ -55,10 +83,14 @@ impl std::str::FromStr for DepthwiseFans {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        [DepthwiseFans::Group, DepthwiseFans::Keras]
-            .into_iter()
-            .find(|fans| fans.name() == text)
-            .ok_or_else(|| format!("unknown depthwise fans `{text}`; expected group or keras"))
+        [
+            DepthwiseFans::Group,
+            DepthwiseFans::Keras,
+            DepthwiseFans::Torch,
+        ]
+        .into_iter()
+        .find(|fans| fans.name() == text)
+        .ok_or_else(|| format!("unknown depthwise fans `{text}`; expected group, keras or torch"))
     }
 }
 
@@ -105,7 +137,7 @@ pub struct DepthwiseConv2dConfig {
     /// Activation applied to the output.
     #[config(default = "Activation::Linear")]
     pub activation: Activation,
-    /// Fans of the Glorot-uniform kernel initialisation.
+    /// Kernel initialisation (see [`DepthwiseFans`]).
     #[config(default = "DepthwiseFans::Group")]
     pub fans: DepthwiseFans,
 }
@@ -130,14 +162,14 @@ pub struct DepthwiseConv2d {
 }
 
 impl DepthwiseConv2dConfig {
-    /// Creates the layer: Glorot-uniform kernel scaled by [`Self::fans`], zero bias.
+    /// Creates the layer: uniform kernel as [`Self::fans`] says, zero bias.
     pub fn init(&self, device: &Device) -> DepthwiseConv2d {
         let [k_h, k_w] = self.kernel;
         let out = self.channels * self.depth_multiplier;
         let (fan_in, fan_out) = self
             .fans
             .fans(self.channels, self.kernel, self.depth_multiplier);
-        let weight = Initializer::XavierUniform { gain: 1.0 }.init_with(
+        let weight = self.fans.initializer().init_with(
             [out, 1, k_h, k_w],
             Some(fan_in),
             Some(fan_out),
@@ -179,13 +211,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn kernels_are_glorot_uniform_within_their_fans_limit() {
+    fn kernels_are_uniform_within_their_limit() {
         let device = Device::flex();
         for (fans, channels, multiplier, limit) in [
             (DepthwiseFans::Group, 64, 1, (6.0f32 / 18.0).sqrt()),
             (DepthwiseFans::Keras, 64, 1, (6.0f32 / (576.0 + 9.0)).sqrt()),
             (DepthwiseFans::Group, 8, 2, (6.0f32 / 27.0).sqrt()),
             (DepthwiseFans::Keras, 8, 2, (6.0f32 / (72.0 + 18.0)).sqrt()),
+            (DepthwiseFans::Torch, 64, 1, 1.0 / 3.0),
+            (DepthwiseFans::Torch, 8, 2, 1.0 / 3.0),
         ] {
             let layer = DepthwiseConv2dConfig::new(channels, [3, 3])
                 .with_depth_multiplier(multiplier)

@@ -17,7 +17,7 @@
 //! Kernels, strides and windows are `3` or `3x5` (height × width). Convolutions default to
 //! `same` padding, stride 1, no activation; `conv`/`sep`/`dense` have a bias unless `nobias`,
 //! `dw` has none unless `bias`. `fans=keras` initialises a depthwise kernel with Keras's fans
-//! instead of each group's own ([`crate::layers::DepthwiseFans`]).
+//! instead of each group's own, `fans=torch` as PyTorch does ([`crate::layers::DepthwiseFans`]).
 //!
 //! ```
 //! use sepnet_model::spec::NetworkSpec;

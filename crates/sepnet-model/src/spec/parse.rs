@@ -337,7 +337,7 @@ fn parse_options(kind: &str, args: &[&str], accepts: Accepts) -> Result<Options,
                 }
                 _ => {
                     return Err(format!(
-                        "unknown option `{key}=`; expected s= (stride), d= (dilation), m= (depth multiplier), pad=T/B/L/R or fans=group|keras"
+                        "unknown option `{key}=`; expected s= (stride), d= (dilation), m= (depth multiplier), pad=T/B/L/R or fans=group|keras|torch"
                     ));
                 }
             }
@@ -444,7 +444,7 @@ mod tests {
             (
                 "sep:8:3:fans=he",
                 "sep:8:3:fans=he",
-                "expected group or keras",
+                "expected group, keras or torch",
             ),
         ];
         for (text, token, message) in cases {
