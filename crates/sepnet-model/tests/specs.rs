@@ -107,6 +107,15 @@ fn depthwise_fans_print_only_when_not_the_default_and_round_trip() {
         group.to_string(),
         "conv:8:3,dw:3,sep:16:3:relu,dwsep:16:s=2,gap,dense:10"
     );
+    let torch = group.with_depthwise_fans(DepthwiseFans::Torch).to_string();
+    assert_eq!(
+        torch,
+        "conv:8:3,dw:3:fans=torch,sep:16:3:relu:fans=torch,dwsep:16:s=2:fans=torch,gap,dense:10"
+    );
+    assert_eq!(
+        NetworkSpec::parse(&torch, [16, 16, 3]).unwrap().to_string(),
+        torch
+    );
     let options = ModelOptions {
         depthwise_fans: Some(DepthwiseFans::Keras),
         ..Default::default()
