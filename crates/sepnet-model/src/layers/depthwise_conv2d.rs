@@ -38,6 +38,12 @@ pub enum DepthwiseFans {
 }
 
 impl DepthwiseFans {
+    const ALL: [DepthwiseFans; 3] = [
+        DepthwiseFans::Group,
+        DepthwiseFans::Keras,
+        DepthwiseFans::Torch,
+    ];
+
     /// `(fan_in, fan_out)` of a depthwise kernel.
     pub fn fans(self, channels: usize, kernel: [usize; 2], multiplier: usize) -> (usize, usize) {
         let area = kernel[0] * kernel[1];
@@ -51,22 +57,14 @@ impl DepthwiseFans {
     /// The bound of the uniform distribution the weights are drawn from.
     pub fn limit(self, channels: usize, kernel: [usize; 2], multiplier: usize) -> f64 {
         let (fan_in, fan_out) = self.fans(channels, kernel, multiplier);
-        match self {
-            DepthwiseFans::Torch => (1.0 / fan_in as f64).sqrt(),
-            _ => (6.0 / (fan_in + fan_out) as f64).sqrt(),
-        }
-    }
-
-    /// burn's initialiser that draws from `U(±limit)` with the fans of [`Self::fans`].
-    fn initializer(self) -> Initializer {
-        match self {
-            // Kaiming-uniform's bound is gain·√(3 / fan_in); gain 1/√3 leaves 1/√fan_in.
-            DepthwiseFans::Torch => Initializer::KaimingUniform {
-                gain: 1.0 / 3f64.sqrt(),
-                fan_out_only: false,
-            },
-            _ => Initializer::XavierUniform { gain: 1.0 },
-        }
+        // Computed in the order burn's Xavier- and Kaiming-uniform compute their bounds
+        // (√3 · gain · std), so the weights match those initialisers' draws bit for bit.
+        let (gain, std) = match self {
+            // Kaiming-uniform with gain 1/√3: bound 1/√fan_in.
+            DepthwiseFans::Torch => (1.0 / 3f64.sqrt(), 1.0 / (fan_in as f64).sqrt()),
+            _ => (1.0, (2.0 / (fan_in + fan_out) as f64).sqrt()),
+        };
+        3f64.sqrt() * gain * std
     }
 
     /// The command-line and spec name (`fans=keras`).
@@ -83,14 +81,12 @@ impl std::str::FromStr for DepthwiseFans {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        [
-            DepthwiseFans::Group,
-            DepthwiseFans::Keras,
-            DepthwiseFans::Torch,
-        ]
-        .into_iter()
-        .find(|fans| fans.name() == text)
-        .ok_or_else(|| format!("unknown depthwise fans `{text}`; expected group, keras or torch"))
+        DepthwiseFans::ALL
+            .into_iter()
+            .find(|fans| fans.name() == text)
+            .ok_or_else(|| {
+                format!("unknown depthwise fans `{text}`; expected group, keras or torch")
+            })
     }
 }
 
@@ -166,15 +162,14 @@ impl DepthwiseConv2dConfig {
     pub fn init(&self, device: &Device) -> DepthwiseConv2d {
         let [k_h, k_w] = self.kernel;
         let out = self.channels * self.depth_multiplier;
-        let (fan_in, fan_out) = self
+        let limit = self
             .fans
-            .fans(self.channels, self.kernel, self.depth_multiplier);
-        let weight = self.fans.initializer().init_with(
-            [out, 1, k_h, k_w],
-            Some(fan_in),
-            Some(fan_out),
-            device,
-        );
+            .limit(self.channels, self.kernel, self.depth_multiplier);
+        let weight = Initializer::Uniform {
+            min: -limit,
+            max: limit,
+        }
+        .init([out, 1, k_h, k_w], device);
         let bias = self.bias.then(|| Initializer::Zeros.init([out], device));
         DepthwiseConv2d {
             weight,
