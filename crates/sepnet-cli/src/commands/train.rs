@@ -68,8 +68,9 @@ pub struct TrainFlags {
     /// MobileNet width multiplier α.
     #[arg(long, default_value_t = 1.0)]
     pub alpha: f64,
-    /// Depthwise kernels' initialisation fans: group (k·k in; the default) or keras (k·k·channels
-    /// in, Keras's smaller weights; pair with --input-scaling raw to train as Keras code does).
+    /// Depthwise kernels' initialisation: group (Glorot, k·k in; the default), keras (Glorot,
+    /// k·k·channels in: Keras's smaller weights; pair with --input-scaling raw to train as Keras
+    /// code does) or torch (PyTorch's grouped-conv default, U(±1/√(k·k))).
     #[arg(long)]
     pub depthwise_fans: Option<DepthwiseFans>,
     /// flex (CPU) or wgpu (GPU; needs the `wgpu` build feature).
