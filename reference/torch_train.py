@@ -12,6 +12,9 @@ split's per-channel statistics, as sepnet does for an image folder), Adam (β 0.
 ε 1e-8), mean cross-entropy, a reshuffle every epoch, the last partial batch kept, test accuracy
 after every epoch. Random streams differ from sepnet's, so equal seeds do not give equal
 numbers: compare against sepnet's seed-to-seed spread. Prints one JSON object per epoch.
+
+`--compare-pixels DIR` instead measures how far PIL's JPEG decode is from sepnet's, DIR holding
+`cargo run --release -p sepnet-data --example export_cifar_binary -- FOLDER DIR`'s output.
 """
 
 import argparse
@@ -41,6 +44,20 @@ def load_split(root, split):
                 images.append(np.asarray(image.convert("RGB"), dtype=np.uint8))
             labels.append(index)
     return np.stack(images), np.array(labels, dtype=np.int64)
+
+
+def pixel_difference(images, labels, cifar_binary_dir):
+    """Mean and largest |PIL − sepnet| over the training pixels (0–255), given sepnet's decode of
+    the same folder written as CIFAR binary files by the `export_cifar_binary` example."""
+    files = sorted(f for f in os.listdir(cifar_binary_dir) if f.startswith("data_batch_"))
+    records = np.concatenate(
+        [np.fromfile(os.path.join(cifar_binary_dir, f), np.uint8).reshape(-1, 3073) for f in files]
+    )
+    if not np.array_equal(records[:, 0], labels):
+        raise SystemExit(f"{cifar_binary_dir}: labels or image order differ from the folder's")
+    sepnet = records[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)  # CHW → HWC
+    difference = np.abs(images.astype(np.int16) - sepnet.astype(np.int16))
+    return float(difference.mean()), int(difference.max())
 
 
 def scaling(train_images, how):
@@ -105,6 +122,9 @@ def main():
     parser.add_argument("--input-scaling", choices=["standardize", "unit", "raw"], default="standardize")
     parser.add_argument("--depthwise-fans", choices=["group", "keras", "torch"], default="group")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--compare-pixels", metavar="DIR",
+                        help="print how far PIL's pixels are from sepnet's decode (CIFAR binary files "
+                        "from the export_cifar_binary example) and exit")
     args = parser.parse_args()
 
     torch.manual_seed(args.seed)
@@ -116,6 +136,10 @@ def main():
     init_like_sepnet(net, args.depthwise_fans)
 
     train_images, train_labels = load_split(args.data, "train")
+    if args.compare_pixels:
+        mean_abs, max_abs = pixel_difference(train_images, train_labels, args.compare_pixels)
+        print(json.dumps({"mean_abs_difference": mean_abs, "max_abs_difference": max_abs}))
+        return
     test_images, test_labels = load_split(args.data, "test")
     mean, std = scaling(train_images, args.input_scaling)
     x_train, y_train = to_tensor(train_images, mean, std), torch.from_numpy(train_labels)
