@@ -129,17 +129,17 @@ def main():
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
+    train_images, train_labels = load_split(args.data, "train")
+    if args.compare_pixels:
+        mean_abs, max_abs = pixel_difference(train_images, train_labels, args.compare_pixels)
+        print(json.dumps({"mean_abs_difference": mean_abs, "max_abs_difference": max_abs}))
+        return
     with open(args.models_json) as f:
         entry = next(m for m in json.load(f) if m["name"] == args.model)
     layers, _ = torch_models.build(entry["spec"], entry["input"])
     net = nn.Sequential(*[module for _, module in layers])
     init_like_sepnet(net, args.depthwise_fans)
 
-    train_images, train_labels = load_split(args.data, "train")
-    if args.compare_pixels:
-        mean_abs, max_abs = pixel_difference(train_images, train_labels, args.compare_pixels)
-        print(json.dumps({"mean_abs_difference": mean_abs, "max_abs_difference": max_abs}))
-        return
     test_images, test_labels = load_split(args.data, "test")
     mean, std = scaling(train_images, args.input_scaling)
     x_train, y_train = to_tensor(train_images, mean, std), torch.from_numpy(train_labels)
