@@ -107,6 +107,29 @@ impl<'a> Batches<'a> {
         }
     }
 
+    /// Passes over the next `batches` batches without assembling them: a resumed epoch goes
+    /// on exactly where it stopped, the augmentation stream advanced as if they had been made.
+    pub fn skip_batches(&mut self, batches: usize) {
+        for _ in 0..batches {
+            let n = (self.order.len() - self.next).min(self.config.batch_size);
+            if self.config.augment {
+                for _ in 0..n {
+                    self.augmentation();
+                }
+            }
+            self.next += n;
+        }
+    }
+
+    /// One image's random crop offset `(dy, dx)` and flip.
+    fn augmentation(&mut self) -> (isize, isize, bool) {
+        let span = 2 * CROP_PADDING + 1;
+        let pad = CROP_PADDING as isize;
+        let dy = self.rng.below(span) as isize - pad;
+        let dx = self.rng.below(span) as isize - pad;
+        (dy, dx, self.rng.next_u64() & 1 == 1)
+    }
+
     fn write_plain(&self, image: &[u8], out: &mut [f32]) {
         let plane = self.shape[0] * self.shape[1];
         for (c, (src, dst)) in image
@@ -123,12 +146,7 @@ impl<'a> Batches<'a> {
 
     fn write_augmented(&mut self, image: &[u8], out: &mut [f32]) {
         let [h, w, _] = self.shape;
-        let span = 2 * CROP_PADDING + 1;
-        let (dy, dx) = (
-            self.rng.below(span) as isize - 4,
-            self.rng.below(span) as isize - 4,
-        );
-        let flip = self.rng.next_u64() & 1 == 1;
+        let (dy, dx, flip) = self.augmentation();
         for (c, (src, dst)) in image
             .chunks_exact(h * w)
             .zip(out.chunks_exact_mut(h * w))

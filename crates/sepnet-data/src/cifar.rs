@@ -8,7 +8,6 @@ use flate2::read::GzDecoder;
 
 use crate::dataset::{Dataset, Split};
 use crate::error::{DataError, Result};
-use crate::tar;
 
 /// Bytes per record.
 pub const RECORD: usize = 1 + 3 * 32 * 32;
@@ -26,6 +25,8 @@ pub const TEST_FILE: &str = "test_batch.bin";
 pub const META_FILE: &str = "batches.meta.txt";
 /// The distributed archive.
 pub const ARCHIVE: &str = "cifar-10-binary.tar.gz";
+/// The archive decompresses to 178 MiB; anything much larger is refused before it fills memory.
+const MAX_ARCHIVE: usize = 256 << 20;
 
 /// Parses records (from `path`, for error messages) into a split.
 pub fn parse_records(bytes: &[u8], path: &Path) -> Result<Split> {
@@ -127,15 +128,24 @@ pub fn load_archive(path: &Path) -> Result<Dataset> {
     let gz = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
     let mut archive = Vec::new();
     GzDecoder::new(gz.as_slice())
-        .take(1 << 30)
+        .take(MAX_ARCHIVE as u64 + 1)
         .read_to_end(&mut archive)
         .map_err(|e| DataError::invalid(path, format!("truncated or corrupt gzip data ({e})")))?;
-    let entries = tar::entries(&archive, path)?;
+    if archive.len() > MAX_ARCHIVE {
+        return Err(DataError::invalid(
+            path,
+            format!(
+                "decompresses to more than {} MiB, far more than CIFAR-10's 178 MiB: not the CIFAR-10 archive",
+                MAX_ARCHIVE >> 20
+            ),
+        ));
+    }
+    let members = archive_members(&archive, path)?;
     let member = |name: &str| {
-        entries
+        members
             .iter()
-            .find(|e| e.name.rsplit('/').next() == Some(name))
-            .map(|e| e.data)
+            .find(|(n, _)| n == name)
+            .map(|(_, data)| data.as_slice())
             .ok_or_else(|| DataError::invalid(path, format!("archive has no {name}")))
     };
     let classes = parse_meta(member(META_FILE)?, path)?;
@@ -145,4 +155,36 @@ pub fn load_archive(path: &Path) -> Result<Dataset> {
         .collect::<Result<Vec<_>>>()?;
     let test = parse_records(member(TEST_FILE)?, &path.join(TEST_FILE))?;
     Ok(assemble("cifar10", classes, train, test))
+}
+
+/// The expected members of the (decompressed) archive, by file name; other entries are
+/// skipped unread, and nothing is ever written to disk.
+fn archive_members(archive: &[u8], path: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+    let corrupt = |e: std::io::Error| {
+        DataError::invalid(path, format!("tar archive is truncated or corrupt ({e})"))
+    };
+    let wanted: Vec<&str> = TRAIN_FILES
+        .iter()
+        .chain([&TEST_FILE, &META_FILE])
+        .copied()
+        .collect();
+    let mut members = Vec::new();
+    for entry in tar::Archive::new(archive).entries().map_err(corrupt)? {
+        let mut entry = entry.map_err(corrupt)?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let entry_path = entry.path().map_err(corrupt)?;
+        let name = entry_path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        if wanted.contains(&name.as_str()) {
+            let mut data = Vec::new();
+            entry.read_to_end(&mut data).map_err(corrupt)?;
+            members.push((name, data));
+        }
+    }
+    Ok(members)
 }

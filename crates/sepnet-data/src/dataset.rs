@@ -60,6 +60,33 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// A fast 64-bit checksum of every label and pixel of both splits: two datasets with the
+    /// same checksum hold the same images (an image-folder cache or a resumed run checks it).
+    pub fn checksum(&self) -> u64 {
+        let mut hash: u64 = 0x243F_6A88_85A3_08D3;
+        let parts = [
+            &self.train.labels,
+            &self.test.labels,
+            &self.train.images,
+            &self.test.images,
+        ];
+        for part in parts {
+            let words = part.chunks_exact(8);
+            let tail = words.remainder();
+            for word in words {
+                let v = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+                hash = (hash ^ v)
+                    .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                    .rotate_left(29);
+            }
+            for &b in tail {
+                hash = (hash ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+            }
+            hash ^= part.len() as u64;
+        }
+        hash
+    }
+
     /// Bytes per image.
     pub fn image_len(&self) -> usize {
         self.image_shape.iter().product()

@@ -42,11 +42,21 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Fetches `remote` into `dir` (created if needed) unless a verified copy is already there.
-/// Tries every mirror; on failure nothing is left behind.
+/// Tries every mirror; on failure nothing is left behind. An existing file that is not the
+/// expected one is never replaced: the error says so.
 pub fn fetch(remote: &Remote, dir: &Path, show_progress: bool) -> Result<PathBuf> {
     let dest = dir.join(&remote.file);
-    if dest.is_file() && md5_file(&dest)? == remote.md5 {
-        return Ok(dest);
+    if dest.exists() {
+        if dest.is_file() && md5_file(&dest)? == remote.md5 {
+            return Ok(dest);
+        }
+        return Err(DataError::invalid(
+            &dest,
+            format!(
+                "exists but is not the published file (MD5 {}); sepnet does not replace it",
+                remote.md5
+            ),
+        ));
     }
     std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
     let mut problems = Vec::new();
@@ -68,23 +78,26 @@ fn fetch_one(
     md5: &str,
     show_progress: bool,
 ) -> std::result::Result<(), String> {
-    let tmp = dest.with_file_name(format!(
-        ".{}.part-{}",
-        dest.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    let result = stream_to(url, &tmp, md5, show_progress).and_then(|()| {
-        std::fs::rename(&tmp, dest).map_err(|e| format!("cannot move the download into place: {e}"))
-    });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    // The download goes to a temporary file that becomes `dest` only once its checksum
+    // matched: a failed or corrupt transfer leaves nothing a later run could trust.
+    crate::atomic::write_with(dest, |file| {
+        stream_to(url, file, md5, show_progress).map_err(Problem)
+    })
+    .map_err(|Problem(problem)| problem)
+}
+
+/// A download problem, or an I/O error of the temporary file, as text.
+struct Problem(String);
+
+impl From<std::io::Error> for Problem {
+    fn from(e: std::io::Error) -> Self {
+        Problem(format!("cannot write the download: {e}"))
     }
-    result
 }
 
 fn stream_to(
     url: &str,
-    tmp: &Path,
+    file: &mut std::fs::File,
     md5: &str,
     show_progress: bool,
 ) -> std::result::Result<(), String> {
@@ -111,8 +124,6 @@ fn stream_to(
         .expect("valid template"),
     );
     bar.set_message(url.rsplit('/').next().unwrap_or(url).to_string());
-    let mut file =
-        std::fs::File::create(tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
     let mut reader = response.body_mut().as_reader();
     let mut hasher = Md5::new();
     let mut received = 0u64;
@@ -126,7 +137,7 @@ fn stream_to(
         }
         hasher.update(&buf[..n]);
         file.write_all(&buf[..n])
-            .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+            .map_err(|e| format!("cannot write the download: {e}"))?;
         received += n as u64;
         bar.set_position(received);
     }
@@ -140,6 +151,5 @@ fn stream_to(
     if got != md5 {
         return Err(format!("checksum mismatch: expected MD5 {md5}, got {got}"));
     }
-    file.sync_all()
-        .map_err(|e| format!("cannot flush {}: {e}", tmp.display()))
+    Ok(())
 }

@@ -1,6 +1,6 @@
 //! The IDX format of MNIST and Fashion-MNIST (gzip'd or raw), read strictly: magic number,
 //! dimensions, and header counts against the bytes actually present. No allocation is ever
-//! sized from an unchecked header.
+//! sized from an unchecked header, and no more data is decompressed than the header promises.
 
 use std::io::Read;
 use std::path::Path;
@@ -11,23 +11,63 @@ use crate::error::{DataError, Result};
 
 const IMAGES_MAGIC: u32 = 0x0000_0803;
 const LABELS_MAGIC: u32 = 0x0000_0801;
-/// Decompressed IDX files are at most this large (MNIST's biggest is 47 MB).
-const MAX_DECOMPRESSED: u64 = 1 << 30;
+/// An IDX payload is at most this large (MNIST's biggest is 47 MB): a header asking for more
+/// is refused before anything is read or allocated.
+const MAX_PAYLOAD: usize = 1 << 30;
 
-/// Reads a whole file, gunzipping it when it starts with the gzip magic.
-pub fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
-    let raw = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
+/// An IDX file opened for reading: gunzipped on the fly when it starts with the gzip magic.
+/// Only the bytes the header promises (plus one, to detect trailing data) are ever
+/// decompressed, so a gzip bomb costs nothing.
+struct Source<'a> {
+    path: &'a Path,
+    reader: Box<dyn Read + 'a>,
+    gzip: bool,
+}
+
+impl<'a> Source<'a> {
+    fn open(path: &'a Path) -> Result<Self> {
+        let mut file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+        let mut magic = [0u8; 2];
+        let n = file.read(&mut magic).map_err(|e| DataError::io(path, e))?;
+        let head = std::io::Cursor::new(magic[..n].to_vec());
+        let gzip = magic[..n] == [0x1f, 0x8b];
+        let reader: Box<dyn Read> = if gzip {
+            Box::new(MultiGzDecoder::new(std::io::BufReader::new(
+                head.chain(file),
+            )))
+        } else {
+            Box::new(head.chain(file))
+        };
+        Ok(Source { path, reader, gzip })
+    }
+
+    fn gzip_error(&self, e: std::io::Error) -> DataError {
+        if self.gzip {
+            DataError::invalid(self.path, format!("truncated or corrupt gzip data ({e})"))
+        } else {
+            DataError::io(self.path, e)
+        }
+    }
+
+    /// Up to `limit` bytes (fewer at the end of the data).
+    fn read_up_to(&mut self, limit: usize) -> Result<Vec<u8>> {
         let mut out = Vec::new();
-        MultiGzDecoder::new(raw.as_slice())
-            .take(MAX_DECOMPRESSED)
+        (&mut self.reader)
+            .take(limit as u64)
             .read_to_end(&mut out)
-            .map_err(|e| {
-                DataError::invalid(path, format!("truncated or corrupt gzip data ({e})"))
-            })?;
+            .map_err(|e| self.gzip_error(e))?;
         Ok(out)
-    } else {
-        Ok(raw)
+    }
+
+    /// How many bytes are left after the payload (exact for raw files, "at least 1" for
+    /// gzip'd ones, which are not decompressed further).
+    fn trailing(&mut self) -> Result<(usize, bool)> {
+        if self.gzip {
+            let probe = self.read_up_to(1)?.len();
+            return Ok((probe, probe > 0));
+        }
+        let rest = self.read_up_to(usize::MAX)?.len();
+        Ok((rest, false))
     }
 }
 
@@ -43,38 +83,79 @@ fn describe_magic(magic: u32) -> String {
     }
 }
 
-/// Reads a file and checks its magic number (first, so a labels file passed as images says so
-/// whatever its length) and that a whole header of `header_len` bytes is there.
-fn read_checked_header(path: &Path, magic: u32, header_len: usize, kind: &str) -> Result<Vec<u8>> {
-    let bytes = read_maybe_gzip(path)?;
-    if bytes.len() >= 4 && be_u32(&bytes, 0) != magic {
+/// Reads and checks the header: the magic number first (so a labels file passed as images
+/// says so whatever its length), then that all `header_len` bytes are there.
+fn read_header(source: &mut Source, magic: u32, header_len: usize, kind: &str) -> Result<Vec<u8>> {
+    let header = source.read_up_to(header_len)?;
+    if header.len() >= 4 && be_u32(&header, 0) != magic {
         return Err(DataError::invalid(
-            path,
+            source.path,
             format!(
                 "expected an IDX {kind} file (magic 0x{magic:08x}) but this is {}",
-                describe_magic(be_u32(&bytes, 0))
+                describe_magic(be_u32(&header, 0))
             ),
         ));
     }
-    if bytes.len() < header_len {
+    if header.len() < header_len {
         return Err(DataError::invalid(
-            path,
+            source.path,
             format!(
                 "{} bytes is too short for an IDX {kind} header ({header_len} bytes)",
-                bytes.len()
+                header.len()
             ),
         ));
     }
-    Ok(bytes)
+    Ok(header)
+}
+
+/// Reads exactly the `expected` payload bytes the header announced (`what` describes them,
+/// `unit` names a payload byte in messages), and refuses a file with fewer or more.
+fn read_payload(
+    source: &mut Source,
+    expected: Option<usize>,
+    what: &str,
+    unit: &str,
+) -> Result<Vec<u8>> {
+    let Some(expected) = expected.filter(|&n| n <= MAX_PAYLOAD) else {
+        return Err(DataError::invalid(
+            source.path,
+            format!("header says {what}: more than the {MAX_PAYLOAD} bytes an IDX file may hold"),
+        ));
+    };
+    let payload = source.read_up_to(expected)?;
+    if payload.len() < expected {
+        return Err(DataError::invalid(
+            source.path,
+            format!(
+                "header says {what} but the file holds {}{unit} (truncated?)",
+                payload.len()
+            ),
+        ));
+    }
+    match source.trailing()? {
+        (0, _) => Ok(payload),
+        (_, true) => Err(DataError::invalid(
+            source.path,
+            format!("header says {what} but the file holds more (trailing data)"),
+        )),
+        (extra, false) => Err(DataError::invalid(
+            source.path,
+            format!(
+                "header says {what} but the file holds {}{unit} (trailing data)",
+                expected + extra
+            ),
+        )),
+    }
 }
 
 /// Images: `(count, rows, cols, pixels)` with `pixels.len() == count · rows · cols`.
 pub fn read_images(path: &Path) -> Result<(usize, usize, usize, Vec<u8>)> {
-    let bytes = read_checked_header(path, IMAGES_MAGIC, 16, "images")?;
+    let mut source = Source::open(path)?;
+    let header = read_header(&mut source, IMAGES_MAGIC, 16, "images")?;
     let (count, rows, cols) = (
-        be_u32(&bytes, 4) as usize,
-        be_u32(&bytes, 8) as usize,
-        be_u32(&bytes, 12) as usize,
+        be_u32(&header, 4) as usize,
+        be_u32(&header, 8) as usize,
+        be_u32(&header, 12) as usize,
     );
     if rows == 0 || cols == 0 {
         return Err(DataError::invalid(
@@ -83,45 +164,20 @@ pub fn read_images(path: &Path) -> Result<(usize, usize, usize, Vec<u8>)> {
         ));
     }
     let expected = count.checked_mul(rows).and_then(|n| n.checked_mul(cols));
-    let present = bytes.len() - 16;
-    if expected != Some(present) {
-        let want = expected.map_or("an impossible number of".to_string(), |n| n.to_string());
-        return Err(DataError::invalid(
-            path,
-            format!(
-                "header says {count} images of {rows}×{cols} ({want} bytes) but the file holds {present} bytes of pixels ({})",
-                if expected.is_some_and(|n| n > present) {
-                    "truncated?"
-                } else {
-                    "trailing or missing data"
-                }
-            ),
-        ));
-    }
-    let mut pixels = bytes;
-    pixels.drain(..16);
+    let what = match expected {
+        Some(bytes) => format!("{count} images of {rows}×{cols} ({bytes} bytes)"),
+        None => format!("{count} images of {rows}×{cols}"),
+    };
+    let pixels = read_payload(&mut source, expected, &what, " bytes of pixels")?;
     Ok((count, rows, cols, pixels))
 }
 
 /// Labels, each checked to be below `classes`.
 pub fn read_labels(path: &Path, classes: usize) -> Result<Vec<u8>> {
-    let bytes = read_checked_header(path, LABELS_MAGIC, 8, "labels")?;
-    let count = be_u32(&bytes, 4) as usize;
-    let present = bytes.len() - 8;
-    if count != present {
-        return Err(DataError::invalid(
-            path,
-            format!(
-                "header says {count} labels but the file holds {present} ({})",
-                if count > present {
-                    "truncated?"
-                } else {
-                    "trailing data"
-                }
-            ),
-        ));
-    }
-    let labels = bytes[8..].to_vec();
+    let mut source = Source::open(path)?;
+    let header = read_header(&mut source, LABELS_MAGIC, 8, "labels")?;
+    let count = be_u32(&header, 4) as usize;
+    let labels = read_payload(&mut source, Some(count), &format!("{count} labels"), "")?;
     if let Some((i, bad)) = labels
         .iter()
         .enumerate()

@@ -13,7 +13,7 @@ use crate::dataset::{Dataset, Split};
 use crate::error::{DataError, Result};
 
 const CACHE_MAGIC: &[u8; 8] = b"SEPNETIF";
-const CACHE_VERSION: u32 = 1;
+const CACHE_VERSION: u32 = 2;
 
 /// The image files of one split: `(class index, path)`, sorted.
 struct Listing {
@@ -21,7 +21,8 @@ struct Listing {
     files: Vec<(u8, PathBuf)>,
 }
 
-fn is_image(path: &Path) -> bool {
+/// True for the file extensions sepnet decodes (`.png`, `.jpg`, `.jpeg`, any case).
+pub fn is_image(path: &Path) -> bool {
     matches!(
         path.extension()
             .and_then(|e| e.to_str())
@@ -256,11 +257,11 @@ fn fnv(bytes: &[u8]) -> u64 {
 fn write_cache(path: &Path, print: u64, d: &Dataset) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile_in(dir)?;
     let mut out = Vec::new();
     out.extend_from_slice(CACHE_MAGIC);
     out.extend_from_slice(&CACHE_VERSION.to_le_bytes());
     out.extend_from_slice(&print.to_le_bytes());
+    out.extend_from_slice(&d.checksum().to_le_bytes());
     for v in d.image_shape {
         out.extend_from_slice(&(v as u32).to_le_bytes());
     }
@@ -271,30 +272,27 @@ fn write_cache(path: &Path, print: u64, d: &Dataset) -> std::io::Result<()> {
     }
     out.extend_from_slice(&(d.train.len() as u64).to_le_bytes());
     out.extend_from_slice(&(d.test.len() as u64).to_le_bytes());
-    tmp.1.write_all(&out)?;
-    for split in [&d.train, &d.test] {
-        tmp.1.write_all(&split.labels)?;
-    }
-    for split in [&d.train, &d.test] {
-        tmp.1.write_all(&split.images)?;
-    }
-    tmp.1.sync_all()?;
-    std::fs::rename(&tmp.0, path)
+    crate::atomic::write_with(path, |file| {
+        file.write_all(&out)?;
+        for split in [&d.train, &d.test] {
+            file.write_all(&split.labels)?;
+        }
+        for split in [&d.train, &d.test] {
+            file.write_all(&split.images)?;
+        }
+        Ok(())
+    })
 }
 
-/// A uniquely named temporary file in `dir` (renamed into place once complete).
-fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
-    let path = dir.join(format!(
-        ".tmp-{}-{:x}",
-        std::process::id(),
-        fnv(format!("{:?}", std::time::SystemTime::now()).as_bytes())
-    ));
-    Ok((path.clone(), std::fs::File::create(path)?))
-}
-
-/// Reads a cache written by `write_cache`; any mismatch or damage means "rebuild".
+/// Reads a cache written by `write_cache`. Anything in doubt — a mismatch, damage, a label
+/// outside the classes, a checksum that differs — means "rebuild", never a panic.
 fn read_cache(path: &Path, print: u64, name: &str) -> Option<Dataset> {
-    let bytes = std::fs::read(path).ok()?;
+    parse_cache(&std::fs::read(path).ok()?, print, name)
+}
+
+/// Parses the bytes of a cache file written for the folder fingerprint `print`: `None` when
+/// anything about them is in doubt (public for fuzzing).
+pub fn parse_cache(bytes: &[u8], print: u64, name: &str) -> Option<Dataset> {
     let mut at = 0usize;
     let mut take = |n: usize| -> Option<&[u8]> {
         let s = bytes.get(at..at.checked_add(n)?)?;
@@ -306,27 +304,35 @@ fn read_cache(path: &Path, print: u64, name: &str) -> Option<Dataset> {
     if take(8)? != CACHE_MAGIC || u32_at(take(4)?) != CACHE_VERSION || u64_at(take(8)?) != print {
         return None;
     }
+    let stored_checksum = u64_at(take(8)?);
     let shape = [
         u32_at(take(4)?) as usize,
         u32_at(take(4)?) as usize,
         u32_at(take(4)?) as usize,
     ];
     let n_classes = u32_at(take(4)?) as usize;
+    if shape.contains(&0) || !matches!(shape[2], 1 | 3) || !(1..=256).contains(&n_classes) {
+        return None;
+    }
     let mut classes = Vec::new();
-    for _ in 0..n_classes.min(256) {
+    for _ in 0..n_classes {
         let len = u32_at(take(4)?) as usize;
         classes.push(String::from_utf8(take(len)?.to_vec()).ok()?);
     }
     let (n_train, n_test) = (u64_at(take(8)?) as usize, u64_at(take(8)?) as usize);
-    let image_len = shape.iter().product::<usize>();
+    let image_len = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))?;
     let train_labels = take(n_train)?.to_vec();
     let test_labels = take(n_test)?.to_vec();
     let train_images = take(n_train.checked_mul(image_len)?)?.to_vec();
     let test_images = take(n_test.checked_mul(image_len)?)?.to_vec();
-    if at != bytes.len() || classes.len() != n_classes {
+    let labels_ok = train_labels
+        .iter()
+        .chain(&test_labels)
+        .all(|&l| (l as usize) < n_classes);
+    if at != bytes.len() || !labels_ok || n_train == 0 || n_test == 0 {
         return None;
     }
-    Some(Dataset {
+    let dataset = Dataset {
         name: name.into(),
         classes,
         image_shape: shape,
@@ -338,5 +344,6 @@ fn read_cache(path: &Path, print: u64, name: &str) -> Option<Dataset> {
             images: test_images,
             labels: test_labels,
         },
-    })
+    };
+    (dataset.checksum() == stored_checksum).then_some(dataset)
 }

@@ -17,6 +17,7 @@
 
 #![warn(missing_docs)]
 
+pub mod atomic;
 mod batcher;
 pub mod cifar;
 mod dataset;
@@ -28,7 +29,6 @@ pub mod mnist;
 mod normalize;
 mod rng;
 mod sources;
-pub mod tar;
 
 pub use batcher::{Batch, BatchConfig, Batches, CROP_PADDING};
 pub use dataset::{Dataset, Split};

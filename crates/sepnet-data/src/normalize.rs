@@ -17,6 +17,7 @@ use crate::dataset::{Dataset, Split};
 /// assert!("zscore".parse::<InputScaling>().unwrap_err().contains("standardize, unit or raw"));
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum InputScaling {
     /// `(pixel / 255 − mean) / std` per channel: the dataset's published constants, else

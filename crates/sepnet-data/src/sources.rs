@@ -11,7 +11,15 @@ use crate::error::{DataError, Result};
 use crate::{cifar, image_folder, mnist};
 
 /// A dataset sepnet knows, or a folder of images.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// ```
+/// use sepnet_data::DatasetKind;
+/// let kind: DatasetKind = "fashion-mnist".parse().unwrap();
+/// assert_eq!(kind, DatasetKind::FashionMnist);
+/// assert_eq!(serde_json::to_string(&kind).unwrap(), "\"fashion-mnist\"");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum DatasetKind {
     /// MNIST digits.
     Mnist,
@@ -31,10 +39,22 @@ impl FromStr for DatasetKind {
             "mnist" => Ok(DatasetKind::Mnist),
             "fashion-mnist" | "fashion_mnist" | "fashion" => Ok(DatasetKind::FashionMnist),
             "cifar10" | "cifar-10" => Ok(DatasetKind::Cifar10),
-            _ if Path::new(s).is_dir() => Ok(DatasetKind::Folder(PathBuf::from(s))),
+            // A folder is kept by its absolute path, so a run can be resumed from elsewhere.
+            _ if Path::new(s).is_dir() => Ok(DatasetKind::Folder(
+                std::fs::canonicalize(s).unwrap_or_else(|_| PathBuf::from(s)),
+            )),
             _ => Err(format!(
                 "unknown dataset `{s}`: expected mnist, fashion-mnist, cifar10, or an image folder with train/ and test/"
             )),
+        }
+    }
+}
+
+impl std::fmt::Display for DatasetKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatasetKind::Folder(root) => write!(f, "{}", root.display()),
+            named => f.write_str(named.slug()),
         }
     }
 }
@@ -95,10 +115,47 @@ impl DatasetKind {
     }
 
     fn present(&self, dir: &Path) -> bool {
+        self.problems(dir).is_empty()
+    }
+
+    /// What keeps `dir` from holding this dataset: each missing file, or a folder where a
+    /// file should be. Empty when the dataset is there.
+    pub fn problems(&self, dir: &Path) -> Vec<String> {
+        let check = |name: &str, alternative: Option<&str>| -> Option<String> {
+            let names: Vec<&str> = std::iter::once(name).chain(alternative).collect();
+            if names.iter().any(|n| dir.join(n).is_file()) {
+                return None;
+            }
+            if let Some(n) = names.iter().find(|n| dir.join(n).exists()) {
+                return Some(format!("{} is not a file", dir.join(n).display()));
+            }
+            Some(match alternative {
+                Some(alt) => format!("{name} (or {alt}) is missing"),
+                None => format!("{name} is missing"),
+            })
+        };
         match self {
-            DatasetKind::Mnist | DatasetKind::FashionMnist => mnist::present(dir),
-            DatasetKind::Cifar10 => cifar::loose_present(dir) || dir.join(cifar::ARCHIVE).is_file(),
-            DatasetKind::Folder(_) => false,
+            DatasetKind::Mnist | DatasetKind::FashionMnist => mnist::FILES
+                .iter()
+                .filter_map(|stem| check(&format!("{stem}.gz"), Some(stem)))
+                .collect(),
+            DatasetKind::Cifar10 => {
+                let loose: Vec<String> = cifar::TRAIN_FILES
+                    .iter()
+                    .chain([&cifar::TEST_FILE, &cifar::META_FILE])
+                    .filter_map(|f| check(f, None))
+                    .collect();
+                match check(cifar::ARCHIVE, None) {
+                    Some(archive) if !loose.is_empty() => {
+                        vec![format!(
+                            "{archive}, and so are loose files: {}",
+                            loose.join("; ")
+                        )]
+                    }
+                    _ => Vec::new(),
+                }
+            }
+            DatasetKind::Folder(_) => Vec::new(),
         }
     }
 
@@ -161,30 +218,27 @@ impl Locator {
     }
 
     /// The folder holding a dataset's files, downloading them first when they are nowhere.
-    /// For an image folder, its root.
+    /// For an image folder, its root. A folder the user named (`--data-dir`) is only read:
+    /// sepnet never downloads into it nor replaces a file in it.
     pub fn locate(&self, kind: &DatasetKind) -> Result<PathBuf> {
         if let DatasetKind::Folder(root) = kind {
             return Ok(root.clone());
+        }
+        if let Some(dir) = &self.data_dir {
+            return check_user_folder(kind, dir);
         }
         let candidates = self.candidates(kind);
         if let Some(dir) = candidates.iter().find(|d| kind.present(d)) {
             return Ok(dir.clone());
         }
-        // Download into --data-dir when given, else into the cache.
-        let target = self
-            .data_dir
-            .clone()
-            .unwrap_or_else(|| cache_root().join(kind.slug()));
-        let files: Vec<String> = kind.remotes().iter().map(|r| r.file.clone()).collect();
+        let target = cache_root().join(kind.slug());
         let not_found = |why: String| {
+            let looked: Vec<String> = candidates.iter().map(|d| d.display().to_string()).collect();
+            let files: Vec<String> = kind.remotes().into_iter().map(|r| r.file).collect();
             DataError::NotFound(format!(
                 "{} not found (looked in {}). {why}\nPut {} into {} (or pass --data-dir DIR holding them).",
                 kind.slug(),
-                candidates
-                    .iter()
-                    .map(|d| d.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                looked.join(", "),
                 files.join(", "),
                 target.display()
             ))
@@ -192,10 +246,52 @@ impl Locator {
         if self.offline {
             return Err(not_found("Downloads are off (--offline).".into()));
         }
+        // Only what is missing is fetched; a file already in the cache is never replaced.
+        let missing = kind.problems(&target);
         for remote in kind.remotes() {
-            fetch(&remote, &target, self.progress)
-                .map_err(|e| not_found(format!("Downloading failed: {e}.")))?;
+            if missing.iter().any(|m| m.starts_with(&remote.file)) {
+                fetch(&remote, &target, self.progress)
+                    .map_err(|e| not_found(format!("Downloading failed: {e}.")))?;
+            }
         }
-        Ok(target)
+        match kind.problems(&target).first() {
+            None => Ok(target),
+            Some(problem) => Err(not_found(format!("In the cache, {problem}."))),
+        }
     }
+}
+
+/// `--data-dir DIR` must hold the dataset; the error lists exactly what is wrong with it.
+fn check_user_folder(kind: &DatasetKind, dir: &Path) -> Result<PathBuf> {
+    if !dir.is_dir() {
+        return Err(DataError::NotFound(format!(
+            "--data-dir {}: {}",
+            dir.display(),
+            if dir.exists() {
+                "is not a folder"
+            } else {
+                "no such folder"
+            }
+        )));
+    }
+    let problems = kind.problems(dir);
+    if problems.is_empty() {
+        return Ok(dir.to_path_buf());
+    }
+    let hint = if dir.join("train").is_dir() && dir.join("test").is_dir() {
+        format!(
+            "\nIt looks like an image folder (train/ and test/ inside): give it as the dataset itself, e.g. `--dataset {}`.",
+            dir.display()
+        )
+    } else {
+        String::new()
+    };
+    Err(DataError::NotFound(format!(
+        "--data-dir {} does not hold {}: {}. sepnet does not download into a folder you name; \
+         leave out --data-dir to use (or download into) {}.{hint}",
+        dir.display(),
+        kind.slug(),
+        problems.join("; "),
+        cache_root().join(kind.slug()).display()
+    )))
 }

@@ -6,7 +6,20 @@ use std::path::{Path, PathBuf};
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use sepnet_data::{DataError, cifar, idx, image_folder, mnist, tar};
+use sepnet_data::{DataError, cifar, idx, image_folder, mnist};
+
+/// A tar archive of `files`, built in memory.
+fn tar_archive(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut header = tar::Header::new_ustar();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append_data(&mut header, name, *data).unwrap();
+    }
+    builder.into_inner().unwrap()
+}
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
@@ -135,6 +148,20 @@ fn idx_bad_inputs() {
 }
 
 #[test]
+fn a_gzip_bomb_is_refused_after_the_bytes_its_header_promises() {
+    let dir = tempfile::tempdir().unwrap();
+    // A valid header for 3 images of 2×2, then 64 MiB of zeros (64 KiB compressed).
+    let mut bomb = idx::encode_images(3, 2, 2, &[7; 12]);
+    bomb.resize(bomb.len() + (64 << 20), 0);
+    let p = write(dir.path(), "bomb.gz", &gzip(&bomb));
+    assert_error(
+        idx::read_images(&p).unwrap_err(),
+        &p,
+        "header says 3 images of 2×2 (12 bytes) but the file holds more (trailing data)",
+    );
+}
+
+#[test]
 fn idx_count_disagreement_and_missing_files() {
     let dir = tempfile::tempdir().unwrap();
     idx_fixture(dir.path(), false);
@@ -197,14 +224,14 @@ fn cifar_loose_files_and_archive() {
         .map(|(n, b)| (format!("cifar-10-batches-bin/{n}"), b.as_slice()))
         .collect();
     let refs: Vec<(&str, &[u8])> = tar_members.iter().map(|(n, b)| (n.as_str(), *b)).collect();
-    let archive = gzip(&tar::build(&refs));
+    let archive = gzip(&tar_archive(&refs));
     let p = write(dir.path(), "archive/cifar-10-binary.tar.gz", &archive);
     assert_eq!(cifar::load_archive(&p).unwrap(), loose);
 
     let p = write(
         dir.path(),
         "archive/truncated.tar.gz",
-        &gzip(&tar::build(&refs)[..40_000]),
+        &gzip(&tar_archive(&refs)[..40_000]),
     );
     assert_error(cifar::load_archive(&p).unwrap_err(), &p, "truncated");
     let p = write(
@@ -220,7 +247,7 @@ fn cifar_loose_files_and_archive() {
     let p = write(
         dir.path(),
         "archive/missing.tar.gz",
-        &gzip(&tar::build(&refs[1..])),
+        &gzip(&tar_archive(&refs[1..])),
     );
     assert_error(
         cifar::load_archive(&p).unwrap_err(),
@@ -308,6 +335,40 @@ fn image_folder_loads_and_caches() {
     png(&root.join("train/dog/0.png"), 5, 4, 99);
     let changed = image_folder::load(&root, &cache).unwrap();
     assert_eq!(changed.train.images[3 * 60], 99);
+}
+
+#[test]
+fn a_damaged_image_folder_cache_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, cache) = (dir.path().join("pets"), dir.path().join("cache"));
+    folder_fixture(&root);
+    let fresh = image_folder::load(&root, &cache).unwrap();
+    let file = std::fs::read_dir(&cache)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let good = std::fs::read(&file).unwrap();
+    // Label bytes follow the header; pixel bytes end the file. Each damage is caught.
+    let header = good.len() - 10 * 60 - 10;
+    for (at, value) in [(header, 7u8), (header + 9, 200), (good.len() - 1, 1)] {
+        let mut bad = good.clone();
+        bad[at] = bad[at].wrapping_add(value);
+        std::fs::write(&file, &bad).unwrap();
+        assert_eq!(
+            image_folder::load(&root, &cache).unwrap(),
+            fresh,
+            "byte {at}"
+        );
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            good,
+            "rewritten after byte {at}"
+        );
+    }
+    std::fs::write(&file, &good[..good.len() / 2]).unwrap();
+    assert_eq!(image_folder::load(&root, &cache).unwrap(), fresh);
 }
 
 #[test]

@@ -1,28 +1,24 @@
-//! The real files, when present: `../shared/datasets` beside the project, and Debian's
-//! Fashion-MNIST. Each test prints why it skips when its files are absent.
+//! The real files: `../shared/datasets` beside the project, and Debian's Fashion-MNIST. A
+//! test whose files are absent is ignored, and says why (see `crates/testing/data_cfg.rs`).
 
 use std::path::{Path, PathBuf};
 
 use sepnet_data::{DatasetKind, Locator, cifar, image_folder, mnist};
 
-fn shared(sub: &str) -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+/// A folder of the shared datasets beside the project root.
+fn shared(sub: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/datasets")
-        .join(sub);
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "skipped: {} is absent (the shared datasets sit beside the project root)",
-            dir.display()
-        );
-        None
-    }
+        .join(sub)
 }
 
 #[test]
+#[cfg_attr(
+    not(has_shared_mnist),
+    ignore = "needs ../shared/datasets/mnist beside the project"
+)]
 fn real_mnist_label_counts() {
-    let Some(dir) = shared("mnist") else { return };
+    let dir = shared("mnist");
     let d = mnist::load(&dir, "mnist").unwrap();
     assert_eq!(d.image_shape, [28, 28, 1]);
     assert_eq!(
@@ -46,10 +42,12 @@ fn real_mnist_label_counts() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_shared_cifar_partial),
+    ignore = "needs ../shared/datasets/cifar-10-partial beside the project"
+)]
 fn real_cifar_partial_records() {
-    let Some(dir) = shared("cifar-10-partial") else {
-        return;
-    };
+    let dir = shared("cifar-10-partial");
     let read = |name: &str| {
         let path = dir.join(name);
         cifar::parse_records(&std::fs::read(&path).unwrap(), &path).unwrap()
@@ -68,10 +66,12 @@ fn real_cifar_partial_records() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_shared_cifar_jpeg),
+    ignore = "needs ../shared/datasets/cifar-10-jpeg beside the project"
+)]
 fn real_cifar_jpeg_image_folder() {
-    let Some(dir) = shared("cifar-10-jpeg") else {
-        return;
-    };
+    let dir = shared("cifar-10-jpeg");
     let cache = tempfile::tempdir().unwrap();
     let d = image_folder::load(&dir, cache.path()).unwrap();
     assert_eq!(d.image_shape, [32, 32, 3]);
@@ -86,15 +86,12 @@ fn real_cifar_jpeg_image_folder() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_fashion),
+    ignore = "needs Fashion-MNIST: apt-get install dataset-fashion-mnist"
+)]
 fn real_fashion_mnist_from_debian() {
     let dir = Path::new("/usr/share/datasets/fashion-mnist");
-    if !dir.is_dir() {
-        eprintln!(
-            "skipped: {} is absent (apt-get install dataset-fashion-mnist)",
-            dir.display()
-        );
-        return;
-    }
     let d = mnist::load(dir, "fashion-mnist").unwrap();
     assert_eq!(d.train.class_counts(10), vec![6000; 10]);
     assert_eq!(d.test.class_counts(10), vec![1000; 10]);

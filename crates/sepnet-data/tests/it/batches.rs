@@ -259,3 +259,25 @@ fn validation_split_is_seeded_and_disjoint() {
     assert_ne!(d.validation_split(10, 5).unwrap().1, val);
     assert!(d.validation_split(50, 4).is_err());
 }
+
+#[test]
+fn skipping_batches_continues_exactly_where_assembling_them_would() {
+    let d = dataset(37);
+    for augment in [false, true] {
+        let make = || {
+            Batches::new(
+                &d.train,
+                d.image_shape,
+                &identity(),
+                config(8, true, false, augment),
+                7,
+                3,
+            )
+        };
+        let all: Vec<_> = make().map(|b| (b.images, b.labels)).collect();
+        let mut resumed = make();
+        resumed.skip_batches(2);
+        let rest: Vec<_> = resumed.map(|b| (b.images, b.labels)).collect();
+        assert_eq!(rest, all[2..], "augment = {augment}");
+    }
+}

@@ -129,10 +129,9 @@ fn bad_checksum_truncation_and_gone_server_leave_the_cache_untouched() {
 }
 
 #[test]
-fn a_corrupt_cached_file_is_replaced_and_mirrors_are_tried_in_order() {
+fn mirrors_are_tried_in_order() {
     let (base, server) = serve(1);
     let cache = tempfile::tempdir().unwrap();
-    std::fs::write(cache.path().join("fixture.bin"), b"half a file").unwrap();
     let path = fetch(
         &remote(vec![gone_url(), format!("{base}/good")]),
         cache.path(),
@@ -142,6 +141,43 @@ fn a_corrupt_cached_file_is_replaced_and_mirrors_are_tried_in_order() {
     server.join().unwrap();
     assert_eq!(md5_file(&path).unwrap(), md5_hex(BODY));
     assert_eq!(listing(cache.path()), vec!["fixture.bin"]);
+}
+
+#[test]
+fn a_file_that_is_not_the_published_one_is_never_replaced() {
+    let cache = tempfile::tempdir().unwrap();
+    std::fs::write(cache.path().join("fixture.bin"), b"someone's own file").unwrap();
+    let err = fetch(&remote(vec![gone_url()]), cache.path(), false).unwrap_err();
+    assert!(err.to_string().contains("does not replace it"), "{err}");
+    assert_eq!(
+        std::fs::read(cache.path().join("fixture.bin")).unwrap(),
+        b"someone's own file"
+    );
+}
+
+#[test]
+fn a_named_data_dir_is_never_downloaded_into() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("train-images-idx3-ubyte.gz")).unwrap();
+    let locator = Locator {
+        data_dir: Some(dir.path().to_path_buf()),
+        offline: false,
+        progress: false,
+    };
+    let err = locator.load(&DatasetKind::Mnist).unwrap_err().to_string();
+    assert!(
+        err.contains("train-images-idx3-ubyte.gz is not a file"),
+        "{err}"
+    );
+    assert!(
+        err.contains("train-labels-idx1-ubyte.gz (or train-labels-idx1-ubyte) is missing"),
+        "{err}"
+    );
+    assert!(
+        err.contains("does not download into a folder you name"),
+        "{err}"
+    );
+    assert_eq!(listing(dir.path()), vec!["train-images-idx3-ubyte.gz"]);
 }
 
 #[test]
