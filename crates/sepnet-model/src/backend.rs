@@ -6,12 +6,16 @@ use std::str::FromStr;
 use burn::tensor::Device;
 
 /// A compute backend sepnet can run on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
 pub enum Backend {
     /// burn-flex: pure-Rust CPU kernels, SIMD + multi-threaded. The default.
     #[default]
+    #[cfg_attr(feature = "cli", value(alias = "cpu"))]
     Flex,
     /// wgpu (Vulkan / Metal / DX12) on the default GPU; needs the `wgpu` cargo feature.
+    #[cfg_attr(feature = "cli", value(alias = "gpu"))]
     Wgpu,
 }
 

@@ -31,7 +31,10 @@ mod network;
 pub mod spec;
 mod summary;
 
-pub use architectures::{BUILTIN_MODELS, BuiltinModel, ModelError, ModelOptions, resolve_model};
+pub use architectures::{
+    Adaptation, BUILTIN_MODELS, BuiltinModel, ModelError, ModelOptions, resolve_for_dataset,
+    resolve_model,
+};
 pub use backend::Backend;
 pub use layers::{Activation, Padding};
 pub use network::{ActivationLayer, Features, Flatten, Layer, Network};

@@ -1,4 +1,4 @@
-//! The MNIST article models (28×28×1, 10 classes).
+//! The MNIST article models (28×28×1, 10 classes; the head follows the dataset's classes).
 //!
 //! `full`: Conv2D(32, 3×3, same, relu), MaxPool 2, Conv2D(64, 3×3, same, relu), MaxPool 2,
 //! Flatten, Dense 512 relu, Dense 10; `separable` and `hybrid` swap convolutions for
@@ -22,32 +22,33 @@ fn literal_depthwise(kernel: usize) -> String {
     format!("dw:{kernel}:s=3:bias:relu")
 }
 
-fn network(first: String, second: String) -> Vec<LayerSpec> {
-    let text = format!("{first},maxpool:2,{second},maxpool:2,flatten,dense:512:relu,dense:10");
+fn network(first: String, second: String, classes: usize) -> Vec<LayerSpec> {
+    let text =
+        format!("{first},maxpool:2,{second},maxpool:2,flatten,dense:512:relu,dense:{classes}");
     super::layers_of(&text)
 }
 
 /// `mnist-full`.
-pub fn full() -> Vec<LayerSpec> {
-    network(conv(32), conv(64))
+pub fn full(classes: usize) -> Vec<LayerSpec> {
+    network(conv(32), conv(64), classes)
 }
 
 /// `mnist-separable`: both convolutions separable.
-pub fn separable_all() -> Vec<LayerSpec> {
-    network(separable(32), separable(64))
+pub fn separable_all(classes: usize) -> Vec<LayerSpec> {
+    network(separable(32), separable(64), classes)
 }
 
 /// `mnist-hybrid`: first convolution full, second separable.
-pub fn hybrid() -> Vec<LayerSpec> {
-    network(conv(32), separable(64))
+pub fn hybrid(classes: usize) -> Vec<LayerSpec> {
+    network(conv(32), separable(64), classes)
 }
 
 /// `mnist-depthwise-literal`: both Conv2D replaced by the literal DepthwiseConv2D(32|64, 3).
-pub fn depthwise_literal() -> Vec<LayerSpec> {
-    network(literal_depthwise(32), literal_depthwise(64))
+pub fn depthwise_literal(classes: usize) -> Vec<LayerSpec> {
+    network(literal_depthwise(32), literal_depthwise(64), classes)
 }
 
 /// `mnist-hybrid-literal`: only the second replaced.
-pub fn hybrid_literal() -> Vec<LayerSpec> {
-    network(conv(32), literal_depthwise(64))
+pub fn hybrid_literal(classes: usize) -> Vec<LayerSpec> {
+    network(conv(32), literal_depthwise(64), classes)
 }

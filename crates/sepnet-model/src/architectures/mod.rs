@@ -8,7 +8,8 @@ use crate::layers::DepthwiseFans;
 use crate::spec::{LayerSpec, NetworkSpec, SpecError, infer_shapes, parse_layers_unchecked};
 
 /// Options a user can apply to a built-in model (or to a spec).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct ModelOptions {
     /// MobileNet width multiplier α in (0, 1].
     pub alpha: f64,
@@ -67,35 +68,35 @@ pub const BUILTIN_MODELS: &[BuiltinModel] = &[
         description: "MNIST article baseline: Conv2D(32,3×3)+pool, Conv2D(64,3×3)+pool, Dense 512, Dense 10",
         input: MNIST,
         classes: 10,
-        build: |_, _| mnist::full(),
+        build: |_, c| mnist::full(c),
     },
     BuiltinModel {
         name: "mnist-separable",
         description: "mnist-full with both convolutions SeparableConv2D (3×3)",
         input: MNIST,
         classes: 10,
-        build: |_, _| mnist::separable_all(),
+        build: |_, c| mnist::separable_all(c),
     },
     BuiltinModel {
         name: "mnist-hybrid",
         description: "mnist-full with the second convolution SeparableConv2D",
         input: MNIST,
         classes: 10,
-        build: |_, _| mnist::hybrid(),
+        build: |_, c| mnist::hybrid(c),
     },
     BuiltinModel {
         name: "mnist-depthwise-literal",
         description: "what the article's Keras code really built: both convs DepthwiseConv2D with a 32×32 / 64×64 kernel, stride 3 (positional args read as kernel, stride), multiplier 1, bias",
         input: MNIST,
         classes: 10,
-        build: |_, _| mnist::depthwise_literal(),
+        build: |_, c| mnist::depthwise_literal(c),
     },
     BuiltinModel {
         name: "mnist-hybrid-literal",
         description: "the article's hybrid as really built: Conv2D(32,3×3), then DepthwiseConv2D with a 64×64 kernel, stride 3, multiplier 1, bias",
         input: MNIST,
         classes: 10,
-        build: |_, _| mnist::hybrid_literal(),
+        build: |_, c| mnist::hybrid_literal(c),
     },
     BuiltinModel {
         name: "vgg-full",
@@ -272,6 +273,120 @@ fn resolve_layers(name_or_spec: &str, options: &ModelOptions) -> Result<NetworkS
         spec = check_fits(spec.with_classes(classes))?;
     }
     Ok(spec)
+}
+
+/// How a built-in model was changed to fit a dataset (empty for a spec, which must fit as
+/// written).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Adaptation {
+    /// `(built-in, dataset)` input when they differ.
+    pub input: Option<([usize; 3], [usize; 3])>,
+    /// `(built-in, dataset)` classes when they differ.
+    pub classes: Option<(usize, usize)>,
+}
+
+impl Adaptation {
+    /// True when the built-in was used as it is.
+    pub fn is_none(&self) -> bool {
+        self.input.is_none() && self.classes.is_none()
+    }
+}
+
+impl std::fmt::Display for Adaptation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let side = |[h, w, c]: [usize; 3]| format!("{h}×{w}×{c}");
+        let mut parts = Vec::new();
+        if let Some((from, to)) = self.input {
+            parts.push(format!("input {} → {}", side(from), side(to)));
+        }
+        if let Some((from, to)) = self.classes {
+            parts.push(format!("classes {from} → {to}"));
+        }
+        f.write_str(&parts.join(", "))
+    }
+}
+
+/// The network to train on a dataset of `input` images and `classes` classes.
+///
+/// A built-in model adapts its input and head to the dataset (that is what a built-in name
+/// promises) and says how in the returned [`Adaptation`]; `--input` or `--classes` pinned to
+/// other values are refused. A spec is the network asked for: it must take the dataset's
+/// images and end in `dense:<classes>`, or the error points at the layer.
+///
+/// ```
+/// use sepnet_model::{ModelOptions, architectures::resolve_for_dataset};
+/// let (spec, adapted) = resolve_for_dataset("mnist-full", &ModelOptions::default(), [32, 32, 3], 100).unwrap();
+/// assert_eq!(spec.classes(), Some(100));
+/// assert_eq!(adapted.to_string(), "input 28×28×1 → 32×32×3, classes 10 → 100");
+/// let err = resolve_for_dataset("conv:8:3,gap,dense:5", &ModelOptions::default(), [28, 28, 1], 10).unwrap_err();
+/// assert!(err.to_string().contains("ends in 5 classes but the dataset has 10"));
+/// ```
+pub fn resolve_for_dataset(
+    name_or_spec: &str,
+    options: &ModelOptions,
+    input: [usize; 3],
+    classes: usize,
+) -> Result<(NetworkSpec, Adaptation), ModelError> {
+    let pinned = |flag: &str, given: String, dataset: String| {
+        ModelError::Option(format!(
+            "{flag} {given} does not match the dataset ({dataset}); leave it out, the dataset sets it"
+        ))
+    };
+    if let Some(c) = options.classes.filter(|&c| c != classes) {
+        return Err(pinned(
+            "--classes",
+            c.to_string(),
+            format!("{classes} classes"),
+        ));
+    }
+    if let Some(i) = options.input.filter(|&i| i != input) {
+        return Err(pinned(
+            "--input",
+            format!("{i:?}"),
+            format!("{input:?} images"),
+        ));
+    }
+    let fitted = ModelOptions {
+        classes: Some(classes),
+        input: Some(input),
+        ..options.clone()
+    };
+    if let Some(model) = find(name_or_spec) {
+        let side = |s: usize| ((s as f64 * options.rho).round() as usize).max(1);
+        let natural = [side(model.input[0]), side(model.input[1]), model.input[2]];
+        let adaptation = Adaptation {
+            input: (natural != input).then_some((natural, input)),
+            classes: (model.classes != classes).then_some((model.classes, classes)),
+        };
+        return Ok((resolve_model(name_or_spec, &fitted)?, adaptation));
+    }
+    let as_written = ModelOptions {
+        classes: None,
+        ..fitted
+    };
+    let spec = resolve_model(name_or_spec, &as_written)?;
+    check_head(name_or_spec, &spec, classes)?;
+    Ok((spec, Adaptation::default()))
+}
+
+/// A spec's head must be `dense:<classes>`; the error points at its last layer.
+fn check_head(text: &str, spec: &NetworkSpec, classes: usize) -> Result<(), ModelError> {
+    let head = spec.classes();
+    if head != Some(classes) {
+        let message = match head {
+            Some(units) => format!(
+                "the network ends in {units} classes but the dataset has {classes}; end it with `dense:{classes}`"
+            ),
+            None => format!("a classifier must end with `dense:{classes}` for this dataset"),
+        };
+        let last = spec.layers.len() - 1;
+        let err = crate::spec::ShapeError {
+            layer: last,
+            message,
+        };
+        return Err(ModelError::Spec(crate::spec::locate_error(text, err)));
+    }
+    Ok(())
 }
 
 /// Parses spec text that sepnet itself wrote (built-in tables).

@@ -18,7 +18,6 @@
 //! gradients), and the layers are tested end to end in `tests/reference_conv.rs`.
 //! `SEPNET_KERNELS=burn` turns the routing off (burn's kernels everywhere), for A/B timing.
 
-mod allocator;
 mod autodiff;
 pub mod batch_norm;
 pub mod dense;
@@ -38,7 +37,6 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, ExtensionType, backend_extension};
 use burn::tensor::{DType, Device, Tensor};
 
-pub use allocator::retain_freed_memory;
 pub use geometry::Geometry;
 
 /// A training-mode BatchNorm's output and the batch statistics it used.

@@ -22,6 +22,7 @@ use super::{Activation, Padding, convolve};
 /// assert!((DepthwiseFans::Torch.limit(64, [3, 3], 1) - 1.0 / 3.0).abs() < 1e-12);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum DepthwiseFans {
     /// Each group's own: `k·k` in, `k·k·multiplier` out (PyTorch's grouped-conv convention).

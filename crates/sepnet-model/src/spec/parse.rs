@@ -369,9 +369,14 @@ fn parse_options(kind: &str, args: &[&str], accepts: Accepts) -> Result<Options,
     Ok(opts)
 }
 
-/// A positive integer.
+/// The largest size a spec may give any count, kernel, stride or padding: far above any
+/// network that fits in memory, and small enough that no product of them overflows.
+pub const MAX_SIZE: usize = 1 << 20;
+
+/// A positive integer, at most [`MAX_SIZE`].
 fn count(text: &str, what: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
+        Ok(n) if n > MAX_SIZE => Err(format!("{what} must be at most {MAX_SIZE}, got {n}")),
         Ok(n) if n > 0 => Ok(n),
         _ => Err(format!("{what} must be a positive integer, got `{text}`")),
     }
@@ -391,7 +396,13 @@ fn dims(text: &str, what: &str) -> Result<[usize; 2], String> {
 
 /// `pad=T/B/L/R`, or `pad=N` for the same amount on every side.
 fn explicit_padding(text: &str) -> Result<Padding, String> {
-    let parts: Result<Vec<usize>, _> = text.split('/').map(str::parse::<usize>).collect();
+    let parts: Result<Vec<usize>, _> = text
+        .split('/')
+        .map(|p| match p.parse::<usize>() {
+            Ok(n) if n <= MAX_SIZE => Ok(n),
+            _ => Err(()),
+        })
+        .collect();
     match parts.as_deref() {
         Ok([n]) => Ok(Padding::Explicit {
             top: *n,
@@ -406,7 +417,7 @@ fn explicit_padding(text: &str) -> Result<Padding, String> {
             right: *right,
         }),
         _ => Err(format!(
-            "padding must be `pad=N` or `pad=T/B/L/R` in whole numbers, got `pad={text}`"
+            "padding must be `pad=N` or `pad=T/B/L/R` in whole numbers up to {MAX_SIZE}, got `pad={text}`"
         )),
     }
 }

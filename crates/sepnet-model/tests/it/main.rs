@@ -1,0 +1,8 @@
+//! sepnet-model's integration tests, one binary: parameter and MAC counts against published
+//! figures, specs that print and parse back, and every kernel and layer against its naive
+//! reference.
+
+mod batch_norm;
+mod counts;
+mod reference_conv;
+mod specs;
