@@ -1,35 +1,40 @@
-//! Arguments shared by several commands.
+//! Argument groups shared by the commands, each declared once and flattened where needed.
 
+use std::path::PathBuf;
+
+use anyhow::Result;
+use sepnet_data::{DatasetKind, InputScaling};
 use sepnet_model::layers::DepthwiseFans;
 use sepnet_model::{Backend, ModelOptions};
+use sepnet_train::{OptimizerKind, Schedule, TrainConfig};
 
-/// How to pick and shape a model.
+/// Options that shape a model (every command that builds one takes them).
 #[derive(clap::Args, Clone, Debug)]
-pub struct ModelArgs {
-    /// A built-in model name (see `sepnet models`) or an architecture spec.
-    pub model: String,
-    /// Input size HxWxC, e.g. 32x32x3 (default: the model's own; 28x28x1 for specs).
-    #[arg(long, value_parser = parse_input)]
+pub struct ModelOptionsArgs {
+    /// Input size HxWxC, e.g. 32x32x3 (default: the model's own, or the dataset's when
+    /// training; 28x28x1 for specs).
+    #[arg(long, value_parser = parse_input, help_heading = "Model")]
     pub input: Option<[usize; 3]>,
-    /// Number of classes (sets the final dense layer).
-    #[arg(long)]
+    /// Number of classes (sets the final dense layer; when training, the dataset sets it).
+    #[arg(long, value_parser = positive, help_heading = "Model")]
     pub classes: Option<usize>,
     /// MobileNet width multiplier α in (0, 1]: every layer keeps int(c·α) channels.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = number, help_heading = "Model")]
     pub alpha: f64,
     /// MobileNet resolution multiplier ρ in (0, 1]: input side × ρ.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = number, help_heading = "Model")]
     pub rho: f64,
     /// VGG block list as FILTERSxCONVS,..., e.g. 64x2,128x2,256x2.
-    #[arg(long, value_parser = parse_blocks)]
+    #[arg(long, value_parser = parse_blocks, help_heading = "Model")]
     pub blocks: Option<Vec<(usize, usize)>>,
     /// Depthwise kernels' initialisation: group (Glorot, k·k in; the default), keras (Glorot,
-    /// k·k·channels in) or torch (PyTorch's grouped-conv default, U(±1/√(k·k))).
-    #[arg(long)]
+    /// k·k·channels in: Keras's smaller weights) or torch (PyTorch's grouped-conv default,
+    /// U(±1/√(k·k))).
+    #[arg(long, value_enum, help_heading = "Model")]
     pub depthwise_fans: Option<DepthwiseFans>,
 }
 
-impl ModelArgs {
+impl ModelOptionsArgs {
     /// The options for `resolve_model`.
     pub fn options(&self) -> ModelOptions {
         ModelOptions {
@@ -41,6 +46,158 @@ impl ModelArgs {
             depthwise_fans: self.depthwise_fans,
         }
     }
+}
+
+/// Where the data come from and how they are fed.
+#[derive(clap::Args, Clone, Debug)]
+pub struct DataArgs {
+    /// mnist, fashion-mnist, cifar10, or an image folder (ROOT/train/<class>/…, ROOT/test/<class>/…).
+    #[arg(long, default_value = "mnist", help_heading = "Data")]
+    pub dataset: String,
+    /// Folder holding the dataset files; only read, never downloaded into (default:
+    /// $SEPNET_DATA/<dataset>, ~/.cache/sepnet/<dataset>, else a download into the cache).
+    #[arg(long, help_heading = "Data")]
+    pub data_dir: Option<PathBuf>,
+    /// Input pixels: standardize ((x/255 − mean)/std per channel), unit (x/255, as Keras
+    /// tutorials) or raw (0–255, as Keras code that feeds `load_data()` straight to `fit`).
+    #[arg(long, value_enum, default_value = "standardize", help_heading = "Data")]
+    pub input_scaling: InputScaling,
+    /// Hold out N training images for validation (default 0: validate on the test split).
+    #[arg(long, default_value_t = 0, help_heading = "Data")]
+    pub val_split: usize,
+    /// Random crop (4-pixel padding) and horizontal flip.
+    #[arg(long, help_heading = "Data")]
+    pub augment: bool,
+}
+
+/// How the weights are fitted.
+#[derive(clap::Args, Clone, Debug)]
+pub struct OptimArgs {
+    /// Passes over the training data.
+    #[arg(long, default_value_t = 5, help_heading = "Training")]
+    pub epochs: usize,
+    /// Images per step.
+    #[arg(long, default_value_t = 128, help_heading = "Training")]
+    pub batch_size: usize,
+    /// The optimizer.
+    #[arg(long, value_enum, default_value = "adam", help_heading = "Training")]
+    pub optimizer: OptimizerKind,
+    /// Base learning rate.
+    #[arg(long, default_value_t = 1e-3, value_parser = number, help_heading = "Training")]
+    pub lr: f64,
+    /// constant, cosine, step:EPOCHS:GAMMA (e.g. step:30:0.1), or onecycle[:WARMUP] (e.g. onecycle:0.1).
+    #[arg(long, default_value = "constant", help_heading = "Training")]
+    pub schedule: Schedule,
+    /// SGD momentum.
+    #[arg(long, default_value_t = 0.9, value_parser = number, help_heading = "Training")]
+    pub momentum: f64,
+    /// Nesterov momentum (SGD).
+    #[arg(long, help_heading = "Training")]
+    pub nesterov: bool,
+    /// Weight decay (L2 for sgd/adam, decoupled for adamw).
+    #[arg(long, default_value_t = 0.0, value_parser = number, help_heading = "Training")]
+    pub weight_decay: f64,
+    /// Cross-entropy label smoothing.
+    #[arg(long, default_value_t = 0.0, value_parser = number, help_heading = "Training")]
+    pub label_smoothing: f64,
+    /// Clip the gradient norm.
+    #[arg(long, value_parser = number, help_heading = "Training")]
+    pub grad_clip: Option<f64>,
+    /// Seed for initialisation, shuffling, augmentation and dropout.
+    #[arg(long, default_value_t = 42, help_heading = "Training")]
+    pub seed: u64,
+    /// Cap the steps of each epoch (quick smoke runs).
+    #[arg(long, help_heading = "Training")]
+    pub max_steps: Option<usize>,
+}
+
+/// The compute backend.
+#[derive(clap::Args, Clone, Copy, Debug)]
+pub struct BackendArg {
+    /// flex (CPU; threads from RAYON_NUM_THREADS) or wgpu (GPU; needs the `wgpu` build feature).
+    #[arg(long, value_enum, default_value = "flex")]
+    pub backend: Backend,
+}
+
+/// How results are printed.
+#[derive(clap::Args, Clone, Copy, Debug)]
+pub struct OutputArgs {
+    /// Print JSON on stdout (one object per epoch while training, then the result).
+    #[arg(long)]
+    pub json: bool,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl OutputArgs {
+    /// The progress style the flags ask for.
+    pub fn style(&self) -> sepnet_train::report::Style {
+        use sepnet_train::report::Style;
+        match (self.quiet, self.json) {
+            (true, _) => Style::Quiet,
+            (false, true) => Style::Json,
+            (false, false) => Style::Human,
+        }
+    }
+}
+
+/// Everything `train` and `compare` need besides the model and the output folder.
+#[derive(clap::Args, Clone, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub model: ModelOptionsArgs,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub optim: OptimArgs,
+    #[command(flatten)]
+    pub backend: BackendArg,
+}
+
+impl TrainArgs {
+    /// The run configuration for `model` with `seed`.
+    pub fn config(&self, model: &str, seed: u64) -> Result<TrainConfig> {
+        let dataset: DatasetKind = self.data.dataset.parse().map_err(anyhow::Error::msg)?;
+        let data_dir = match &self.data.data_dir {
+            Some(dir) => Some(std::path::absolute(dir)?),
+            None => None,
+        };
+        let o = &self.optim;
+        Ok(TrainConfig {
+            model: model.into(),
+            model_options: self.model.options(),
+            dataset,
+            data_dir,
+            epochs: o.epochs,
+            batch_size: o.batch_size,
+            optimizer: o.optimizer,
+            lr: o.lr,
+            schedule: o.schedule,
+            momentum: o.momentum,
+            nesterov: o.nesterov,
+            weight_decay: o.weight_decay,
+            label_smoothing: o.label_smoothing,
+            grad_clip: o.grad_clip,
+            seed,
+            val_split: self.data.val_split,
+            augment: self.data.augment,
+            input_scaling: self.data.input_scaling,
+            max_steps_per_epoch: o.max_steps,
+            backend: self.backend.backend,
+        })
+    }
+}
+
+/// The `config.json` key of a flag's clap id (`None`: the flag is not a training setting).
+pub fn config_key(id: &str) -> Option<String> {
+    Some(match id {
+        "input" | "classes" | "alpha" | "rho" | "depthwise_fans" => format!("model_options.{id}"),
+        "blocks" => "model_options.vgg_blocks".into(),
+        "max_steps" => "max_steps_per_epoch".into(),
+        "model" | "out" | "resume" | "json" | "quiet" => return None,
+        other => other.into(),
+    })
 }
 
 /// A `--models` list: built-in names separated by commas; specs, which contain commas,
@@ -63,11 +220,24 @@ pub fn split_models(values: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// `--backend` parsing with the list of what this build has.
-pub fn parse_backend(text: &str) -> Result<Backend, String> {
-    text.parse()
+/// A finite number: `nan` and `inf` are refused where clap reads the flag.
+pub fn number(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        Ok(_) => Err(format!("`{text}` is not a finite number")),
+        Err(_) => Err(format!("`{text}` is not a number")),
+    }
 }
 
+/// A whole number of at least 1.
+pub fn positive(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("`{text}` is not a whole number of at least 1")),
+    }
+}
+
+/// `HxWxC` with positive integers.
 pub fn parse_input(text: &str) -> Result<[usize; 3], String> {
     let parts: Vec<&str> = text.split('x').collect();
     let numbers: Result<Vec<usize>, _> = parts.iter().map(|p| p.parse::<usize>()).collect();
@@ -93,4 +263,19 @@ fn parse_blocks(text: &str) -> Result<Vec<(usize, usize)>, String> {
             }
         })
         .collect()
+}
+
+/// A file-system-safe name for a model or spec.
+pub fn sanitize(model: &str) -> String {
+    let name: String = model
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    name.chars().take(60).collect()
 }

@@ -1,10 +1,13 @@
 //! `sepnet`: train small convolutional networks and measure what depthwise separable
 //! convolutions buy — parameters, multiply-adds, speed, accuracy — side by side.
 
+mod alloc;
 mod args;
 mod commands;
+mod stop;
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Measure what depthwise separable convolutions buy: params, MACs, speed and accuracy.
 ///
@@ -47,29 +50,46 @@ enum Command {
     Bench(commands::bench::Args),
 }
 
+/// The ids of the flags given on the command line of the subcommand (not their defaults).
+fn given_flags(matches: &ArgMatches) -> Vec<String> {
+    let Some((_, sub)) = matches.subcommand() else {
+        return Vec::new();
+    };
+    sub.ids()
+        .map(|id| id.as_str().to_string())
+        .filter(|id| sub.value_source(id) == Some(ValueSource::CommandLine))
+        .collect()
+}
+
 fn main() {
-    // Die quietly on a closed pipe (`sepnet models | head`), as command-line tools do,
-    // instead of panicking on the next print.
     #[cfg(unix)]
-    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    // SAFETY: restoring default dispositions before any thread starts. A closed pipe ends the
+    // process quietly (`sepnet models | head`); a file-size limit makes writes fail with an
+    // error sepnet reports instead of killing it.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
-    // Large tensors reuse freed heap memory instead of page-faulting fresh mmaps (2× faster
-    // CPU training steps; see sepnet_model::kernels::retain_freed_memory).
-    sepnet_model::kernels::retain_freed_memory();
-    let cli = Cli::parse();
+    alloc::retain_freed_memory();
+    stop::install();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
         Command::Models(args) => commands::models::run(args),
         Command::Summary(args) => commands::summary::run(args),
         Command::Data(args) => commands::data::run(args),
-        Command::Train(args) => commands::train::run(args),
+        Command::Train(args) => commands::train::run(args, &given_flags(&matches)),
         Command::Eval(args) => commands::eval::run(args),
         Command::Predict(args) => commands::predict::run(args),
         Command::Compare(args) => commands::compare::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };
     if let Err(err) = result {
+        // A run stopped on request is not an error: it says where it stopped and how to go on.
+        if let Some(sepnet_train::TrainError::Stopped(how)) = err.downcast_ref() {
+            eprintln!("{how}");
+            std::process::exit(stop::EXIT_STOPPED);
+        }
         eprintln!("error: {err:#}");
         std::process::exit(1);
     }

@@ -10,13 +10,13 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::GradientsParams;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use sepnet_model::layers::{BatchNorm, Conv2d, DepthwiseConv2d};
 use sepnet_model::spec::NetworkSpec;
-use sepnet_model::{Features, Layer, Network, Summary};
+use sepnet_model::{Backend, Features, Layer, Network, Summary};
 use serde::Serialize;
 
+use crate::step::train_step;
 use crate::{TrainConfig, TrainError, optimizer};
 
 /// What to measure.
@@ -102,8 +102,8 @@ impl Timing {
 pub struct BenchResult {
     /// Model name or spec.
     pub model: String,
-    /// Backend name (`flex`, `wgpu`).
-    pub backend: String,
+    /// The backend.
+    pub backend: Backend,
     /// Images per batch.
     pub batch_size: usize,
     /// Parameters (as `sepnet summary`).
@@ -142,16 +142,16 @@ pub struct BenchResult {
 ///
 /// ```no_run
 /// use burn::tensor::Device;
-/// use sepnet_model::{ModelOptions, resolve_model};
+/// use sepnet_model::{Backend, ModelOptions, resolve_model};
 /// use sepnet_train::bench::{BenchConfig, bench_model};
 /// let spec = resolve_model("mnist-full", &ModelOptions::default()).unwrap();
-/// let result = bench_model("mnist-full", &spec, "flex", &Device::flex(), &BenchConfig::default()).unwrap();
+/// let result = bench_model("mnist-full", &spec, Backend::Flex, &Device::flex(), &BenchConfig::default()).unwrap();
 /// println!("{:.1} ms per training step", result.train_step_ms);
 /// ```
 pub fn bench_model(
     name: &str,
     spec: &NetworkSpec,
-    backend: &str,
+    backend: Backend,
     device: &Device,
     config: &BenchConfig,
 ) -> Result<BenchResult, TrainError> {
@@ -168,10 +168,15 @@ pub fn bench_model(
     let mut first_step_ms = 0.0;
     for i in 0..1 + config.warmup + config.steps {
         let started = Instant::now();
-        let logits = model.forward(images.clone());
-        let loss = loss_fn.forward(logits, labels.clone());
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(1e-3, model, grads);
+        model = train_step(
+            model,
+            &mut optim,
+            &loss_fn,
+            images.clone(),
+            labels.clone(),
+            1e-3,
+        )
+        .model;
         sync(&train_device)?;
         let elapsed = started.elapsed().as_secs_f64();
         if i == 0 {
@@ -200,7 +205,7 @@ pub fn bench_model(
     let macs = summary.macs;
     Ok(BenchResult {
         model: name.to_string(),
-        backend: backend.to_string(),
+        backend,
         batch_size: config.batch_size,
         params: summary.total_params,
         macs,

@@ -1,11 +1,16 @@
-//! Everything that defines a training run; written to `config.json` in the run directory.
+//! Everything that defines a training run, typed; written to `config.json` in the run directory.
 
-use sepnet_data::InputScaling;
-use sepnet_model::layers::DepthwiseFans;
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use sepnet_data::{DatasetKind, InputScaling};
+use sepnet_model::{Backend, ModelOptions};
 use serde::{Deserialize, Serialize};
 
 /// Which optimizer updates the weights.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum OptimizerKind {
     /// Stochastic gradient descent (with `momentum`, optionally Nesterov).
@@ -13,10 +18,18 @@ pub enum OptimizerKind {
     /// Adam (Kingma & Ba); `weight_decay` is L2 added to the gradient.
     Adam,
     /// AdamW: decoupled weight decay.
+    #[cfg_attr(feature = "cli", value(name = "adamw"))]
     AdamW,
 }
 
 /// How the learning rate moves over the run.
+///
+/// ```
+/// use sepnet_train::Schedule;
+/// assert_eq!("onecycle:0.2".parse(), Ok(Schedule::OneCycle { warmup: 0.2 }));
+/// assert!("onecycle:nan".parse::<Schedule>().unwrap_err().contains("warm-up"));
+/// assert!((Schedule::Cosine.lr(0.1, 50, 100, 10) - 0.05).abs() < 1e-12);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Schedule {
@@ -60,20 +73,76 @@ impl Schedule {
     }
 }
 
+impl FromStr for Schedule {
+    type Err = String;
+
+    /// `constant`, `cosine`, `step:EPOCHS:GAMMA` or `onecycle[:WARMUP]`.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let number = |s: &str| {
+            s.parse::<f64>()
+                .map_err(|_| format!("`{s}` in schedule `{text}` is not a number"))
+        };
+        let schedule = match text.split(':').collect::<Vec<_>>().as_slice() {
+            ["constant"] => Schedule::Constant,
+            ["cosine"] => Schedule::Cosine,
+            ["onecycle"] => Schedule::OneCycle { warmup: 0.1 },
+            ["onecycle", w] => Schedule::OneCycle { warmup: number(w)? },
+            ["step", every, gamma] => Schedule::Step {
+                every: every.parse().map_err(|_| {
+                    format!("step schedule `{text}`: EPOCHS must be a positive whole number")
+                })?,
+                gamma: number(gamma)?,
+            },
+            _ => {
+                return Err(format!(
+                    "unknown schedule `{text}`; expected constant, cosine, step:EPOCHS:GAMMA or onecycle[:WARMUP]"
+                ));
+            }
+        };
+        schedule.check().map(|()| schedule)
+    }
+}
+
+impl Schedule {
+    /// Refuses parameters outside their range (NaN included).
+    fn check(&self) -> Result<(), String> {
+        match *self {
+            Schedule::Step { every, gamma } if every == 0 || !(gamma > 0.0 && gamma <= 1.0) => {
+                Err(format!(
+                    "step schedule: EPOCHS must be at least 1 and GAMMA in (0, 1], got {every} and {gamma}"
+                ))
+            }
+            Schedule::OneCycle { warmup } if !(0.0..1.0).contains(&warmup) => Err(format!(
+                "onecycle schedule: the warm-up fraction must be in [0, 1), got {warmup}"
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Schedule::Constant => write!(f, "constant"),
+            Schedule::Cosine => write!(f, "cosine"),
+            Schedule::Step { every, gamma } => write!(f, "step:{every}:{gamma}"),
+            Schedule::OneCycle { warmup } => write!(f, "onecycle:{warmup}"),
+        }
+    }
+}
+
 /// A complete, reproducible description of one training run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
-    /// Built-in model name or architecture spec.
+    /// Built-in model name or architecture spec, as the user gave it.
     pub model: String,
-    /// MobileNet width multiplier.
-    pub alpha: f64,
-    /// Initialisation fans for every depthwise kernel (`None`: as the model says).
-    #[serde(default)]
-    pub depthwise_fans: Option<DepthwiseFans>,
-    /// `mnist`, `fashion-mnist`, `cifar10`, or an image folder path.
-    pub dataset: String,
-    /// Folder holding the dataset files (else the usual search order).
-    pub data_dir: Option<String>,
+    /// Options shaping the model (`--alpha`, `--rho`, `--blocks`, `--classes`, `--input`,
+    /// `--depthwise-fans`).
+    pub model_options: ModelOptions,
+    /// The dataset (an image folder by its absolute path).
+    pub dataset: DatasetKind,
+    /// Folder holding the dataset files, absolute (else the usual search order).
+    pub data_dir: Option<PathBuf>,
     /// Passes over the training split.
     pub epochs: usize,
     /// Images per step.
@@ -100,23 +169,20 @@ pub struct TrainConfig {
     pub val_split: usize,
     /// Random crop (4-pixel padding) and horizontal flip.
     pub augment: bool,
-    /// How pixels are scaled before the network sees them (runs written before this field
-    /// existed standardised, the default).
-    #[serde(default)]
+    /// How pixels are scaled before the network sees them.
     pub input_scaling: InputScaling,
     /// Stop each epoch after this many steps (for smoke tests); `None` = whole epoch.
     pub max_steps_per_epoch: Option<usize>,
-    /// `flex` or `wgpu`.
-    pub backend: String,
+    /// The compute backend.
+    pub backend: Backend,
 }
 
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
             model: "mnist-full".into(),
-            alpha: 1.0,
-            depthwise_fans: None,
-            dataset: "mnist".into(),
+            model_options: ModelOptions::default(),
+            dataset: DatasetKind::Mnist,
             data_dir: None,
             epochs: 5,
             batch_size: 128,
@@ -133,69 +199,66 @@ impl Default for TrainConfig {
             augment: false,
             input_scaling: InputScaling::Standardize,
             max_steps_per_epoch: None,
-            backend: "flex".into(),
+            backend: Backend::Flex,
         }
     }
 }
 
 impl TrainConfig {
-    /// Checks the numbers a user typed before any work starts.
+    /// Checks every number before any work starts. Each test is written so that NaN fails it.
+    ///
+    /// ```
+    /// use sepnet_train::TrainConfig;
+    /// let bad = TrainConfig { weight_decay: f64::NAN, ..Default::default() };
+    /// assert_eq!(bad.validate().unwrap_err(), "--weight-decay must be a number ≥ 0, got NaN");
+    /// ```
     pub fn validate(&self) -> Result<(), String> {
-        let problems = [
-            (self.epochs == 0, "--epochs must be at least 1"),
-            (self.batch_size == 0, "--batch-size must be at least 1"),
-            (
-                !(self.lr > 0.0 && self.lr.is_finite()),
-                "--lr must be a positive number",
-            ),
-            (
-                !(0.0..1.0).contains(&self.label_smoothing),
-                "--label-smoothing must be in [0, 1)",
-            ),
-            (
-                !(0.0..1.0).contains(&self.momentum),
-                "--momentum must be in [0, 1)",
-            ),
-            (
-                self.weight_decay < 0.0,
-                "--weight-decay must not be negative",
-            ),
-            (
-                self.grad_clip.is_some_and(|c| c <= 0.0),
-                "--grad-clip must be positive",
-            ),
-        ];
-        match problems.iter().find(|(bad, _)| *bad) {
-            Some((_, message)) => Err(message.to_string()),
-            None => Ok(()),
+        let at_least_one = |flag: &str, v: usize| {
+            (v >= 1)
+                .then_some(())
+                .ok_or(format!("{flag} must be at least 1"))
+        };
+        at_least_one("--epochs", self.epochs)?;
+        at_least_one("--batch-size", self.batch_size)?;
+        if let Some(steps) = self.max_steps_per_epoch {
+            at_least_one("--max-steps", steps)?;
         }
+        let check = |flag: &str, v: f64, ok: bool, range: &str| {
+            ok.then_some(())
+                .ok_or(format!("{flag} must be {range}, got {}", show(v)))
+        };
+        let lr = self.lr;
+        check("--lr", lr, lr > 0.0 && lr.is_finite(), "a number > 0")?;
+        let m = self.momentum;
+        check("--momentum", m, (0.0..1.0).contains(&m), "in [0, 1)")?;
+        let wd = self.weight_decay;
+        check(
+            "--weight-decay",
+            wd,
+            wd >= 0.0 && wd.is_finite(),
+            "a number ≥ 0",
+        )?;
+        let ls = self.label_smoothing;
+        check(
+            "--label-smoothing",
+            ls,
+            (0.0..1.0).contains(&ls),
+            "in [0, 1)",
+        )?;
+        if let Some(c) = self.grad_clip {
+            check("--grad-clip", c, c > 0.0 && c.is_finite(), "a number > 0")?;
+        }
+        self.schedule
+            .check()
+            .map_err(|e| format!("--schedule: {e}"))
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn run_directories_written_before_input_scaling_and_fans_still_resume() {
-        let mut old = serde_json::to_value(TrainConfig::default()).unwrap();
-        let fields = old.as_object_mut().unwrap();
-        fields.remove("input_scaling").unwrap();
-        fields.remove("depthwise_fans").unwrap();
-        let loaded: TrainConfig = serde_json::from_value(old).unwrap();
-        assert_eq!(loaded, TrainConfig::default());
-        assert_eq!(loaded.input_scaling, InputScaling::Standardize);
-    }
-
-    #[test]
-    fn scaling_and_fans_are_written_by_name() {
-        let config = TrainConfig {
-            input_scaling: InputScaling::Raw,
-            depthwise_fans: Some(DepthwiseFans::Keras),
-            ..Default::default()
-        };
-        let json = serde_json::to_value(&config).unwrap();
-        assert_eq!(json["input_scaling"], "raw");
-        assert_eq!(json["depthwise_fans"], "keras");
+/// A number as a user typed it (`NaN`, `inf`, `0.5`).
+fn show(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else {
+        v.to_string()
     }
 }

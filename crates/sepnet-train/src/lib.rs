@@ -2,40 +2,60 @@
 //!
 //! Training on burn's autodiff for any sepnet model: Adam / AdamW / SGD (momentum, Nesterov,
 //! weight decay), constant / step / cosine / one-cycle schedules, label smoothing, gradient
-//! clipping; per-epoch metrics; a run directory with `config.json`, `metrics.csv`/`.json`,
-//! `summary.json` (per-class accuracy, confusion matrix), PNG curves and an atomic checkpoint
-//! every epoch from which `resume` continues exactly.
+//! clipping; per-epoch metrics; and a run directory ([`run`]) that has one writer, writes
+//! every file atomically, keeps the latest and the best checkpoint with their checksums, and
+//! resumes bit for bit — from the end of an epoch, or from inside one stopped by Ctrl-C.
 //!
 //! ```no_run
-//! use sepnet_train::{TrainConfig, report::{Console, Style}, train};
-//! let config = TrainConfig { model: "mnist-hybrid".into(), dataset: "mnist".into(), epochs: 5, ..Default::default() };
-//! let summary = train(&config, "runs/mnist-hybrid".as_ref(), false, &mut Console::new(Style::Human, "mnist-hybrid")).unwrap();
+//! use burn::tensor::Device;
+//! use sepnet_train::{Run, TrainConfig, Weights, report::{Console, Style}, train};
+//! let config = TrainConfig { model: "mnist-hybrid".into(), epochs: 5, ..Default::default() };
+//! let dir = std::path::Path::new("runs/mnist-hybrid");
+//! let summary = train(&config, dir, &mut Console::new(Style::Human, "mnist-hybrid")).unwrap();
 //! println!("test accuracy {:.2}%", 100.0 * summary.test_accuracy);
+//! // Later, or in another program: the trained network back in one call.
+//! let network = Run::open(dir).unwrap().network(&Device::flex(), Weights::Best).unwrap();
+//! # drop(network);
 //! ```
 
 #![warn(missing_docs)]
 
 pub mod bench;
 pub mod checkpoint;
+pub mod compare;
 mod config;
 mod evaluate;
+mod history;
+mod launch;
+mod learner;
+pub mod memory;
 mod metrics;
 mod optimizer;
 pub mod plot;
+mod prepare;
+mod record;
 pub mod report;
+pub mod resume;
+pub mod run;
+mod step;
+pub mod table;
 mod trainer;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub use config::{OptimizerKind, Schedule, TrainConfig};
 pub use evaluate::{Evaluation, evaluate};
+pub use launch::{resume, train};
 pub use metrics::{EpochMetrics, RunSummary};
-pub use trainer::{DatasetInfo, Prepared, prepare, read_json, train, write_json};
+pub use prepare::{DatasetInfo, Prepared, prepare};
+pub use record::{NetworkRecord, RUN_FORMAT, Run, RunConfig, Weights};
+pub use resume::ResumeRequest;
+pub use step::{StepOutput, train_step};
 
-/// Why training stopped.
+/// Why training (or opening a run) stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
-    /// Bad flags or a run directory that does not match them.
+    /// Bad settings, or a run directory that does not match them.
     #[error("{0}")]
     Config(String),
     /// The dataset could not be found or read.
@@ -49,20 +69,27 @@ pub enum TrainError {
         /// What went wrong.
         problem: String,
     },
-    /// A checkpoint could not be written or read.
+    /// A file of a run is damaged, truncated, of another format or from another run.
+    #[error("{}: {problem}", path.display())]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A folder that is not a run directory (or a run without a checkpoint).
+    #[error("{0}")]
+    NotARun(String),
+    /// Another process is writing the run directory.
+    #[error("{0}")]
+    Busy(String),
+    /// A checkpoint or chart could not be made.
     #[error("checkpoint: {0}")]
     Checkpoint(String),
-    /// The reporter asked to stop; the checkpoint of the last epoch is complete.
+    /// The run was asked to stop (Ctrl-C, or the reporter); its checkpoint is complete.
     #[error("{0}")]
     Stopped(String),
     /// The loss became NaN or infinite.
     #[error("{0}")]
     NonFinite(String),
-}
-
-pub(crate) fn io_error(path: &Path, e: std::io::Error) -> TrainError {
-    TrainError::Io {
-        path: path.to_path_buf(),
-        problem: e.to_string(),
-    }
 }

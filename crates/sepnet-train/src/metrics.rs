@@ -23,25 +23,13 @@ pub struct EpochMetrics {
     pub images_per_second: f64,
 }
 
-/// Writes `metrics.csv`.
-pub fn to_csv(history: &[EpochMetrics]) -> String {
-    let mut out = String::from(
-        "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,train_seconds,images_per_second\n",
-    );
+/// `metrics.csv`: a header row, then one row per epoch.
+pub fn to_csv(history: &[EpochMetrics]) -> Vec<u8> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
     for m in history {
-        out += &format!(
-            "{},{:.6},{:.6},{:.6},{:.6},{:.6e},{:.3},{:.1}\n",
-            m.epoch,
-            m.train_loss,
-            m.train_accuracy,
-            m.val_loss,
-            m.val_accuracy,
-            m.lr,
-            m.train_seconds,
-            m.images_per_second
-        );
+        writer.serialize(m).expect("epoch metrics serialise");
     }
-    out
+    writer.into_inner().expect("writing to memory cannot fail")
 }
 
 /// `summary.json` of a finished run.
@@ -61,6 +49,10 @@ pub struct RunSummary {
     pub epochs: usize,
     /// Accuracy on the test split after the last epoch.
     pub test_accuracy: f64,
+    /// The epoch with the best validation accuracy (its model is kept in the checkpoint).
+    pub best_epoch: usize,
+    /// Test accuracy of that epoch's model.
+    pub test_accuracy_at_best_epoch: f64,
     /// Test loss after the last epoch.
     pub test_loss: f64,
     /// Best validation accuracy over the epochs.
@@ -76,5 +68,5 @@ pub struct RunSummary {
     /// Class names.
     pub classes: Vec<String>,
     /// Backend that ran it.
-    pub backend: String,
+    pub backend: sepnet_model::Backend,
 }

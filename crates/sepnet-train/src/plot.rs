@@ -1,36 +1,42 @@
-//! PNG charts drawn directly (axes, ticks, labels with an 8×8 bitmap font): the loss and
-//! accuracy curves of a run, and `compare`'s overlays. No system fonts are needed.
+//! PNG charts drawn with plotters in memory and written atomically: a run's loss and accuracy
+//! curves, and `compare`'s overlays. The font (DejaVu Sans) is embedded; no system font
+//! library is needed.
 
-use std::path::Path;
+use std::sync::Once;
 
-use font8x8::{BASIC_FONTS, UnicodeFonts};
-use image::{Rgb, RgbImage};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
 
-use crate::metrics::EpochMetrics;
-use crate::{TrainError, io_error};
+use crate::TrainError;
 
-const WIDTH: u32 = 720;
-const HEIGHT: u32 = 440;
-const LEFT: i64 = 70;
-const RIGHT: i64 = 20;
-const TOP: i64 = 40;
-const BOTTOM: i64 = 50;
-/// Series colours, in order.
-pub const COLORS: [[u8; 3]; 6] = [
-    [31, 119, 180],
-    [255, 127, 14],
-    [44, 160, 44],
-    [214, 39, 40],
-    [148, 103, 189],
-    [140, 86, 75],
+const WIDTH: u32 = 800;
+const HEIGHT: u32 = 500;
+/// Series colours, in order (Tableau 10).
+const COLORS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
 ];
 
 /// One named series of points.
 pub struct Series {
     /// Legend text.
     pub name: String,
-    /// `(x, y)` points, drawn joined in order (or as dots when `line` is false).
+    /// `(x, y)` points, drawn joined in order (or as labelled dots in a [`Kind::Scatter`]).
     pub points: Vec<(f64, f64)>,
+}
+
+/// What kind of chart to draw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Values per epoch: x is a whole epoch number, each series a line with its points marked.
+    Epochs,
+    /// One labelled point per series on a logarithmic x axis (e.g. accuracy against MACs).
+    Scatter,
 }
 
 /// A chart to draw.
@@ -41,165 +47,187 @@ pub struct Chart<'a> {
     pub x_label: &'a str,
     /// y-axis label.
     pub y_label: &'a str,
-    /// Logarithmic x axis.
-    pub log_x: bool,
-    /// Join points with lines.
-    pub lines: bool,
+    /// Lines per epoch, or labelled points on a log axis.
+    pub kind: Kind,
+    /// Format y values as percentages.
+    pub percent: bool,
 }
 
-fn text(img: &mut RgbImage, x: i64, y: i64, s: &str, color: [u8; 3]) {
-    for (i, c) in s.chars().enumerate() {
-        let glyph = BASIC_FONTS
-            .get(c)
-            .or_else(|| BASIC_FONTS.get('?'))
-            .unwrap_or([0; 8]);
-        for (row, bits) in glyph.iter().enumerate() {
-            for col in 0..8 {
-                if bits >> col & 1 == 1 {
-                    put(img, x + i as i64 * 8 + col, y + row as i64, color);
-                }
-            }
+fn register_fonts() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // The bytes are DejaVu Sans from the `dejavu` crate: a valid TrueType font.
+        let _ = register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
+    });
+}
+
+/// `(min, max)` of the values, widened so that a flat series still gets a visible range.
+fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.08).max(hi.abs().max(1e-3) * 0.01);
+    (lo - pad, hi + pad)
+}
+
+type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+
+fn error(e: impl std::fmt::Display) -> TrainError {
+    TrainError::Checkpoint(format!("drawing a chart failed: {e}"))
+}
+
+/// Draws `series` as a PNG and returns its bytes.
+pub fn render(chart: &Chart, series: &[Series]) -> Result<Vec<u8>, TrainError> {
+    register_fonts();
+    let mut pixels = vec![255u8; (WIDTH * HEIGHT * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(error)?;
+        match chart.kind {
+            Kind::Epochs => draw_epochs(&root, chart, series)?,
+            Kind::Scatter => draw_scatter(&root, chart, series)?,
+        }
+        root.present().map_err(error)?;
+    }
+    let mut png = Vec::new();
+    image::RgbImage::from_raw(WIDTH, HEIGHT, pixels)
+        .expect("buffer sized for the image")
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(error)?;
+    Ok(png)
+}
+
+/// Tick labels with just enough decimals that neighbouring ticks (about `range / 8` apart)
+/// never read the same.
+fn y_formatter(percent: bool, (lo, hi): (f64, f64)) -> impl Fn(&f64) -> String {
+    let scale = if percent { 100.0 } else { 1.0 };
+    let step = ((hi - lo) * scale / 8.0).max(1e-9);
+    let decimals = (-step.log10()).ceil().max(0.0) as usize + 1;
+    move |v: &f64| {
+        if percent {
+            format!("{:.*}%", decimals.saturating_sub(1), 100.0 * v)
+        } else {
+            format!("{v:.decimals$}")
         }
     }
 }
 
-fn put(img: &mut RgbImage, x: i64, y: i64, color: [u8; 3]) {
-    if x >= 0 && y >= 0 && (x as u32) < img.width() && (y as u32) < img.height() {
-        img.put_pixel(x as u32, y as u32, Rgb(color));
-    }
-}
-
-fn line(img: &mut RgbImage, (x0, y0): (i64, i64), (x1, y1): (i64, i64), color: [u8; 3]) {
-    let steps = (x1 - x0).abs().max((y1 - y0).abs()).max(1);
-    for s in 0..=steps {
-        let x = x0 + (x1 - x0) * s / steps;
-        let y = y0 + (y1 - y0) * s / steps;
-        for (dx, dy) in [(0, 0), (1, 0), (0, 1)] {
-            put(img, x + dx, y + dy, color);
-        }
-    }
-}
-
-fn label(v: f64) -> String {
-    if v == 0.0 {
-        "0".into()
-    } else if v.abs() >= 1e6 {
-        format!("{:.0}M", v / 1e6)
-    } else if v.abs() >= 1e3 {
-        format!("{:.0}k", v / 1e3)
-    } else if v.abs() >= 10.0 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.2}")
-    }
-}
-
-/// Draws `series` into a PNG at `path`.
-pub fn draw(path: &Path, chart: &Chart, series: &[Series]) -> Result<(), TrainError> {
-    let mut img = RgbImage::from_pixel(WIDTH, HEIGHT, Rgb([255, 255, 255]));
-    let fx = |x: f64| if chart.log_x { x.max(1e-12).log10() } else { x };
-    let points = series
+fn draw_epochs(root: &Area, chart: &Chart, series: &[Series]) -> Result<(), TrainError> {
+    let last_epoch = series
         .iter()
-        .flat_map(|s| s.points.iter())
-        .filter(|(x, y)| x.is_finite() && y.is_finite());
-    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for &(x, y) in points {
-        (x0, x1, y0, y1) = (x0.min(fx(x)), x1.max(fx(x)), y0.min(y), y1.max(y));
-    }
-    if x0 > x1 {
-        (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
-    }
-    let pad = ((y1 - y0) * 0.08).max(1e-6);
-    let (y0, y1) = (y0 - pad, y1 + pad);
-    let (x0, x1) = if x1 - x0 < 1e-9 {
-        (x0 - 0.5, x1 + 0.5)
-    } else {
-        (x0, x1)
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .fold(1.0, f64::max);
+    let (lo, hi) = padded_range(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
+    // Half an epoch of room on each side keeps the first and last points off the frame.
+    let mut plot = ChartBuilder::on(root)
+        .caption(chart.title, ("sans-serif", 24))
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(72)
+        .build_cartesian_2d(0.5..last_epoch + 0.5, lo..hi)
+        .map_err(error)?;
+    let whole = |v: &f64| {
+        if (v - v.round()).abs() < 1e-9 && *v >= 1.0 {
+            format!("{}", v.round())
+        } else {
+            String::new()
+        }
     };
-    let (w, h) = (WIDTH as i64 - LEFT - RIGHT, HEIGHT as i64 - TOP - BOTTOM);
-    let px = |x: f64| LEFT + ((fx(x) - x0) / (x1 - x0) * w as f64) as i64;
-    let py = |y: f64| TOP + h - ((y - y0) / (y1 - y0) * h as f64) as i64;
-    let (black, grey) = ([0, 0, 0], [225, 225, 225]);
-    for t in 0..=5 {
-        let yv = y0 + (y1 - y0) * t as f64 / 5.0;
-        let yy = py(yv);
-        line(&mut img, (LEFT, yy), (LEFT + w, yy), grey);
-        text(&mut img, 4, yy - 4, &label(yv), black);
-        let xv = x0 + (x1 - x0) * t as f64 / 5.0;
-        let xx = LEFT + w * t / 5;
-        let shown = if chart.log_x { 10f64.powf(xv) } else { xv };
-        text(&mut img, xx - 12, TOP + h + 8, &label(shown), black);
-    }
-    line(&mut img, (LEFT, TOP), (LEFT, TOP + h), black);
-    line(&mut img, (LEFT, TOP + h), (LEFT + w, TOP + h), black);
-    text(&mut img, LEFT, 12, chart.title, black);
-    text(
-        &mut img,
-        LEFT + w / 2 - 4 * chart.x_label.len() as i64,
-        TOP + h + 28,
-        chart.x_label,
-        black,
-    );
-    text(&mut img, 4, TOP - 16, chart.y_label, black);
+    plot.configure_mesh()
+        .x_desc(chart.x_label)
+        .y_desc(chart.y_label)
+        .x_labels((last_epoch as usize).min(12) + 1)
+        .x_label_formatter(&whole)
+        .y_labels(8)
+        .y_label_formatter(&y_formatter(chart.percent, (lo, hi)))
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(error)?;
+    let ends: Vec<f64> = series
+        .iter()
+        .filter_map(|s| s.points.last().map(|p| p.1))
+        .collect();
+    let top_end = ends.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     for (i, s) in series.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
-        let pts: Vec<(i64, i64)> = s
-            .points
-            .iter()
-            .filter(|(x, y)| x.is_finite() && y.is_finite())
-            .map(|&(x, y)| (px(x), py(y)))
-            .collect();
-        for pair in pts.windows(2).filter(|_| chart.lines) {
-            line(&mut img, pair[0], pair[1], color);
+        plot.draw_series(LineSeries::new(s.points.clone(), color.stroke_width(2)))
+            .map_err(error)?
+            .label(s.name.clone())
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
+        plot.draw_series(s.points.iter().map(|&p| Circle::new(p, 4, color.filled())))
+            .map_err(error)?;
+        // The last value beside its point (above it for the top series, below for the
+        // others): the number a reader looks for.
+        if let Some(&(x, y)) = s.points.last() {
+            let text = if chart.percent {
+                format!("{:.2}%", 100.0 * y)
+            } else {
+                format!("{y:.4}")
+            };
+            let style = ("sans-serif", 14).into_font().color(&color);
+            let offset = if y >= top_end { (-60, -24) } else { (-60, 10) };
+            plot.draw_series([EmptyElement::at((x, y)) + Text::new(text, offset, style)])
+                .map_err(error)?;
         }
-        for &(x, y) in &pts {
-            for d in -2..=2 {
-                line(&mut img, (x + d, y - 2), (x + d, y + 2), color);
-            }
-        }
-        let ly = TOP + 8 + 12 * i as i64;
-        line(
-            &mut img,
-            (LEFT + w - 190, ly + 3),
-            (LEFT + w - 170, ly + 3),
-            color,
-        );
-        text(&mut img, LEFT + w - 164, ly, &s.name, black);
     }
-    img.save(path).map_err(|e| TrainError::Io {
-        path: path.to_path_buf(),
-        problem: e.to_string(),
-    })
+    // The legend goes where the curves are not: away from where they end.
+    let ends_high = ends.iter().sum::<f64>() / ends.len().max(1) as f64 > (lo + hi) / 2.0;
+    plot.configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .position(if ends_high {
+            SeriesLabelPosition::MiddleRight
+        } else {
+            SeriesLabelPosition::UpperRight
+        })
+        .draw()
+        .map_err(error)
 }
 
-/// `loss.png` and `accuracy.png` of a run directory: train vs validation per epoch.
-pub fn curves(run_dir: &Path, history: &[EpochMetrics]) -> Result<(), TrainError> {
-    let series = |name: &str, f: fn(&EpochMetrics) -> f64| Series {
-        name: name.into(),
-        points: history.iter().map(|m| (m.epoch as f64, f(m))).collect(),
+fn draw_scatter(root: &Area, chart: &Chart, series: &[Series]) -> Result<(), TrainError> {
+    let xs = || {
+        series
+            .iter()
+            .flat_map(|s| s.points.iter().map(|p| p.0))
+            .filter(|x| *x > 0.0)
     };
-    std::fs::create_dir_all(run_dir).map_err(|e| io_error(run_dir, e))?;
-    let chart = |title, y_label| Chart {
-        title,
-        x_label: "epoch",
-        y_label,
-        log_x: false,
-        lines: true,
-    };
-    draw(
-        &run_dir.join("loss.png"),
-        &chart("loss", "cross-entropy"),
-        &[
-            series("train", |m| m.train_loss),
-            series("validation", |m| m.val_loss),
-        ],
-    )?;
-    draw(
-        &run_dir.join("accuracy.png"),
-        &chart("accuracy", "accuracy"),
-        &[
-            series("train", |m| m.train_accuracy),
-            series("validation", |m| m.val_accuracy),
-        ],
-    )
+    let x_lo = xs().fold(f64::INFINITY, f64::min).min(1e9) / 2.0;
+    let x_hi = xs().fold(0.0, f64::max).max(x_lo * 4.0) * 2.0;
+    let (lo, hi) = padded_range(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
+    let mut plot = ChartBuilder::on(root)
+        .caption(chart.title, ("sans-serif", 24))
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(72)
+        .build_cartesian_2d((x_lo..x_hi).log_scale(), lo..hi)
+        .map_err(error)?;
+    plot.configure_mesh()
+        .x_desc(chart.x_label)
+        .y_desc(chart.y_label)
+        .x_label_formatter(&|v| sepnet_model::human(*v as u64))
+        .y_label_formatter(&y_formatter(chart.percent, (lo, hi)))
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(error)?;
+    for (i, s) in series.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        let label = s.name.clone();
+        plot.draw_series(s.points.iter().map(|&p| {
+            EmptyElement::at(p)
+                + Circle::new((0, 0), 6, color.filled())
+                + Text::new(
+                    label.clone(),
+                    (10, -8),
+                    ("sans-serif", 15).into_font().color(&color),
+                )
+        }))
+        .map_err(error)?;
+    }
+    Ok(())
 }

@@ -1,5 +1,11 @@
-//! Progress: a live bar on a terminal, one plain line per epoch otherwise, JSON lines for
-//! machines, or nothing.
+//! Progress: a live bar on a terminal, a plain line at a steady interval otherwise, JSON
+//! lines for machines, or nothing — and the stop request (Ctrl-C) the loop checks between
+//! steps.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -11,17 +17,24 @@ pub trait Reporter {
     fn epoch_start(&mut self, epoch: usize, epochs: usize, steps: usize);
     /// `step` steps of the epoch are done; `loss` and `accuracy` are running means.
     fn step(&mut self, step: usize, loss: f64, accuracy: f64);
-    /// An epoch ended and its checkpoint is on disk; return `false` to stop the run there
-    /// (as Ctrl-C or a kill would, but cleanly). `resume` continues it.
+    /// The model is being evaluated (end of an epoch, end of the run).
+    fn evaluating(&mut self) {}
+    /// An epoch ended and its checkpoint is on disk; return `false` to stop the run there.
+    /// `resume` continues it.
     fn epoch_end(&mut self, metrics: &EpochMetrics) -> bool;
     /// A one-off note.
     fn message(&mut self, text: &str);
+    /// Asked between two steps: `true` stops the run there, checkpointed (Ctrl-C).
+    fn should_stop(&self) -> bool {
+        false
+    }
 }
 
 /// How [`Console`] prints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Style {
-    /// Progress bar when stderr is a terminal, plus a line per epoch.
+    /// A progress bar when stderr is a terminal, a plain line every few seconds otherwise;
+    /// a line per epoch either way.
     Human,
     /// One JSON object per epoch on stdout.
     Json,
@@ -29,11 +42,19 @@ pub enum Style {
     Quiet,
 }
 
+/// How often a plain progress line is printed when stderr is not a terminal.
+const PLAIN_EVERY: Duration = Duration::from_secs(10);
+
 /// The standard reporter.
 pub struct Console {
     style: Style,
-    bar: Option<ProgressBar>,
     label: String,
+    bar: Option<ProgressBar>,
+    terminal: bool,
+    epoch: (usize, usize, usize),
+    started: Instant,
+    last_line: Instant,
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl Console {
@@ -41,15 +62,43 @@ impl Console {
     pub fn new(style: Style, label: impl Into<String>) -> Self {
         Console {
             style,
-            bar: None,
             label: label.into(),
+            bar: None,
+            terminal: std::io::stderr().is_terminal(),
+            epoch: (0, 0, 0),
+            started: Instant::now(),
+            last_line: Instant::now(),
+            stop: None,
         }
+    }
+
+    /// Stops the run at the next step boundary once `flag` is set (by a signal handler).
+    pub fn with_stop_flag(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.stop = Some(flag);
+        self
+    }
+
+    fn plain_line(&mut self, step: usize, loss: f64, accuracy: f64) {
+        let (epoch, epochs, steps) = self.epoch;
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let per_step = elapsed / step.max(1) as f64;
+        eprintln!(
+            "{} epoch {epoch}/{epochs} step {step}/{steps}  loss {loss:.4} acc {:.2}%  {:.1} steps/s  epoch eta {:.0}s",
+            self.label,
+            100.0 * accuracy,
+            1.0 / per_step.max(1e-9),
+            per_step * steps.saturating_sub(step) as f64
+        );
+        self.last_line = Instant::now();
     }
 }
 
 impl Reporter for Console {
     fn epoch_start(&mut self, epoch: usize, epochs: usize, steps: usize) {
-        if self.style == Style::Human {
+        self.epoch = (epoch, epochs, steps);
+        self.started = Instant::now();
+        self.last_line = Instant::now();
+        if self.style == Style::Human && self.terminal {
             let bar = ProgressBar::new(steps as u64);
             bar.set_style(
                 ProgressStyle::with_template(
@@ -66,6 +115,16 @@ impl Reporter for Console {
         if let Some(bar) = &self.bar {
             bar.set_position(step as u64);
             bar.set_message(format!("loss {loss:.4} acc {:.2}%", 100.0 * accuracy));
+        } else if self.style == Style::Human && self.last_line.elapsed() >= PLAIN_EVERY {
+            self.plain_line(step, loss, accuracy);
+        }
+    }
+
+    fn evaluating(&mut self) {
+        match &self.bar {
+            Some(bar) => bar.set_message("evaluating…"),
+            None if self.style == Style::Human => eprintln!("{} evaluating…", self.label),
+            None => {}
         }
     }
 
@@ -94,7 +153,16 @@ impl Reporter for Console {
 
     fn message(&mut self, text: &str) {
         if self.style != Style::Quiet {
-            eprintln!("{text}");
+            match &self.bar {
+                Some(bar) => bar.println(text),
+                None => eprintln!("{text}"),
+            }
         }
+    }
+
+    fn should_stop(&self) -> bool {
+        self.stop
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
     }
 }

@@ -1,304 +1,372 @@
-//! The training loop: epochs of seeded batches, Adam/SGD steps under a schedule, evaluation,
-//! an atomic checkpoint after every epoch, exact resume, and a stop on a non-finite loss.
+//! The training loop, one idea per function: a step, an epoch, its evaluation, its checkpoint,
+//! the end of the run. A stop asked for between two steps (Ctrl-C) writes a checkpoint of the
+//! epoch so far, and a resumed run continues it bit for bit.
 
-use std::path::Path;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::GradientsParams;
-use burn::tensor::{Device, Tensor};
-use sepnet_data::{BatchConfig, Batches, Dataset, DatasetKind, Locator, Normalization, Split};
-use sepnet_model::spec::NetworkSpec;
-use sepnet_model::{Backend, ModelOptions, Network, Summary, resolve_model};
+use sepnet_data::{BatchConfig, Batches, Dataset};
+use sepnet_model::Network;
 
-use crate::checkpoint::{self, TrainState};
+use crate::checkpoint::{self, Best, PartialEpoch, TrainState};
 use crate::config::TrainConfig;
 use crate::evaluate::{Evaluation, evaluate};
-use crate::metrics::{EpochMetrics, RunSummary, to_csv};
+use crate::learner::{EpochSums, Learner, step_seed};
+use crate::metrics::{EpochMetrics, RunSummary};
+use crate::prepare::Prepared;
+use crate::record::RunConfig;
 use crate::report::Reporter;
-use crate::{TrainError, io_error, optimizer, plot};
+use crate::run::{DATASET, RunDir, SUMMARY};
+use crate::{TrainError, history};
 
 /// How often (in steps) the running loss is read back for the progress display and the
 /// non-finite check; reading it every step would force a device sync per step.
 const READ_EVERY: usize = 20;
 
-/// What `predict` needs to know about the training data: written to `dataset.json`.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct DatasetInfo {
-    /// Dataset name.
-    pub name: String,
-    /// Class names, index = label.
-    pub classes: Vec<String>,
-    /// `[h, w, c]` of the images the model takes.
-    pub image_shape: [usize; 3],
-    /// Normalisation applied to every image.
-    pub normalization: Normalization,
+/// A run being trained: its directory (locked), settings, data, learner and checkpoint state.
+pub(crate) struct Trainer<'r> {
+    run: RunDir,
+    record: RunConfig,
+    data: Prepared,
+    learner: Learner,
+    state: TrainState,
+    steps_per_epoch: usize,
+    reporter: &'r mut dyn Reporter,
 }
 
-/// Everything a run needs before its first step.
-pub struct Prepared {
-    /// The dataset as loaded.
-    pub dataset: Dataset,
-    /// The network to train.
-    pub spec: NetworkSpec,
-    /// Normalisation applied to every batch.
-    pub norm: Normalization,
-    /// With `val_split > 0`: (train minus the hold-out, the hold-out). Without, training uses
-    /// `dataset.train` as it is and validation the test split.
-    pub held_out: Option<(Split, Split)>,
-    /// Inference device.
-    pub device: Device,
+/// What the training part of an epoch produced, before its evaluation.
+struct TrainedEpoch {
+    loss: f64,
+    accuracy: f64,
+    lr: f64,
+    seconds: f64,
+    seen: usize,
 }
 
-/// Loads the data and resolves the model for `config`.
-pub fn prepare(config: &TrainConfig) -> Result<Prepared, TrainError> {
-    config.validate().map_err(TrainError::Config)?;
-    let backend: Backend = config.backend.parse().map_err(TrainError::Config)?;
-    let device = backend.device().map_err(TrainError::Config)?;
-    let kind: DatasetKind = config.dataset.parse().map_err(TrainError::Config)?;
-    let locator = Locator {
-        data_dir: config.data_dir.as_ref().map(Into::into),
-        offline: false,
-        progress: true,
-    };
-    let dataset = locator.load(&kind)?;
-    let options = ModelOptions {
-        alpha: config.alpha,
-        depthwise_fans: config.depthwise_fans,
-        classes: Some(dataset.classes.len()),
-        input: Some(dataset.image_shape),
-        ..Default::default()
-    };
-    let spec =
-        resolve_model(&config.model, &options).map_err(|e| TrainError::Config(e.to_string()))?;
-    let norm = Normalization::for_dataset(config.input_scaling, &dataset);
-    let held_out = if config.val_split > 0 {
-        Some(
-            dataset
-                .validation_split(config.val_split, config.seed)
-                .map_err(TrainError::Config)?,
-        )
-    } else {
-        None
-    };
-    Ok(Prepared {
-        dataset,
-        spec,
-        norm,
-        held_out,
-        device,
-    })
-}
-
-/// Mixes an epoch into the seed for burn's device RNG (dropout), so that each epoch's masks
-/// depend only on (seed, epoch) and a resumed run draws exactly what an unbroken one would.
-fn epoch_seed(seed: u64, epoch: usize) -> u64 {
-    seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-}
-
-/// Trains `config` into `run_dir`; with `resume`, continues from its last checkpoint.
-pub fn train(
-    config: &TrainConfig,
-    run_dir: &Path,
-    resume: bool,
-    reporter: &mut dyn Reporter,
-) -> Result<RunSummary, TrainError> {
-    let prepared = prepare(config)?;
-    let Prepared {
-        dataset,
-        spec,
-        norm,
-        held_out,
-        device,
-    } = &prepared;
-    let (train, eval_split) = match held_out {
-        Some((train, validation)) => (train, validation),
-        None => (&dataset.train, &dataset.test),
-    };
-    let train_device = device.clone().autodiff();
-    let shape = dataset.image_shape;
-    let classes = dataset.classes.len();
-
-    let config_path = run_dir.join("config.json");
-    let state = if resume {
-        let saved: TrainConfig = read_json(&config_path)?;
-        let comparable = TrainConfig {
-            epochs: config.epochs,
-            ..saved.clone()
-        };
-        if comparable != *config {
-            return Err(TrainError::Config(format!(
-                "{} was trained with other settings; resume takes the same flags (only --epochs may grow)",
-                config_path.display()
-            )));
-        }
-        Some(checkpoint::load_state(run_dir)?)
-    } else {
-        if checkpoint::folder(run_dir).join("state.json").exists() {
-            return Err(TrainError::Config(format!(
-                "{} already holds a run; pass --resume {} to continue it, or choose another --out",
-                run_dir.display(),
-                run_dir.display()
-            )));
-        }
-        None
-    };
-    std::fs::create_dir_all(run_dir).map_err(|e| io_error(run_dir, e))?;
-    write_json(&config_path, config)?;
-    let info = DatasetInfo {
-        name: dataset.name.clone(),
-        classes: dataset.classes.clone(),
-        image_shape: shape,
-        normalization: norm.clone(),
-    };
-    write_json(&run_dir.join("dataset.json"), &info)?;
-
-    train_device.seed(config.seed);
-    let mut model = Network::new(spec, &train_device).map_err(|e| TrainError::Config(e.message))?;
-    let mut optim = optimizer::build(config);
-    let mut history = Vec::new();
-    let mut steps = 0;
-    if let Some(state) = &state {
-        model = checkpoint::load_model(run_dir, state, model)?;
-        optim = checkpoint::load_optimizer(run_dir, state, optim)?;
-        history = state.history.clone();
-        steps = state.steps;
-        reporter.message(&format!(
-            "resuming {} after epoch {}",
-            run_dir.display(),
-            state.epochs_done
-        ));
+impl<'r> Trainer<'r> {
+    /// A trainer for `record` in `run`, continuing `state` when given. Loads (and verifies)
+    /// the checkpoint before anything is written.
+    pub(crate) fn new(
+        run: RunDir,
+        record: RunConfig,
+        data: Prepared,
+        state: Option<TrainState>,
+        reporter: &'r mut dyn Reporter,
+    ) -> Result<Trainer<'r>, TrainError> {
+        let config = &record.config;
+        let learner = Learner::new(&run, config, &data, state.as_ref())?;
+        let (train, _) = data.splits();
+        let batches = Batches::new(
+            train,
+            data.dataset.image_shape,
+            &data.norm,
+            batch_config(config),
+            0,
+            0,
+        );
+        let full_epoch = batches.count();
+        let steps_per_epoch = config
+            .max_steps_per_epoch
+            .map_or(full_epoch, |m| m.min(full_epoch));
+        let state = state.unwrap_or_else(|| fresh_state(&record.run_id));
+        Ok(Trainer {
+            run,
+            record,
+            data,
+            learner,
+            state,
+            steps_per_epoch,
+            reporter,
+        })
     }
 
-    let batch_config = BatchConfig {
+    fn config(&self) -> &TrainConfig {
+        &self.record.config
+    }
+
+    /// Writes `config.json` and `dataset.json` (once every check has passed).
+    pub(crate) fn write_record(&self) -> Result<(), TrainError> {
+        crate::record::write(&self.run, &self.record)?;
+        self.run.write_json(DATASET, &self.data.info)
+    }
+
+    /// Passes a note to the reporter.
+    pub(crate) fn note(&mut self, text: &str) {
+        self.reporter.message(text);
+    }
+
+    /// Trains the remaining epochs and finishes the run.
+    pub(crate) fn fit(mut self) -> Result<RunSummary, TrainError> {
+        if let Some(partial) = &self.state.partial {
+            self.reporter.message(&format!(
+                "resuming {} in epoch {} after step {}",
+                self.run.path().display(),
+                self.state.epochs_done + 1,
+                partial.steps_done
+            ));
+        } else if self.state.epochs_done > 0 {
+            self.reporter.message(&format!(
+                "resuming {} after epoch {}",
+                self.run.path().display(),
+                self.state.epochs_done
+            ));
+        }
+        history::write(&self.run, &self.state.history)?;
+        for epoch in self.state.epochs_done..self.config().epochs {
+            let trained = self.train_epoch(epoch)?;
+            self.end_epoch(epoch, trained)?;
+        }
+        self.finish()
+    }
+
+    /// The training part of epoch `epoch` (0-based), from where a partial epoch stopped.
+    fn train_epoch(&mut self, epoch: usize) -> Result<TrainedEpoch, TrainError> {
+        let config = self.record.config.clone();
+        let mut sums = EpochSums::new(self.state.partial.as_ref(), &self.data.device);
+        let (train, _) = self.data.splits();
+        let mut batches = Batches::new(
+            train,
+            self.data.dataset.image_shape,
+            &self.data.norm,
+            batch_config(&config),
+            config.seed,
+            epoch as u64,
+        );
+        batches.skip_batches(sums.steps_done);
+        self.reporter
+            .epoch_start(epoch + 1, config.epochs, self.steps_per_epoch);
+        let (started, total_steps) = (Instant::now(), self.steps_per_epoch * config.epochs);
+        let mut lr = config.lr;
+        let mut outcome = Ok(());
+        for batch in batches.take(self.steps_per_epoch - sums.steps_done) {
+            if self.reporter.should_stop() {
+                outcome = Err(None);
+                break;
+            }
+            lr = config.schedule.lr(
+                config.lr,
+                self.state.steps,
+                total_steps,
+                self.steps_per_epoch,
+            );
+            self.learner
+                .device
+                .seed(step_seed(config.seed, self.state.steps));
+            self.learner.step(batch, lr, &mut sums);
+            self.state.steps += 1;
+            if sums.steps_done.is_multiple_of(READ_EVERY) {
+                let (loss, accuracy) = sums.means();
+                if !loss.is_finite() {
+                    outcome = Err(Some(self.non_finite(epoch + 1, sums.steps_done)));
+                    break;
+                }
+                self.reporter.step(sums.steps_done, loss, accuracy);
+            }
+        }
+        match outcome {
+            Ok(()) => {}
+            Err(Some(error)) => return Err(error),
+            Err(None) => {
+                let partial = sums.to_partial(started.elapsed().as_secs_f64());
+                return Err(self.stop_inside(epoch, partial));
+            }
+        }
+        let (loss, accuracy) = sums.means();
+        if !loss.is_finite() || sums.seen == 0 {
+            return Err(self.non_finite(epoch + 1, sums.steps_done));
+        }
+        let seconds = sums.seconds_before + started.elapsed().as_secs_f64();
+        Ok(TrainedEpoch {
+            loss,
+            accuracy,
+            lr,
+            seconds,
+            seen: sums.seen,
+        })
+    }
+
+    /// Evaluates an epoch, records it, checkpoints it; stops the run if the reporter asks.
+    fn end_epoch(&mut self, epoch: usize, trained: TrainedEpoch) -> Result<(), TrainError> {
+        self.reporter.evaluating();
+        let val = self.evaluate_on(self.data.splits().1, &self.learner.model.valid());
+        let metrics = EpochMetrics {
+            epoch: epoch + 1,
+            train_loss: trained.loss,
+            train_accuracy: trained.accuracy,
+            val_loss: val.loss,
+            val_accuracy: val.accuracy,
+            lr: trained.lr,
+            train_seconds: trained.seconds,
+            images_per_second: trained.seen as f64 / trained.seconds.max(1e-9),
+        };
+        self.state.history.push(metrics.clone());
+        self.state.epochs_done = epoch + 1;
+        self.state.partial = None;
+        self.save_checkpoint(&format!("epoch{}", epoch + 1), Some(val.accuracy))?;
+        history::write(&self.run, &self.state.history)?;
+        if !self.reporter.epoch_end(&metrics) && epoch + 1 < self.config().epochs {
+            return Err(TrainError::Stopped(format!(
+                "stopped after epoch {}; continue with `sepnet train --resume {}`",
+                epoch + 1,
+                self.run.path().display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Writes the model and optimizer under `tag` and commits the state; with a validation
+    /// accuracy, the epoch becomes the best one when it beats it.
+    fn save_checkpoint(&mut self, tag: &str, val_accuracy: Option<f64>) -> Result<(), TrainError> {
+        let model = checkpoint::model_bytes(&self.learner.model)?;
+        let (model_ref, optim_ref) =
+            checkpoint::write_files(&self.run, tag, &model, &self.learner.optim)?;
+        self.state.model = model_ref.clone();
+        self.state.optimizer = optim_ref;
+        if let Some(accuracy) = val_accuracy {
+            let beaten = self
+                .state
+                .best
+                .as_ref()
+                .is_none_or(|b| accuracy > b.val_accuracy);
+            if beaten {
+                self.state.best = Some(Best {
+                    epoch: self.state.epochs_done,
+                    val_accuracy: accuracy,
+                    model: model_ref,
+                });
+            }
+        }
+        checkpoint::commit(&self.run, &self.state)
+    }
+
+    /// Checkpoints an epoch stopped between two steps and says how to continue.
+    fn stop_inside(&mut self, epoch: usize, partial: PartialEpoch) -> TrainError {
+        let step = partial.steps_done;
+        self.state.partial = Some(partial);
+        let tag = format!("epoch{}-step{step}", epoch + 1);
+        if let Err(e) = self.save_checkpoint(&tag, None) {
+            return e;
+        }
+        TrainError::Stopped(format!(
+            "stopped in epoch {} after step {step}; the checkpoint is saved: continue with \
+             `sepnet train --resume {}`",
+            epoch + 1,
+            self.run.path().display()
+        ))
+    }
+
+    fn non_finite(&self, epoch: usize, step: usize) -> TrainError {
+        let kept = match (&self.state.history.last(), &self.state.best) {
+            (Some(last), Some(best)) => format!(
+                "The checkpoint of epoch {} is kept in {}/checkpoint (the best, epoch {}, too)",
+                last.epoch,
+                self.run.path().display(),
+                best.epoch
+            ),
+            _ => "No epoch finished, so no checkpoint was written".into(),
+        };
+        TrainError::NonFinite(format!(
+            "the training loss became NaN or infinite in epoch {epoch} near step {step}; stopped. \
+             {kept}. Try a lower --lr or --grad-clip 1.0"
+        ))
+    }
+
+    fn evaluate_on(&self, split: &sepnet_data::Split, model: &Network) -> Evaluation {
+        let classes = self.data.dataset.classes.len();
+        let shape = self.data.dataset.image_shape;
+        evaluate(
+            model,
+            split,
+            shape,
+            &self.data.norm,
+            classes,
+            &self.data.device,
+        )
+    }
+
+    /// Evaluates the last and the best model on the test split and writes `summary.json`.
+    fn finish(mut self) -> Result<RunSummary, TrainError> {
+        self.reporter.evaluating();
+        let started = Instant::now();
+        let test = self.evaluate_on(&self.data.dataset.test, &self.learner.model.valid());
+        let inference_seconds = started.elapsed().as_secs_f64();
+        let (best_epoch, best_test) = self.best_on_test(&test)?;
+        let summary = summarise(
+            &self.record,
+            &self.data.dataset,
+            &self.state.history,
+            &test,
+            (best_epoch, best_test),
+            inference_seconds,
+        );
+        self.run.write_json(SUMMARY, &summary)?;
+        Ok(summary)
+    }
+
+    /// The best validation epoch and its model's test accuracy.
+    fn best_on_test(&mut self, last: &Evaluation) -> Result<(usize, f64), TrainError> {
+        let Some(best) = self.state.best.clone() else {
+            return Ok((self.state.epochs_done, last.accuracy));
+        };
+        if best.model == self.state.model {
+            return Ok((best.epoch, last.accuracy));
+        }
+        let fresh = Network::new(&self.data.spec, &self.data.device)
+            .map_err(|e| TrainError::Config(e.message))?;
+        let model = checkpoint::load_model(self.run.path(), &best.model, fresh)?;
+        Ok((
+            best.epoch,
+            self.evaluate_on(&self.data.dataset.test, &model).accuracy,
+        ))
+    }
+}
+
+fn batch_config(config: &TrainConfig) -> BatchConfig {
+    BatchConfig {
         batch_size: config.batch_size,
         shuffle: true,
         drop_last: false,
         augment: config.augment,
-    };
-    let full_epoch = Batches::new(train, shape, norm, batch_config, config.seed, 0).count();
-    let steps_per_epoch = config
-        .max_steps_per_epoch
-        .map_or(full_epoch, |m| m.min(full_epoch));
-    let total_steps = steps_per_epoch * config.epochs;
-    let loss_fn = CrossEntropyLossConfig::new()
-        .with_smoothing((config.label_smoothing > 0.0).then_some(config.label_smoothing as f32))
-        .init(&train_device);
-
-    for epoch in history.len()..config.epochs {
-        train_device.seed(epoch_seed(config.seed, epoch));
-        reporter.epoch_start(epoch + 1, config.epochs, steps_per_epoch);
-        let started = Instant::now();
-        let mut loss_sum: Option<Tensor<1>> = None;
-        let mut correct_sum: Option<Tensor<1>> = None;
-        let (mut seen, mut lr) = (0usize, config.lr);
-        let batches = Batches::new(train, shape, norm, batch_config, config.seed, epoch as u64)
-            .take(steps_per_epoch);
-        for (i, batch) in batches.enumerate() {
-            lr = config
-                .schedule
-                .lr(config.lr, steps, total_steps, steps_per_epoch);
-            let n = batch.labels.len();
-            let (images, labels) = batch.into_tensors(&train_device);
-            let logits = model.forward(images);
-            let loss = loss_fn.forward(logits.clone(), labels.clone());
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(lr, model, grads);
-            steps += 1;
-            seen += n;
-            // Running sums stay on the device, off the autodiff graph.
-            let batch_loss = loss.inner() * n as f64;
-            let batch_correct = logits
-                .inner()
-                .argmax(1)
-                .squeeze_dim::<1>(1)
-                .equal(labels.inner())
-                .int()
-                .sum()
-                .float();
-            loss_sum = Some(loss_sum.map_or(batch_loss.clone(), |s| s + batch_loss));
-            correct_sum = Some(correct_sum.map_or(batch_correct.clone(), |s| s + batch_correct));
-            if (i + 1) % READ_EVERY == 0 {
-                let mean = loss_sum.clone().map_or(0.0, |s| s.into_scalar::<f64>()) / seen as f64;
-                if !mean.is_finite() {
-                    return Err(non_finite(run_dir, epoch + 1, i + 1));
-                }
-                let accuracy =
-                    correct_sum.clone().map_or(0.0, |s| s.into_scalar::<f64>()) / seen as f64;
-                reporter.step(i + 1, mean, accuracy);
-            }
-        }
-        let train_seconds = started.elapsed().as_secs_f64();
-        let train_loss = loss_sum.map_or(f64::NAN, |s| s.into_scalar::<f64>()) / seen.max(1) as f64;
-        let train_accuracy =
-            correct_sum.map_or(0.0, |s| s.into_scalar::<f64>()) / seen.max(1) as f64;
-        if !train_loss.is_finite() {
-            return Err(non_finite(run_dir, epoch + 1, steps_per_epoch));
-        }
-        let val = evaluate(&model.valid(), eval_split, shape, norm, classes, device);
-        let metrics = EpochMetrics {
-            epoch: epoch + 1,
-            train_loss,
-            train_accuracy,
-            val_loss: val.loss,
-            val_accuracy: val.accuracy,
-            lr,
-            train_seconds,
-            images_per_second: seen as f64 / train_seconds.max(1e-9),
-        };
-        history.push(metrics.clone());
-        let state = TrainState {
-            epochs_done: epoch + 1,
-            steps,
-            history: history.clone(),
-            model_file: format!("model-epoch{}.bpk", epoch + 1),
-            optimizer_file: format!("optimizer-epoch{}.bpk", epoch + 1),
-        };
-        checkpoint::save(run_dir, &model, &optim, &state)?;
-        write_history(run_dir, &history)?;
-        if !reporter.epoch_end(&metrics) && epoch + 1 < config.epochs {
-            return Err(TrainError::Stopped(format!(
-                "stopped after epoch {}; continue with --resume {}",
-                epoch + 1,
-                run_dir.display()
-            )));
-        }
     }
-
-    let started = Instant::now();
-    let test = evaluate(&model.valid(), &dataset.test, shape, norm, classes, device);
-    let inference_seconds = started.elapsed().as_secs_f64();
-    let summary = summarise(config, spec, dataset, &history, &test, inference_seconds)?;
-    write_json(&run_dir.join("summary.json"), &summary)?;
-    Ok(summary)
 }
 
-fn non_finite(run_dir: &Path, epoch: usize, step: usize) -> TrainError {
-    TrainError::NonFinite(format!(
-        "the training loss became NaN or infinite in epoch {epoch} near step {step}; stopped. \
-         The last good checkpoint is in {} (try a lower --lr or --grad-clip 1.0)",
-        checkpoint::folder(run_dir).display()
-    ))
+fn fresh_state(run_id: &str) -> TrainState {
+    let none = checkpoint::FileRef {
+        file: String::new(),
+        sha256: String::new(),
+    };
+    TrainState {
+        run_id: run_id.into(),
+        epochs_done: 0,
+        steps: 0,
+        history: Vec::new(),
+        partial: None,
+        model: none.clone(),
+        optimizer: none,
+        best: None,
+    }
 }
 
+/// The summary of a finished run: `test` is the last model's evaluation, `best` the best
+/// validation epoch and its model's test accuracy.
 fn summarise(
-    config: &TrainConfig,
-    spec: &NetworkSpec,
+    record: &RunConfig,
     dataset: &Dataset,
     history: &[EpochMetrics],
     test: &Evaluation,
+    best: (usize, f64),
     inference_seconds: f64,
-) -> Result<RunSummary, TrainError> {
-    let summary = Summary::of(spec).map_err(|e| TrainError::Config(e.message))?;
-    Ok(RunSummary {
-        model: config.model.clone(),
-        spec: summary.spec,
+) -> RunSummary {
+    RunSummary {
+        model: record.config.model.clone(),
+        spec: record.network.spec.clone(),
         dataset: dataset.name.clone(),
-        params: summary.total_params,
-        macs: summary.macs,
+        params: record.network.params,
+        macs: record.network.macs,
         epochs: history.len(),
         test_accuracy: test.accuracy,
+        best_epoch: best.0,
+        test_accuracy_at_best_epoch: best.1,
         test_loss: test.loss,
         best_val_accuracy: history.iter().map(|m| m.val_accuracy).fold(0.0, f64::max),
         train_seconds: history.iter().map(|m| m.train_seconds).sum(),
@@ -306,30 +374,6 @@ fn summarise(
         per_class_accuracy: test.per_class_accuracy.clone(),
         confusion_matrix: test.confusion.clone(),
         classes: dataset.classes.clone(),
-        backend: config.backend.clone(),
-    })
-}
-
-fn write_history(run_dir: &Path, history: &[EpochMetrics]) -> Result<(), TrainError> {
-    let csv = run_dir.join("metrics.csv");
-    std::fs::write(&csv, to_csv(history)).map_err(|e| io_error(&csv, e))?;
-    write_json(&run_dir.join("metrics.json"), &history)?;
-    plot::curves(run_dir, history)
-}
-
-/// Writes pretty JSON atomically.
-pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), TrainError> {
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(
-        &tmp,
-        serde_json::to_string_pretty(value).expect("serialisable"),
-    )
-    .map_err(|e| io_error(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io_error(path, e))
-}
-
-/// Reads a JSON file written by sepnet.
-pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, TrainError> {
-    let text = std::fs::read_to_string(path).map_err(|e| io_error(path, e))?;
-    serde_json::from_str(&text).map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))
+        backend: record.config.backend,
+    }
 }

@@ -2,10 +2,10 @@
 //! optional per-layer forward/backward profile.
 
 use anyhow::{Result, bail};
-use sepnet_model::{Backend, ModelOptions, human, resolve_model};
+use sepnet_model::{ModelOptions, human, resolve_model};
 use sepnet_train::bench::{BenchConfig, BenchResult, bench_model, profile_layers};
 
-use crate::args::{parse_backend, parse_input, split_models};
+use crate::args::{BackendArg, parse_input, split_models};
 
 /// The four reference models of the speed comparison with PyTorch.
 const REFERENCE_MODELS: &str = "mnist-full,vgg-full,vgg-separable,mobilenet";
@@ -28,9 +28,8 @@ pub struct Args {
     /// Untimed repetitions after the first step.
     #[arg(long, default_value_t = 2)]
     warmup: usize,
-    /// flex (CPU, threads from RAYON_NUM_THREADS) or wgpu (GPU; needs the `wgpu` build feature).
-    #[arg(long, default_value = "flex", value_parser = parse_backend)]
-    backend: Backend,
+    #[command(flatten)]
+    backend: BackendArg,
     /// Also time every layer's forward and backward pass on its own (separable layers split
     /// into their depthwise and pointwise parts).
     #[arg(long)]
@@ -49,14 +48,14 @@ pub fn run(args: Args) -> Result<()> {
     if models.is_empty() {
         bail!("--models is empty");
     }
-    let device = args.backend.device().map_err(anyhow::Error::msg)?;
+    let backend = args.backend.backend;
+    let device = backend.device().map_err(anyhow::Error::msg)?;
     let config = BenchConfig {
         batch_size: args.batch_size,
         steps: args.steps,
         warmup: args.warmup,
         seed: args.seed,
     };
-    let backend = args.backend.to_string();
     let options = ModelOptions {
         input: args.input,
         ..Default::default()
@@ -68,7 +67,7 @@ pub fn run(args: Args) -> Result<()> {
             "bench: {model} on {backend}, batch {}, {} timed steps…",
             config.batch_size, config.steps
         );
-        let mut result = bench_model(model, &spec, &backend, &device, &config)?;
+        let mut result = bench_model(model, &spec, backend, &device, &config)?;
         if args.layers {
             result.layers = profile_layers(&spec, &device, &config)?;
         }

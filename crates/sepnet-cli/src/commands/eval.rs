@@ -2,9 +2,12 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
-use sepnet_model::Network;
-use sepnet_train::{TrainConfig, checkpoint, evaluate, prepare, read_json};
+use anyhow::{Result, bail};
+use sepnet_data::{DatasetKind, Locator, Normalization};
+use sepnet_train::table::{Style, draw};
+use sepnet_train::{DatasetInfo, Run, evaluate};
+
+use super::predict::WeightsArg;
 
 /// Arguments of `sepnet eval`.
 #[derive(clap::Args)]
@@ -15,6 +18,15 @@ pub struct Args {
     /// Which split: test or train.
     #[arg(long, default_value = "test", value_parser = ["test", "train"])]
     split: String,
+    /// Which weights: last (after the last epoch) or best (the best validation epoch).
+    #[arg(long, value_enum, default_value = "last")]
+    weights: WeightsArg,
+    /// The dataset, when it moved since training (default: where the run found it).
+    #[arg(long)]
+    dataset: Option<String>,
+    /// Folder holding the dataset files, when they moved since training.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -22,50 +34,79 @@ pub struct Args {
 
 /// Loads a run's model and evaluates it.
 pub fn run(args: Args) -> Result<()> {
-    let dir = &args.checkpoint;
-    let config: TrainConfig = read_json(&dir.join("config.json"))
-        .with_context(|| format!("{} is not a sepnet run directory", dir.display()))?;
-    let state = checkpoint::load_state(dir)?;
-    let prepared = prepare(&config)?;
-    let model =
-        Network::new(&prepared.spec, &prepared.device).map_err(|e| anyhow::anyhow!(e.message))?;
-    let model = checkpoint::load_model(dir, &state, model)?;
-    let split = if args.split == "test" {
-        &prepared.dataset.test
-    } else {
-        &prepared.dataset.train
+    let run = Run::open(&args.checkpoint)?;
+    let config = &run.config.config;
+    let kind: DatasetKind = match &args.dataset {
+        Some(name) => name.parse().map_err(anyhow::Error::msg)?,
+        None => config.dataset.clone(),
     };
-    let classes = &prepared.dataset.classes;
+    let locator = Locator {
+        data_dir: args.data_dir.clone().or_else(|| config.data_dir.clone()),
+        offline: false,
+        progress: !args.json,
+    };
+    let dataset = locator.load(&kind)?;
+    let now = DatasetInfo::of(
+        &dataset,
+        Normalization::for_dataset(config.input_scaling, &dataset),
+    );
+    let differences = run.dataset.differences(&now);
+    if !differences.is_empty() {
+        bail!(
+            "the data found for {kind} are not the ones {} was trained on: {} (point --dataset / --data-dir at them)",
+            run.dir.display(),
+            differences.join("; ")
+        );
+    }
+    let device = config.backend.device().map_err(anyhow::Error::msg)?;
+    let model = run.network(&device, args.weights.into())?;
+    let split = if args.split == "test" {
+        &dataset.test
+    } else {
+        &dataset.train
+    };
+    let classes = &run.dataset.classes;
+    let norm = &run.dataset.normalization;
     let result = evaluate(
         &model,
         split,
-        prepared.dataset.image_shape,
-        &prepared.norm,
+        dataset.image_shape,
+        norm,
         classes.len(),
-        &prepared.device,
+        &device,
     );
     if args.json {
         println!("{}", serde_json::to_string_pretty(&result)?);
         return Ok(());
     }
     println!(
-        "{} after {} epochs on {} {} ({} images)",
-        config.model, state.epochs_done, prepared.dataset.name, args.split, result.images
-    );
-    println!(
-        "accuracy {:.2}%   loss {:.4}",
+        "{} ({:?} weights) on {} {} ({} images): accuracy {:.2}%, loss {:.4}\n",
+        config.model,
+        args.weights,
+        dataset.name,
+        args.split,
+        result.images,
         100.0 * result.accuracy,
         result.loss
     );
-    for (name, acc) in classes.iter().zip(&result.per_class_accuracy) {
-        println!("  {name:<16} {:>6.2}%", 100.0 * acc);
-    }
-    println!("confusion matrix (rows: true class, columns: predicted):");
-    for row in &result.confusion {
-        println!(
-            "  {}",
-            row.iter().map(|v| format!("{v:>5}")).collect::<String>()
-        );
-    }
+    let header: Vec<String> = ["true \\ predicted".to_string()]
+        .into_iter()
+        .chain((0..classes.len()).map(|c| c.to_string()))
+        .chain(["accuracy".to_string()])
+        .collect();
+    let rows = classes
+        .iter()
+        .zip(&result.confusion)
+        .zip(&result.per_class_accuracy)
+        .enumerate()
+        .map(|(i, ((name, counts), acc))| {
+            std::iter::once(format!("{i} {name}"))
+                .chain(counts.iter().map(u64::to_string))
+                .chain([format!("{:.2}%", 100.0 * acc)])
+                .collect()
+        })
+        .collect();
+    let names: Vec<&str> = header.iter().map(String::as_str).collect();
+    print!("{}", draw(Style::Plain, &names, &names[1..], rows));
     Ok(())
 }

@@ -2,29 +2,30 @@
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::Tensor;
-use sepnet_model::{Backend, Network, Summary, resolve_model};
+use sepnet_model::{Network, Summary, resolve_model};
 
-use crate::args::{ModelArgs, parse_backend};
+use crate::args::{BackendArg, ModelOptionsArgs};
 
 /// Arguments of `sepnet summary`.
 #[derive(clap::Args)]
 pub struct Args {
+    /// A built-in model name (see `sepnet models`) or an architecture spec.
+    model: String,
     #[command(flatten)]
-    model: ModelArgs,
+    options: ModelOptionsArgs,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
     /// Also build the network and run one forward pass, checking the output shape.
     #[arg(long)]
     check: bool,
-    /// Backend for --check: flex (CPU) or wgpu (GPU, needs the `wgpu` build feature).
-    #[arg(long, default_value = "flex", value_parser = parse_backend)]
-    backend: Backend,
+    #[command(flatten)]
+    backend: BackendArg,
 }
 
 /// Prints the summary of one model or spec.
 pub fn run(args: Args) -> Result<()> {
-    let spec = resolve_model(&args.model.model, &args.model.options())?;
+    let spec = resolve_model(&args.model, &args.options.options())?;
     let summary = Summary::of(&spec).map_err(|e| anyhow::anyhow!(e.message))?;
     if args.json {
         println!("{}", summary.to_json());
@@ -32,7 +33,7 @@ pub fn run(args: Args) -> Result<()> {
         print!("{summary}");
     }
     if args.check {
-        let device = args.backend.device().map_err(anyhow::Error::msg)?;
+        let device = args.backend.backend.device().map_err(anyhow::Error::msg)?;
         let network = Network::new(&spec, &device).map_err(|e| anyhow::anyhow!(e.message))?;
         let [h, w, c] = spec.input;
         let logits = network.forward(Tensor::zeros([1, c, h, w], &device));
@@ -50,7 +51,7 @@ pub fn run(args: Args) -> Result<()> {
         }
         eprintln!(
             "check: forward pass on {} gives [1, {}] as predicted",
-            args.backend, expected[0]
+            args.backend.backend, expected[0]
         );
     }
     Ok(())

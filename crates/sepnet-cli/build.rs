@@ -1,0 +1,1 @@
+include!("../testing/data_cfg.rs");

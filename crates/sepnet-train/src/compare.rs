@@ -1,0 +1,334 @@
+//! Several models trained with the same data order and settings, then one table (markdown,
+//! CSV, JSON) and two charts. Every model is checked against the dataset before the first
+//! one trains; each run says whether it was trained, resumed or reused.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::{EpochMetrics, RunSummary};
+use crate::plot::{Chart, Kind, Series, render};
+use crate::record::{Run, RunConfig};
+use crate::report::Reporter;
+use crate::resume::ResumeRequest;
+use crate::{TrainConfig, TrainError, checkpoint, launch, prepare};
+
+/// One training of a comparison: a model with a seed, in its own run directory.
+#[derive(Clone, Debug)]
+pub struct PlannedRun {
+    /// The model as the user named it.
+    pub model: String,
+    /// Its settings.
+    pub config: TrainConfig,
+    /// Its run directory.
+    pub dir: PathBuf,
+}
+
+/// What happened to a planned run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Trained from the start.
+    Trained,
+    /// Continued from its checkpoint.
+    Resumed,
+    /// Already finished with the same settings: its results were read back.
+    Reused,
+}
+
+/// A finished run of a comparison.
+pub struct Finished {
+    /// What was done.
+    pub outcome: Outcome,
+    /// Its `summary.json`.
+    pub summary: RunSummary,
+    /// Its per-epoch metrics.
+    pub history: Vec<EpochMetrics>,
+}
+
+/// Checks every planned run against the data (network fits, memory, settings) before any
+/// training starts; the dataset is loaded once.
+pub fn check(runs: &[PlannedRun]) -> Result<(), TrainError> {
+    let Some(first) = runs.first() else {
+        return Err(TrainError::Config("no model to compare".into()));
+    };
+    let data = prepare(&first.config)?;
+    for run in &runs[1..] {
+        prepare::check_model(&run.config, &data.dataset).map_err(|e| match e {
+            TrainError::Config(text) => TrainError::Config(format!("{}: {text}", run.model)),
+            other => other,
+        })?;
+    }
+    Ok(())
+}
+
+/// Trains one planned run, resumes it, or reuses it when it already finished with the same
+/// settings. `fresh` refuses to reuse or resume anything: an existing run is an error.
+pub fn run_one(
+    planned: &PlannedRun,
+    fresh: bool,
+    reporter: &mut dyn Reporter,
+) -> Result<Finished, TrainError> {
+    let dir = &planned.dir;
+    let existing = dir.join(crate::run::CONFIG).exists();
+    let (outcome, summary) = if !existing || fresh {
+        (
+            Outcome::Trained,
+            launch::train(&planned.config, dir, reporter)?,
+        )
+    } else {
+        let saved = RunConfig::read(dir)?;
+        if saved.config != planned.config {
+            return Err(TrainError::Config(format!(
+                "{} holds a run of {} with other settings; choose another --out, or delete it",
+                dir.display(),
+                planned.model
+            )));
+        }
+        match Run::open(dir)?.summary()? {
+            Some(summary) => (Outcome::Reused, summary),
+            None => (
+                Outcome::Resumed,
+                launch::resume(dir, &ResumeRequest::unchanged(), reporter)?,
+            ),
+        }
+    };
+    let state = checkpoint::load_state(dir, &RunConfig::read(dir)?.run_id)?;
+    let history = state.map(|s| s.history).unwrap_or_default();
+    Ok(Finished {
+        outcome,
+        summary,
+        history,
+    })
+}
+
+/// One model's line of the table.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    /// The model as named.
+    pub model: String,
+    /// Parameters of the network as trained.
+    pub params: u64,
+    /// Multiply-accumulates per image.
+    pub macs: u64,
+    /// Mean training seconds per epoch.
+    pub train_seconds_per_epoch: f64,
+    /// Test-set inference throughput.
+    pub inference_images_per_second: f64,
+    /// Best validation accuracy (mean over seeds).
+    pub best_val_accuracy: f64,
+    /// Test accuracy of the best validation epoch's model (mean over seeds).
+    pub test_accuracy_at_best_epoch: f64,
+    /// Its standard deviation over seeds.
+    pub test_accuracy_at_best_epoch_std: f64,
+    /// Test accuracy after the last epoch (mean over seeds).
+    pub final_test_accuracy: f64,
+    /// Its standard deviation over seeds.
+    pub final_test_accuracy_std: f64,
+    /// Seeds trained.
+    pub repeats: usize,
+    /// Parameters relative to the first model.
+    pub params_ratio: f64,
+    /// MACs relative to the first model.
+    pub macs_ratio: f64,
+    /// Training speed relative to the first model (epoch time ratio, >1 = faster).
+    pub speedup: f64,
+    /// Final test accuracy minus the first model's.
+    pub accuracy_delta: f64,
+}
+
+/// Mean and sample standard deviation (0 for one value).
+pub fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len().max(1) as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (mean, if values.len() > 1 { var.sqrt() } else { 0.0 })
+}
+
+/// The table rows: one per model, from its runs (one per seed); ratios against the first.
+pub fn rows(models: &[(String, Vec<&RunSummary>)]) -> Vec<Row> {
+    let mut rows: Vec<Row> = models
+        .iter()
+        .map(|(model, runs)| row(model, runs))
+        .collect();
+    if let Some(first) = rows.first().cloned() {
+        for r in &mut rows {
+            r.params_ratio = r.params as f64 / first.params.max(1) as f64;
+            r.macs_ratio = r.macs as f64 / first.macs.max(1) as f64;
+            r.speedup = first.train_seconds_per_epoch / r.train_seconds_per_epoch.max(1e-9);
+            r.accuracy_delta = r.final_test_accuracy - first.final_test_accuracy;
+        }
+    }
+    rows
+}
+
+fn row(model: &str, runs: &[&RunSummary]) -> Row {
+    let stat = |f: fn(&RunSummary) -> f64| mean_std(&runs.iter().map(|s| f(s)).collect::<Vec<_>>());
+    let (at_best, at_best_std) = stat(|s| s.test_accuracy_at_best_epoch);
+    let (last, last_std) = stat(|s| s.test_accuracy);
+    Row {
+        model: model.into(),
+        params: runs[0].params,
+        macs: runs[0].macs,
+        train_seconds_per_epoch: stat(|s| s.train_seconds / s.epochs.max(1) as f64).0,
+        inference_images_per_second: stat(|s| s.inference_images_per_second).0,
+        best_val_accuracy: stat(|s| s.best_val_accuracy).0,
+        test_accuracy_at_best_epoch: at_best,
+        test_accuracy_at_best_epoch_std: at_best_std,
+        final_test_accuracy: last,
+        final_test_accuracy_std: last_std,
+        repeats: runs.len(),
+        params_ratio: 1.0,
+        macs_ratio: 1.0,
+        speedup: 1.0,
+        accuracy_delta: 0.0,
+    }
+}
+
+/// Writes `compare.json`, `compare.csv`, `compare.md`, `val_accuracy.png` and
+/// `accuracy_vs_macs.png` into `out`; returns their paths.
+pub fn write_outputs(
+    out: &Path,
+    rows: &[Row],
+    markdown: &str,
+    curves: &[Series],
+) -> Result<Vec<PathBuf>, TrainError> {
+    std::fs::create_dir_all(out).map_err(|e| crate::run::io_error(out, e))?;
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        csv.serialize(r).expect("rows serialise");
+    }
+    let dots: Vec<Series> = rows
+        .iter()
+        .map(|r| Series {
+            name: r.model.chars().take(28).collect(),
+            points: vec![(r.macs as f64, r.final_test_accuracy)],
+        })
+        .collect();
+    let chart = |title, x_label, kind| Chart {
+        title,
+        x_label,
+        y_label: "accuracy",
+        kind,
+        percent: true,
+    };
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        ("compare.json", crate::run::to_json(&rows).into_bytes()),
+        ("compare.csv", csv.into_inner().expect("in memory")),
+        ("compare.md", markdown.as_bytes().to_vec()),
+        (
+            "val_accuracy.png",
+            render(
+                &chart("Validation accuracy per epoch", "epoch", Kind::Epochs),
+                curves,
+            )?,
+        ),
+        (
+            "accuracy_vs_macs.png",
+            render(
+                &chart(
+                    "Final test accuracy against multiply-adds per image",
+                    "MACs per image (log scale)",
+                    Kind::Scatter,
+                ),
+                &dots,
+            )?,
+        ),
+    ];
+    files
+        .into_iter()
+        .map(|(name, bytes)| {
+            let path = out.join(name);
+            sepnet_data::atomic::write(&path, &bytes)
+                .map_err(|e| crate::run::io_error(&path, e))?;
+            Ok(path)
+        })
+        .collect()
+}
+
+/// The line above the table: what was compared, on what, how.
+pub fn title(models: &[String], config: &TrainConfig, repeats: usize) -> String {
+    let mut settings = vec![
+        format!("{} epochs", config.epochs),
+        format!("batch {}", config.batch_size),
+        format!("{:?} lr {}", config.optimizer, config.lr),
+        format!("seed {}", config.seed),
+    ];
+    if config.augment {
+        settings.push("augmented".into());
+    }
+    if config.input_scaling != sepnet_data::InputScaling::Standardize {
+        settings.push(format!("{} inputs", config.input_scaling));
+    }
+    if let Some(fans) = config.model_options.depthwise_fans {
+        settings.push(format!("{fans} depthwise fans"));
+    }
+    if repeats > 1 {
+        settings.push(format!("{repeats} seeds"));
+    }
+    settings.push(match config.val_split {
+        0 => "validation = the test split (the published protocol)".into(),
+        n => format!("{n} training images held out for validation"),
+    });
+    format!(
+        "{} on {}: {}",
+        models.join(" vs "),
+        config.dataset,
+        settings.join(", ")
+    )
+}
+
+fn pct(mean: f64, std: f64, repeats: usize) -> String {
+    if repeats > 1 {
+        format!("{:.2} ± {:.2}%", 100.0 * mean, 100.0 * std)
+    } else {
+        format!("{:.2}%", 100.0 * mean)
+    }
+}
+
+/// The comparison as a markdown table under its `title`.
+pub fn markdown(title: &str, rows: &[Row]) -> String {
+    use crate::table::{Style, draw};
+    use sepnet_model::group_thousands;
+    let header = [
+        "model",
+        "params",
+        "MACs",
+        "s/epoch",
+        "inference img/s",
+        "best val acc",
+        "test acc (best epoch)",
+        "final test acc",
+        "× params",
+        "× MACs",
+        "× speed",
+        "Δ acc",
+    ];
+    let body = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.model.clone(),
+                group_thousands(r.params),
+                group_thousands(r.macs),
+                format!("{:.1}", r.train_seconds_per_epoch),
+                format!("{:.0}", r.inference_images_per_second),
+                pct(r.best_val_accuracy, 0.0, 1),
+                pct(
+                    r.test_accuracy_at_best_epoch,
+                    r.test_accuracy_at_best_epoch_std,
+                    r.repeats,
+                ),
+                pct(r.final_test_accuracy, r.final_test_accuracy_std, r.repeats),
+                format!("{:.3}", r.params_ratio),
+                format!("{:.3}", r.macs_ratio),
+                format!("{:.2}", r.speedup),
+                format!("{:+.2} pt", 100.0 * r.accuracy_delta),
+            ]
+        })
+        .collect();
+    format!(
+        "{title}\n\n{}",
+        draw(Style::Markdown, &header, &header[1..], body)
+    )
+}

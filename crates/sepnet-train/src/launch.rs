@@ -1,0 +1,71 @@
+//! Starting a run and resuming one. Everything is validated — settings, data, network,
+//! memory, checkpoint — before anything in the run directory is created or changed.
+
+use std::path::Path;
+
+use crate::TrainError;
+use crate::checkpoint;
+use crate::config::TrainConfig;
+use crate::metrics::RunSummary;
+use crate::prepare::{DatasetInfo, prepare};
+use crate::record::{NetworkRecord, RunConfig};
+use crate::report::Reporter;
+use crate::resume::{ResumeRequest, reconcile};
+use crate::run::{DATASET, RunDir, read_json};
+use crate::trainer::Trainer;
+
+/// Trains `config` into a new run directory `dir`.
+///
+/// ```no_run
+/// use sepnet_train::{TrainConfig, report::{Console, Style}, train};
+/// let config = TrainConfig { model: "mnist-hybrid".into(), epochs: 5, ..Default::default() };
+/// let summary = train(&config, "runs/mnist-hybrid".as_ref(), &mut Console::new(Style::Human, "mnist-hybrid")).unwrap();
+/// println!("test accuracy {:.2}%", 100.0 * summary.test_accuracy);
+/// ```
+pub fn train(
+    config: &TrainConfig,
+    dir: &Path,
+    reporter: &mut dyn Reporter,
+) -> Result<RunSummary, TrainError> {
+    let data = prepare(config)?;
+    let network = NetworkRecord::of(&data.spec, data.adaptation.clone())?;
+    let record = RunConfig::new(config.clone(), network);
+    let run = RunDir::create(dir)?;
+    let trainer = Trainer::new(run, record, data, None, reporter)?;
+    trainer.write_record()?;
+    trainer.fit()
+}
+
+/// Continues the run in `dir` from its checkpoint (or from the start when it stopped before
+/// its first checkpoint), applying or refusing each setting of `request`.
+pub fn resume(
+    dir: &Path,
+    request: &ResumeRequest,
+    reporter: &mut dyn Reporter,
+) -> Result<RunSummary, TrainError> {
+    let run = RunDir::open(dir)?;
+    let saved = RunConfig::read(dir)?;
+    let trained_on: DatasetInfo = read_json(&dir.join(DATASET))?;
+    let state = checkpoint::load_state(dir, &saved.run_id)?;
+    let epochs_done = state.as_ref().map_or(0, |s| s.epochs_done);
+    let (config, notes) = reconcile(&saved.config, request, epochs_done)?;
+    let mut data = prepare(&config)?;
+    let differences = trained_on.differences(&data.info);
+    if !differences.is_empty() {
+        return Err(TrainError::Config(format!(
+            "the data found for {} are not the ones this run was trained on: {}",
+            config.dataset,
+            differences.join("; ")
+        )));
+    }
+    // The network is the one the run recorded, whatever the built-in names mean today.
+    data.spec = saved.network.network_spec()?;
+    data.info = trained_on;
+    let record = RunConfig { config, ..saved };
+    let mut trainer = Trainer::new(run, record, data, state, reporter)?;
+    for note in &notes {
+        trainer.note(&format!("resume: {note}"));
+    }
+    trainer.write_record()?;
+    trainer.fit()
+}

@@ -1,0 +1,199 @@
+//! What a run directory records about itself (`config.json`), and a run opened for reading:
+//! its configuration, data description, checkpoint and trained network.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+use sepnet_model::spec::NetworkSpec;
+use sepnet_model::{Adaptation, Network, Summary};
+use serde::{Deserialize, Serialize};
+
+use crate::TrainError;
+use crate::checkpoint::{self, TrainState};
+use crate::config::TrainConfig;
+use crate::metrics::RunSummary;
+use crate::prepare::DatasetInfo;
+use crate::run::{self, CONFIG, DATASET, SUMMARY, check_is_run, read_json};
+
+/// The layout of run directories this sepnet writes and reads.
+pub const RUN_FORMAT: u32 = 2;
+
+/// The network as it was built for the run: the nanoGPT rule — a run stores what rebuilds its
+/// model, so nothing is resolved a second way when it is loaded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NetworkRecord {
+    /// Canonical spec text.
+    pub spec: String,
+    /// Input `[h, w, c]`.
+    pub input: [usize; 3],
+    /// Output classes.
+    pub classes: usize,
+    /// Parameters, as `sepnet summary` counts them.
+    pub params: u64,
+    /// Multiply-accumulates per image.
+    pub macs: u64,
+    /// How a built-in model was fitted to the dataset (input, classes).
+    pub adaptation: Adaptation,
+}
+
+impl NetworkRecord {
+    /// Records `spec` as built.
+    pub fn of(spec: &NetworkSpec, adaptation: Adaptation) -> Result<Self, TrainError> {
+        let summary = Summary::of(spec).map_err(|e| TrainError::Config(e.message))?;
+        Ok(NetworkRecord {
+            spec: summary.spec,
+            input: spec.input,
+            classes: spec.classes().unwrap_or(0),
+            params: summary.total_params,
+            macs: summary.macs,
+            adaptation,
+        })
+    }
+
+    /// The spec again, from its text.
+    pub fn network_spec(&self) -> Result<NetworkSpec, TrainError> {
+        NetworkSpec::parse(&self.spec, self.input).map_err(|e| TrainError::Config(e.to_string()))
+    }
+}
+
+/// `config.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    /// [`RUN_FORMAT`] of the sepnet that wrote it.
+    pub format: u32,
+    /// A random id; the checkpoint carries it, so files of another run are refused.
+    pub run_id: String,
+    /// Version of the sepnet that created the run.
+    pub sepnet_version: String,
+    /// The settings.
+    pub config: TrainConfig,
+    /// The network as built.
+    pub network: NetworkRecord,
+}
+
+impl RunConfig {
+    /// A fresh record for a new run.
+    pub fn new(config: TrainConfig, network: NetworkRecord) -> Self {
+        RunConfig {
+            format: RUN_FORMAT,
+            run_id: new_run_id(),
+            sepnet_version: env!("CARGO_PKG_VERSION").into(),
+            config,
+            network,
+        }
+    }
+
+    /// Reads `config.json` of `dir`, refusing other formats with a message that says so.
+    pub fn read(dir: &Path) -> Result<Self, TrainError> {
+        check_is_run(dir)?;
+        let path = dir.join(CONFIG);
+        let raw: serde_json::Value = read_json(&path)?;
+        let format = raw.get("format").and_then(|f| f.as_u64());
+        if format != Some(RUN_FORMAT as u64) {
+            return Err(TrainError::Damaged {
+                path,
+                problem: format!(
+                    "run format {} — this sepnet reads format {RUN_FORMAT}; its metrics.csv and \
+                     summary.json stay readable, but the run cannot be loaded or resumed by this version",
+                    format.map_or("1 (before formats were numbered)".into(), |f| f.to_string())
+                ),
+            });
+        }
+        serde_json::from_value(raw).map_err(|e| TrainError::Damaged {
+            path,
+            problem: e.to_string(),
+        })
+    }
+}
+
+/// 128 random bits as hex, from the standard library's randomly keyed hasher.
+fn new_run_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let part = |salt: u64| {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(salt);
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        h.write_u32(std::process::id());
+        h.finish()
+    };
+    format!("{:016x}{:016x}", part(1), part(2))
+}
+
+/// Which weights of a run to load.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Weights {
+    /// After the last completed step.
+    Last,
+    /// The epoch with the best validation accuracy (the last when none was recorded).
+    Best,
+}
+
+/// A run directory opened for reading (no lock: every file in it is replaced atomically).
+///
+/// ```no_run
+/// use burn::tensor::Device;
+/// use sepnet_train::{Run, Weights};
+/// let run = Run::open("runs/mnist-hybrid".as_ref()).unwrap();
+/// let network = run.network(&Device::flex(), Weights::Best).unwrap();
+/// println!("{} classes: {:?}", run.dataset.classes.len(), run.dataset.classes);
+/// # drop(network);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Run {
+    /// The folder.
+    pub dir: PathBuf,
+    /// `config.json`.
+    pub config: RunConfig,
+    /// `dataset.json`.
+    pub dataset: DatasetInfo,
+}
+
+impl Run {
+    /// Opens a run directory written by `sepnet train`.
+    pub fn open(dir: &Path) -> Result<Run, TrainError> {
+        let config = RunConfig::read(dir)?;
+        let dataset = read_json(&dir.join(DATASET))?;
+        Ok(Run {
+            dir: dir.to_path_buf(),
+            config,
+            dataset,
+        })
+    }
+
+    /// The checkpoint, if one was written.
+    pub fn state(&self) -> Result<Option<TrainState>, TrainError> {
+        checkpoint::load_state(&self.dir, &self.config.run_id)
+    }
+
+    /// `summary.json`, once the run has finished.
+    pub fn summary(&self) -> Result<Option<RunSummary>, TrainError> {
+        let path = self.dir.join(SUMMARY);
+        path.exists().then(|| read_json(&path)).transpose()
+    }
+
+    /// The trained network on `device`, in inference mode.
+    pub fn network(&self, device: &Device, weights: Weights) -> Result<Network, TrainError> {
+        let state = self.state()?.ok_or_else(|| {
+            TrainError::NotARun(format!(
+                "{} has no checkpoint yet: it has not finished an epoch",
+                self.dir.display()
+            ))
+        })?;
+        let file = match (weights, &state.best) {
+            (Weights::Best, Some(best)) => &best.model,
+            _ => &state.model,
+        };
+        let spec = self.config.network.network_spec()?;
+        let fresh = Network::new(&spec, device).map_err(|e| TrainError::Config(e.message))?;
+        checkpoint::load_model(&self.dir, file, fresh)
+    }
+}
+
+/// Writes `config.json` of a run.
+pub fn write(run: &run::RunDir, config: &RunConfig) -> Result<(), TrainError> {
+    run.write_json(CONFIG, config)
+}

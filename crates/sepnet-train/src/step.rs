@@ -1,0 +1,36 @@
+//! One training step — forward, cross-entropy, backward, optimizer update — as `train` runs it
+//! and `bench` times it.
+
+use burn::nn::loss::CrossEntropyLoss;
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::tensor::{Int, Tensor};
+use sepnet_model::Network;
+
+/// What a step leaves behind besides the updated model.
+pub struct StepOutput {
+    /// The updated model.
+    pub model: Network,
+    /// Mean loss of the batch (off the autodiff graph).
+    pub loss: Tensor<1>,
+    /// Logits of the batch (off the autodiff graph), for accuracy.
+    pub logits: Tensor<2>,
+}
+
+/// Runs one optimizer step of `model` on a batch at learning rate `lr`.
+pub fn train_step(
+    model: Network,
+    optim: &mut ModuleOptimizer,
+    loss_fn: &CrossEntropyLoss,
+    images: Tensor<4>,
+    labels: Tensor<1, Int>,
+    lr: f64,
+) -> StepOutput {
+    let logits = model.forward(images);
+    let loss = loss_fn.forward(logits.clone(), labels);
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    StepOutput {
+        model: optim.step(lr, model, grads),
+        loss: loss.inner(),
+        logits: logits.inner(),
+    }
+}
