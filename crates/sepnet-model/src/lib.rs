@@ -6,6 +6,7 @@
 //! - [`layers`]: `Conv2d`, `DepthwiseConv2d`, `SeparableConv2d`, MobileNet's
 //!   `DepthwiseSeparableBlock`, BatchNorm, pooling, dense — burn modules, NCHW.
 //! - [`spec`]: the architecture text form (`conv:32:3:relu,pool,sep:64:3,...`).
+//! - [`kinds`]: everything about each kind of layer — parse, print, shape, cost, build — one file each.
 //! - [`architectures`]: the built-in models by name ([`resolve_model`]).
 //! - [`kernels`]: sepnet's own CPU depthwise kernels with their backward (a burn backend extension).
 //! - [`Network`]: one builder from spec to burn module; [`Summary`]: params and MACs.
@@ -26,6 +27,7 @@
 pub mod architectures;
 mod backend;
 pub mod kernels;
+pub mod kinds;
 pub mod layers;
 mod network;
 pub mod spec;
@@ -36,6 +38,7 @@ pub use architectures::{
     resolve_model,
 };
 pub use backend::Backend;
+pub use kinds::{ActivationLayer, Flatten, Layer, LayerKind};
 pub use layers::{Activation, Padding};
-pub use network::{ActivationLayer, Features, Flatten, Layer, Network};
-pub use summary::{LayerSummary, SeparableCost, Summary, group_thousands, human};
+pub use network::{Features, Network};
+pub use summary::{LayerSummary, Namer, SeparableCost, Summary, group_thousands, human};

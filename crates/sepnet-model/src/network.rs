@@ -1,54 +1,10 @@
 //! One builder that turns any [`NetworkSpec`] into a burn module.
 
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::{Device, Tensor};
 
-use crate::layers::{
-    Activation, BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, Dense, DenseConfig,
-    DepthwiseConv2d, DepthwiseConv2dConfig, DepthwiseSeparableBlock, DepthwiseSeparableBlockConfig,
-    GlobalAvgPool, Pool2d, Pool2dConfig, SeparableConv2d, SeparableConv2dConfig,
-};
-use crate::spec::{LayerSpec, NetworkSpec, Shape, ShapeError, infer_shapes};
-
-/// A standalone activation layer.
-#[derive(Module, Debug)]
-pub struct ActivationLayer {
-    #[module(skip)]
-    activation: Activation,
-}
-
-/// `[batch, c, h, w]` → `[batch, c·h·w]`.
-#[derive(Module, Debug, Default)]
-pub struct Flatten;
-
-/// Any layer a spec can name.
-#[derive(Module, Debug)]
-#[allow(clippy::large_enum_variant)]
-pub enum Layer {
-    /// Full convolution.
-    Conv(Conv2d),
-    /// Depthwise convolution.
-    Depthwise(DepthwiseConv2d),
-    /// Depthwise then pointwise.
-    Separable(SeparableConv2d),
-    /// MobileNet block.
-    Block(DepthwiseSeparableBlock),
-    /// Batch normalisation.
-    BatchNorm(BatchNorm),
-    /// Activation.
-    Activation(ActivationLayer),
-    /// Max / average pooling.
-    Pool(Pool2d),
-    /// Global average pooling.
-    GlobalAvgPool(GlobalAvgPool),
-    /// Flatten.
-    Flatten(Flatten),
-    /// Fully connected.
-    Dense(Dense),
-    /// Dropout.
-    Dropout(Dropout),
-}
+pub use crate::kinds::Layer;
+use crate::spec::{NetworkSpec, Shape, ShapeError, infer_shapes};
 
 /// An activation in flight: spatial until `flatten`/`gap`, flat after.
 #[derive(Clone, Debug)]
@@ -57,6 +13,19 @@ pub enum Features {
     Spatial(Tensor<4>),
     /// `[batch, features]`.
     Flat(Tensor<2>),
+}
+
+impl Features {
+    /// Applies a layer that takes and gives spatial activations.
+    ///
+    /// # Panics
+    /// On a flat activation; [`Network::new`] rules that out for a network's layers.
+    pub fn map_spatial(self, layer: impl FnOnce(Tensor<4>) -> Tensor<4>) -> Features {
+        match self {
+            Features::Spatial(t) => Features::Spatial(layer(t)),
+            Features::Flat(_) => panic!("a spatial layer received a flat input"),
+        }
+    }
 }
 
 /// A network built from a spec: images `[batch, c, h, w]` in, logits `[batch, classes]` out.
@@ -89,7 +58,7 @@ impl Network {
             .layers
             .iter()
             .zip(&shapes)
-            .map(|(layer, shape)| build_layer(layer, shape.input.channels(), device))
+            .map(|(layer, shape)| layer.build(shape, device))
             .collect();
         Ok(Network { layers })
     }
@@ -104,124 +73,5 @@ impl Network {
             Features::Flat(logits) => logits,
             Features::Spatial(_) => unreachable!("Network::new checked the output is flat"),
         }
-    }
-}
-
-impl Layer {
-    /// Applies this one layer (what [`Network::forward`] folds over; `sepnet bench --layers`
-    /// times each call).
-    ///
-    /// # Panics
-    /// When `x` has the wrong rank for the layer (e.g. a flat tensor into a convolution);
-    /// [`Network::new`] rules this out for the layers of a network.
-    pub fn forward(&self, x: Features) -> Features {
-        match (self, x) {
-            (Layer::Conv(l), Features::Spatial(t)) => Features::Spatial(l.forward(t)),
-            (Layer::Depthwise(l), Features::Spatial(t)) => Features::Spatial(l.forward(t)),
-            (Layer::Separable(l), Features::Spatial(t)) => Features::Spatial(l.forward(t)),
-            (Layer::Block(l), Features::Spatial(t)) => Features::Spatial(l.forward(t)),
-            (Layer::BatchNorm(l), Features::Spatial(t)) => Features::Spatial(l.forward(t)),
-            (Layer::BatchNorm(l), Features::Flat(t)) => Features::Flat(l.inner.forward(t)),
-            (Layer::Activation(l), Features::Spatial(t)) => {
-                Features::Spatial(l.activation.apply(t))
-            }
-            (Layer::Activation(l), Features::Flat(t)) => Features::Flat(l.activation.apply(t)),
-            (Layer::Pool(l), Features::Spatial(t)) => Features::Spatial(l.forward(t)),
-            (Layer::GlobalAvgPool(l), Features::Spatial(t)) => Features::Flat(l.forward(t)),
-            (Layer::Flatten(_), Features::Spatial(t)) => Features::Flat(t.flatten(1, 3)),
-            (Layer::Dense(l), Features::Flat(t)) => Features::Flat(l.forward(t)),
-            (Layer::Dropout(l), Features::Spatial(t)) => Features::Spatial(l.forward(t)),
-            (Layer::Dropout(l), Features::Flat(t)) => Features::Flat(l.forward(t)),
-            (layer, _) => panic!("layer {layer:?} received an input of the wrong rank"),
-        }
-    }
-}
-
-fn build_layer(layer: &LayerSpec, c_in: usize, device: &Device) -> Layer {
-    match layer {
-        LayerSpec::Conv {
-            filters,
-            window,
-            bias,
-            activation,
-        } => Layer::Conv(
-            Conv2dConfig::new(c_in, *filters, window.kernel)
-                .with_stride(window.stride)
-                .with_dilation(window.dilation)
-                .with_padding(window.padding)
-                .with_bias(*bias)
-                .with_activation(*activation)
-                .init(device),
-        ),
-        LayerSpec::Depthwise {
-            window,
-            multiplier,
-            bias,
-            activation,
-            fans,
-        } => Layer::Depthwise(
-            DepthwiseConv2dConfig::new(c_in, window.kernel)
-                .with_depth_multiplier(*multiplier)
-                .with_stride(window.stride)
-                .with_dilation(window.dilation)
-                .with_padding(window.padding)
-                .with_bias(*bias)
-                .with_activation(*activation)
-                .with_fans(*fans)
-                .init(device),
-        ),
-        LayerSpec::Separable {
-            filters,
-            window,
-            multiplier,
-            bias,
-            activation,
-            fans,
-        } => Layer::Separable(
-            SeparableConv2dConfig::new(c_in, *filters, window.kernel)
-                .with_depth_multiplier(*multiplier)
-                .with_stride(window.stride)
-                .with_dilation(window.dilation)
-                .with_padding(window.padding)
-                .with_bias(*bias)
-                .with_activation(*activation)
-                .with_fans(*fans)
-                .init(device),
-        ),
-        LayerSpec::DwSepBlock {
-            filters,
-            stride,
-            activation,
-            fans,
-        } => Layer::Block(
-            DepthwiseSeparableBlockConfig::new(c_in, *filters)
-                .with_stride(*stride)
-                .with_activation(*activation)
-                .with_fans(*fans)
-                .init(device),
-        ),
-        LayerSpec::BatchNorm => Layer::BatchNorm(BatchNormConfig::new(c_in).init(device)),
-        LayerSpec::Activation(activation) => Layer::Activation(ActivationLayer {
-            activation: *activation,
-        }),
-        LayerSpec::Pool { kind, window } => Layer::Pool(
-            Pool2dConfig::new(*kind, window.kernel)
-                .with_stride(Some(window.stride))
-                .with_padding(window.padding)
-                .init(device),
-        ),
-        LayerSpec::GlobalAvgPool => Layer::GlobalAvgPool(GlobalAvgPool),
-        LayerSpec::Flatten => Layer::Flatten(Flatten),
-        LayerSpec::Dense {
-            units,
-            bias,
-            activation,
-        } => Layer::Dense(
-            DenseConfig::new(c_in, *units)
-                .with_bias(*bias)
-                .with_activation(*activation)
-                .init(device),
-        ),
-        LayerSpec::Dropout { rate } => Layer::Dropout(DropoutConfig::new(*rate).init()),
     }
 }

@@ -7,8 +7,7 @@
 
 use serde::Serialize;
 
-use crate::layers::{Activation, PoolKind};
-use crate::spec::{LayerShape, LayerSpec, NetworkSpec, Shape, ShapeError, infer_shapes};
+use crate::spec::{NetworkSpec, Shape, ShapeError, infer_shapes};
 
 /// Cost of a depthwise separable layer against the full convolution it replaces.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -90,8 +89,8 @@ impl Summary {
             .iter()
             .zip(&shapes)
             .map(|(layer, shape)| {
-                let row = summarise(layer, shape, &mut namer);
-                if let Some(window) = layer_window(layer)
+                let row = layer.summarise(shape, &mut namer);
+                if let Some(window) = layer.window()
                     && crate::spec::kernel_exceeds_input(window, shape.input)
                 {
                     warnings.push(format!(
@@ -103,16 +102,19 @@ impl Summary {
                 row
             })
             .collect();
-        let total_params: u64 = layers.iter().map(|l| l.params).sum();
-        let trainable_params: u64 = layers.iter().map(|l| l.trainable_params).sum();
+        let total_params = layers.iter().map(|l| l.params).fold(0, u64::saturating_add);
+        let trainable_params = layers
+            .iter()
+            .map(|l| l.trainable_params)
+            .fold(0, u64::saturating_add);
         Ok(Summary {
             model: spec.name.clone(),
             input: spec.input,
             total_params,
             trainable_params,
             non_trainable_params: total_params - trainable_params,
-            macs: layers.iter().map(|l| l.macs).sum(),
-            weight_bytes: total_params * 4,
+            macs: layers.iter().map(|l| l.macs).fold(0, u64::saturating_add),
+            weight_bytes: total_params.saturating_mul(4),
             spec: spec.to_string(),
             layers,
             warnings,
@@ -125,21 +127,13 @@ impl Summary {
     }
 }
 
-fn layer_window(layer: &LayerSpec) -> Option<&crate::spec::Window> {
-    match layer {
-        LayerSpec::Conv { window, .. }
-        | LayerSpec::Depthwise { window, .. }
-        | LayerSpec::Separable { window, .. } => Some(window),
-        _ => None,
-    }
-}
-
 /// Hands out Keras-style names: `conv2d`, `conv2d_1`, `conv2d_2`, ...
 #[derive(Default)]
-struct Namer(std::collections::HashMap<&'static str, usize>);
+pub struct Namer(std::collections::HashMap<&'static str, usize>);
 
 impl Namer {
-    fn name(&mut self, base: &'static str) -> String {
+    /// The next name for `base`.
+    pub fn name(&mut self, base: &'static str) -> String {
         let n = self.0.entry(base).or_insert(0);
         let name = if *n == 0 {
             base.to_string()
@@ -151,7 +145,8 @@ impl Namer {
     }
 }
 
-fn row(
+/// A summary row without sub-layers or a separable cost.
+pub(crate) fn row(
     name: String,
     kind: &str,
     output: Shape,
@@ -171,213 +166,25 @@ fn row(
     }
 }
 
-fn separable_cost(
+/// A separable layer's cost against the full convolution with the same kernel, input and
+/// output channels, on the same `plane` of output pixels.
+pub(crate) fn separable_cost(
     macs: u64,
-    [h, w]: [usize; 2],
+    plane: u64,
     kernel: [usize; 2],
-    c_in: usize,
-    c_out: usize,
+    c_in: u64,
+    c_out: u64,
     multiplier: usize,
 ) -> SeparableCost {
     let k2 = (kernel[0] * kernel[1]) as u64;
-    let full_conv_params = k2 * (c_in * c_out) as u64;
-    let full_conv_macs = (h * w) as u64 * full_conv_params;
+    let full_conv_params = k2.saturating_mul(c_in).saturating_mul(c_out);
+    let full_conv_macs = plane.saturating_mul(full_conv_params);
     let m = multiplier as f64;
     SeparableCost {
         full_conv_macs,
         full_conv_params,
-        relative_macs: macs as f64 / full_conv_macs as f64,
+        relative_macs: macs as f64 / full_conv_macs.max(1) as f64,
         closed_form: m / c_out as f64 + m / k2 as f64,
-    }
-}
-
-fn summarise(layer: &LayerSpec, shape: &LayerShape, namer: &mut Namer) -> LayerSummary {
-    let out = shape.output;
-    let c_in = shape.input.channels() as u64;
-    let plane = match out {
-        Shape::Spatial([h, w, _]) => (h * w) as u64,
-        Shape::Flat(_) => 1,
-    };
-    let out_hw = match out {
-        Shape::Spatial([h, w, _]) => [h, w],
-        Shape::Flat(_) => [1, 1],
-    };
-    match layer {
-        LayerSpec::Conv {
-            filters,
-            window,
-            bias,
-            ..
-        } => {
-            let f = *filters as u64;
-            let k2 = (window.kernel[0] * window.kernel[1]) as u64;
-            let params = k2 * c_in * f + if *bias { f } else { 0 };
-            row(
-                namer.name("conv2d"),
-                "Conv2D",
-                out,
-                params,
-                params,
-                plane * k2 * c_in * f,
-            )
-        }
-        LayerSpec::Depthwise {
-            window,
-            multiplier,
-            bias,
-            ..
-        } => {
-            let c_out = c_in * *multiplier as u64;
-            let k2 = (window.kernel[0] * window.kernel[1]) as u64;
-            let params = k2 * c_out + if *bias { c_out } else { 0 };
-            row(
-                namer.name("depthwise_conv2d"),
-                "DepthwiseConv2D",
-                out,
-                params,
-                params,
-                plane * k2 * c_out,
-            )
-        }
-        LayerSpec::Separable {
-            filters,
-            window,
-            multiplier,
-            bias,
-            ..
-        } => {
-            let f = *filters as u64;
-            let mid = c_in * *multiplier as u64;
-            let k2 = (window.kernel[0] * window.kernel[1]) as u64;
-            let params = k2 * mid + mid * f + if *bias { f } else { 0 };
-            let macs = plane * (k2 * mid + mid * f);
-            let mut r = row(
-                namer.name("separable_conv2d"),
-                "SeparableConv2D",
-                out,
-                params,
-                params,
-                macs,
-            );
-            r.separable = Some(separable_cost(
-                macs,
-                out_hw,
-                window.kernel,
-                c_in as usize,
-                *filters,
-                *multiplier,
-            ));
-            r
-        }
-        LayerSpec::DwSepBlock {
-            filters,
-            activation,
-            ..
-        } => {
-            let f = *filters as u64;
-            let name = namer.name("dwsep_block");
-            let Shape::Spatial([h, w, _]) = out else {
-                unreachable!("blocks output spatial shapes")
-            };
-            let mid = Shape::Spatial([h, w, c_in as usize]);
-            let act = activation.name().unwrap_or("linear");
-            let sub = |part: &str, kind: &str, shape, params, trainable, macs| {
-                row(
-                    format!("{name}.{part}"),
-                    kind,
-                    shape,
-                    params,
-                    trainable,
-                    macs,
-                )
-            };
-            let sublayers = vec![
-                sub(
-                    "conv_dw",
-                    "DepthwiseConv2D",
-                    mid,
-                    9 * c_in,
-                    9 * c_in,
-                    plane * 9 * c_in,
-                ),
-                sub("bn_dw", "BatchNormalization", mid, 4 * c_in, 2 * c_in, 0),
-                sub(&format!("{act}_dw"), "ReLU", mid, 0, 0, 0),
-                sub(
-                    "conv_pw",
-                    "Conv2D",
-                    out,
-                    c_in * f,
-                    c_in * f,
-                    plane * c_in * f,
-                ),
-                sub("bn_pw", "BatchNormalization", out, 4 * f, 2 * f, 0),
-                sub(&format!("{act}_pw"), "ReLU", out, 0, 0, 0),
-            ];
-            let params = sublayers.iter().map(|s| s.params).sum();
-            let trainable = sublayers.iter().map(|s| s.trainable_params).sum();
-            let macs = sublayers.iter().map(|s| s.macs).sum();
-            let mut r = row(
-                name,
-                "DepthwiseSeparableBlock",
-                out,
-                params,
-                trainable,
-                macs,
-            );
-            r.separable = Some(separable_cost(
-                macs,
-                [h, w],
-                [3, 3],
-                c_in as usize,
-                *filters,
-                1,
-            ));
-            r.sublayers = sublayers;
-            r
-        }
-        LayerSpec::BatchNorm => row(
-            namer.name("batch_normalization"),
-            "BatchNormalization",
-            out,
-            4 * c_in,
-            2 * c_in,
-            0,
-        ),
-        LayerSpec::Activation(act) => match act {
-            Activation::Relu => row(namer.name("re_lu"), "ReLU", out, 0, 0, 0),
-            Activation::Relu6 => row(namer.name("re_lu6"), "ReLU6", out, 0, 0, 0),
-            Activation::Linear => row(namer.name("activation"), "Linear", out, 0, 0, 0),
-        },
-        LayerSpec::Pool {
-            kind: PoolKind::Max,
-            ..
-        } => row(namer.name("max_pooling2d"), "MaxPooling2D", out, 0, 0, 0),
-        LayerSpec::Pool {
-            kind: PoolKind::Average,
-            ..
-        } => row(
-            namer.name("average_pooling2d"),
-            "AveragePooling2D",
-            out,
-            0,
-            0,
-            0,
-        ),
-        LayerSpec::GlobalAvgPool => row(
-            namer.name("global_average_pooling2d"),
-            "GlobalAveragePooling2D",
-            out,
-            0,
-            0,
-            0,
-        ),
-        LayerSpec::Flatten => row(namer.name("flatten"), "Flatten", out, 0, 0, 0),
-        LayerSpec::Dense { units, bias, .. } => {
-            let u = *units as u64;
-            let params = c_in * u + if *bias { u } else { 0 };
-            row(namer.name("dense"), "Dense", out, params, params, c_in * u)
-        }
-        LayerSpec::Dropout { .. } => row(namer.name("dropout"), "Dropout", out, 0, 0, 0),
     }
 }
 
@@ -413,11 +220,17 @@ impl std::fmt::Display for Summary {
         let [h, w, c] = self.input;
         writeln!(f, "Model: \"{}\"   input {h}×{w}×{c}", self.model)?;
         writeln!(f, "spec:  {}", self.spec)?;
-        let rule = "─".repeat(96);
+        // The label column fits the longest "name (Class)", blocks' sub-layers included.
+        let labels = self.layers.iter().flat_map(|r| {
+            std::iter::once(r.name.len() + r.kind.len() + 3)
+                .chain(r.sublayers.iter().map(|s| s.name.len() + s.kind.len() + 5))
+        });
+        let width = labels.max().unwrap_or(0).max(44);
+        let rule = "─".repeat(width + 52);
         writeln!(f, "{rule}")?;
         writeln!(
             f,
-            "{:<44} {:<16} {:>14} {:>18}",
+            "{:<width$} {:<16} {:>14} {:>18}",
             "Layer (type)", "Output shape", "Params", "MACs"
         )?;
         writeln!(f, "{rule}")?;
@@ -425,7 +238,7 @@ impl std::fmt::Display for Summary {
             let label = format!("{indent}{} ({})", r.name, r.kind);
             writeln!(
                 f,
-                "{label:<44} {:<16} {:>14} {:>18}",
+                "{label:<width$} {:<16} {:>14} {:>18}",
                 r.output_shape.to_string(),
                 group_thousands(r.params),
                 group_thousands(r.macs)
@@ -437,7 +250,7 @@ impl std::fmt::Display for Summary {
                 write_row(f, s, "  ")?;
             }
         }
-        writeln!(f, "{}", "═".repeat(96))?;
+        writeln!(f, "{}", "═".repeat(width + 52))?;
         writeln!(
             f,
             "Total params:         {:>14} ({})",

@@ -290,7 +290,7 @@ pub fn profile_layers(
                 (format!("{name}/dw"), Part::Depthwise(&l.conv_dw)),
                 (format!("{name}/pw"), Part::Conv(&l.conv_pw)),
             ],
-            Layer::Block(l) => vec![
+            Layer::DwSep(l) => vec![
                 (format!("{name}/dw"), Part::Depthwise(&l.conv_dw)),
                 (format!("{name}/bn"), Part::BatchNorm(&l.bn_dw)),
                 (format!("{name}/pw"), Part::Conv(&l.conv_pw)),
@@ -304,7 +304,7 @@ pub fn profile_layers(
             x = output;
         }
         // A block's parts leave out its activations: the next layer gets the real output.
-        if matches!(layer, Layer::Block(_)) {
+        if matches!(layer, Layer::DwSep(_)) {
             x = layer.forward(layer_input);
         }
     }

@@ -238,7 +238,7 @@ fn nan_and_absurd_numbers_are_refused_before_anything_is_created() {
         (&["--model", "conv:8:65535,flatten,dense:10"], "memory"),
         (
             &["--model", "conv:8:3:pad=100000,flatten,dense:10"],
-            "memory",
+            "more values per image",
         ),
         (
             &["--model", "dw:3:m=4294967296,flatten,dense:10"],

@@ -4,8 +4,7 @@
 //! paper's Table 1. Width multiplier α scales every layer's channels to `int(c · α)` (as Keras
 //! does); the resolution multiplier ρ scales the input side.
 
-use crate::layers::{Activation, DepthwiseFans};
-use crate::spec::{LayerSpec, Window};
+use crate::spec::LayerSpec;
 
 /// Table 1 of the paper after the stem: (pointwise filters, depthwise stride) of the 13
 /// depthwise separable blocks. (The paper's last row prints s2; every implementation uses s1.)
@@ -56,43 +55,30 @@ pub fn scale(channels: usize, alpha: f64) -> usize {
     ((channels as f64 * alpha) as usize).max(1)
 }
 
-/// conv → BN → ReLU, no conv bias (BatchNorm supplies the shift).
-fn conv_bn_relu(filters: usize, kernel: usize, stride: usize) -> [LayerSpec; 3] {
-    [
-        LayerSpec::Conv {
-            filters,
-            window: Window::square(kernel).stride(stride),
-            bias: false,
-            activation: Activation::Linear,
-        },
-        LayerSpec::BatchNorm,
-        LayerSpec::Activation(Activation::Relu),
-    ]
+/// A full convolution, BatchNorm and ReLU: the stem, and each block of the full twin.
+fn conv_bn_relu(filters: usize, kernel: usize, stride: usize) -> String {
+    let stride = if stride == 1 {
+        String::new()
+    } else {
+        format!(":s={stride}")
+    };
+    format!("conv:{filters}:{kernel}{stride}:nobias,bn,relu")
 }
 
-/// The layers of MobileNet v1 (`full = false`) or of its twin in which every depthwise
-/// separable block is one full 3×3 convolution + BN + ReLU (`full = true`).
+/// The layers for a layout, width multiplier and class count; `full` swaps every depthwise
+/// separable block for a full 3×3 convolution (the paper's "Conv MobileNet").
 pub fn layers(layout: Layout, alpha: f64, classes: usize, full: bool) -> Vec<LayerSpec> {
-    let mut layers: Vec<LayerSpec> = conv_bn_relu(scale(32, alpha), 3, layout.stem_stride()).into();
+    let mut text = vec![conv_bn_relu(scale(32, alpha), 3, layout.stem_stride())];
     for (filters, stride) in BLOCKS {
         let filters = scale(filters, alpha);
-        if full {
-            layers.extend(conv_bn_relu(filters, 3, stride));
+        text.push(if full {
+            conv_bn_relu(filters, 3, stride)
+        } else if stride == 1 {
+            format!("dwsep:{filters}")
         } else {
-            layers.push(LayerSpec::DwSepBlock {
-                filters,
-                stride,
-                activation: Activation::Relu,
-                fans: DepthwiseFans::Group,
-            });
-        }
+            format!("dwsep:{filters}:s={stride}")
+        });
     }
-    layers.push(LayerSpec::GlobalAvgPool);
-    layers.push(LayerSpec::Dropout { rate: 1e-3 });
-    layers.push(LayerSpec::Dense {
-        units: classes,
-        bias: true,
-        activation: Activation::Linear,
-    });
-    layers
+    text.push(format!("gap,dropout:0.001,dense:{classes}"));
+    super::layers_of(&text.join(","))
 }

@@ -1,8 +1,7 @@
 //! VGG-style CIFAR-10 networks: blocks of `n × [3×3 same conv + ReLU]` each followed by
 //! MaxPool 2, then Flatten and one Dense classifier.
 
-use crate::layers::{Activation, DepthwiseFans, Padding, PoolKind};
-use crate::spec::{LayerSpec, Window};
+use crate::spec::LayerSpec;
 
 /// Which convolution each 3×3 layer is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,9 +18,10 @@ pub enum ConvStyle {
 /// The article's block list: (filters, convolutions per block).
 pub const CIFAR_BLOCKS: [(usize, usize); 3] = [(64, 2), (128, 2), (256, 2)];
 
-/// The layers of a VGG network with the given blocks.
+/// The layers: each block's convolutions as `style` says, a 2×2 max pool after each block,
+/// then flatten and the classifier — one line of spec text per block.
 pub fn layers(blocks: &[(usize, usize)], style: ConvStyle, classes: usize) -> Vec<LayerSpec> {
-    let mut layers = Vec::new();
+    let mut text = Vec::new();
     let mut first = true;
     for &(filters, count) in blocks {
         for _ in 0..count {
@@ -31,35 +31,11 @@ pub fn layers(blocks: &[(usize, usize)], style: ConvStyle, classes: usize) -> Ve
                 ConvStyle::Hybrid => !first,
             };
             first = false;
-            let window = Window::square(3);
-            layers.push(if separable {
-                LayerSpec::Separable {
-                    filters,
-                    window,
-                    multiplier: 1,
-                    bias: true,
-                    activation: Activation::Relu,
-                    fans: DepthwiseFans::Group,
-                }
-            } else {
-                LayerSpec::Conv {
-                    filters,
-                    window,
-                    bias: true,
-                    activation: Activation::Relu,
-                }
-            });
+            let kind = if separable { "sep" } else { "conv" };
+            text.push(format!("{kind}:{filters}:3:relu"));
         }
-        layers.push(LayerSpec::Pool {
-            kind: PoolKind::Max,
-            window: Window::square(2).stride(2).padding(Padding::Valid),
-        });
+        text.push("maxpool:2".into());
     }
-    layers.push(LayerSpec::Flatten);
-    layers.push(LayerSpec::Dense {
-        units: classes,
-        bias: true,
-        activation: Activation::Linear,
-    });
-    layers
+    text.push(format!("flatten,dense:{classes}"));
+    super::layers_of(&text.join(","))
 }

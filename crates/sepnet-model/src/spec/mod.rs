@@ -28,18 +28,21 @@
 //! assert!(err.to_string().contains("sep:64:x"));
 //! ```
 
-mod format;
 mod parse;
 mod shape;
 
+pub use crate::kinds::LayerSpec;
+pub use crate::kinds::args::MAX_SIZE;
 pub use parse::SpecError;
 pub(crate) use parse::locate_shape_error as locate_error;
 pub(crate) use shape::kernel_exceeds_input;
-pub use shape::{LayerShape, Shape, ShapeError, infer_shapes};
+pub use shape::{LayerShape, MAX_ACTIVATION, Shape, ShapeError, infer_shapes};
+
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::layers::{Activation, DepthwiseFans, Padding, PoolKind};
+use crate::layers::{DepthwiseFans, Padding};
 
 /// Geometry of a sliding-window layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,95 +81,8 @@ impl Window {
     }
 }
 
-/// One layer of a network, as written in a spec.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum LayerSpec {
-    /// Full convolution.
-    Conv {
-        /// Output channels.
-        filters: usize,
-        /// Geometry.
-        window: Window,
-        /// Per-channel bias.
-        bias: bool,
-        /// Fused activation.
-        activation: Activation,
-    },
-    /// Depthwise convolution (output channels = input × multiplier).
-    Depthwise {
-        /// Geometry.
-        window: Window,
-        /// Depth multiplier.
-        multiplier: usize,
-        /// Per-channel bias.
-        bias: bool,
-        /// Fused activation.
-        activation: Activation,
-        /// Initialisation fans (`fans=keras`).
-        #[serde(default)]
-        fans: DepthwiseFans,
-    },
-    /// Keras `SeparableConv2D`: depthwise (no bias) then pointwise.
-    Separable {
-        /// Output channels of the pointwise part.
-        filters: usize,
-        /// Depthwise geometry.
-        window: Window,
-        /// Depth multiplier.
-        multiplier: usize,
-        /// Pointwise bias.
-        bias: bool,
-        /// Fused activation after the pointwise.
-        activation: Activation,
-        /// Initialisation fans of the depthwise part (`fans=keras`).
-        #[serde(default)]
-        fans: DepthwiseFans,
-    },
-    /// MobileNet depthwise separable block (3×3 dw, BN, act, 1×1 pw, BN, act).
-    DwSepBlock {
-        /// Output channels.
-        filters: usize,
-        /// Depthwise stride.
-        stride: usize,
-        /// Activation after each BN.
-        activation: Activation,
-        /// Initialisation fans of the depthwise part (`fans=keras`).
-        #[serde(default)]
-        fans: DepthwiseFans,
-    },
-    /// Batch normalisation.
-    BatchNorm,
-    /// A standalone activation.
-    Activation(Activation),
-    /// Max or average pooling.
-    Pool {
-        /// Max or average.
-        kind: PoolKind,
-        /// Window (stride defaults to the window size).
-        window: Window,
-    },
-    /// Global average pooling to `[channels]`.
-    GlobalAvgPool,
-    /// Flatten `[h, w, c]` to `[h·w·c]`.
-    Flatten,
-    /// Fully connected.
-    Dense {
-        /// Output features.
-        units: usize,
-        /// Bias.
-        bias: bool,
-        /// Fused activation.
-        activation: Activation,
-    },
-    /// Dropout (identity outside training).
-    Dropout {
-        /// Probability of zeroing an element.
-        rate: f64,
-    },
-}
-
 /// A complete network: a name, the input it expects and its layers.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct NetworkSpec {
     /// Model name (a built-in name, or `custom`).
     pub name: String,
@@ -195,7 +111,7 @@ impl NetworkSpec {
     /// Number of classes: the units of the final dense layer, if the network ends in one.
     pub fn classes(&self) -> Option<usize> {
         match self.layers.last() {
-            Some(LayerSpec::Dense { units, .. }) => Some(*units),
+            Some(LayerSpec::Dense(dense)) => Some(dense.units),
             _ => None,
         }
     }
@@ -210,22 +126,17 @@ impl NetworkSpec {
     /// let keras = spec.with_depthwise_fans(DepthwiseFans::Keras);
     /// assert_eq!(keras.to_string(), "sep:8:3:fans=keras,gap,dense:10");
     /// ```
-    pub fn with_depthwise_fans(mut self, new: DepthwiseFans) -> Self {
+    pub fn with_depthwise_fans(mut self, fans: DepthwiseFans) -> Self {
         for layer in &mut self.layers {
-            if let LayerSpec::Depthwise { fans, .. }
-            | LayerSpec::Separable { fans, .. }
-            | LayerSpec::DwSepBlock { fans, .. } = layer
-            {
-                *fans = new;
-            }
+            layer.set_fans(fans);
         }
         self
     }
 
     /// Replaces the units of the final dense layer (the classifier).
     pub fn with_classes(mut self, classes: usize) -> Self {
-        if let Some(LayerSpec::Dense { units, .. }) = self.layers.last_mut() {
-            *units = classes;
+        if let Some(LayerSpec::Dense(dense)) = self.layers.last_mut() {
+            dense.units = classes;
         }
         self
     }
@@ -233,4 +144,17 @@ impl NetworkSpec {
 
 pub(crate) fn parse_layers_unchecked(text: &str) -> Result<Vec<LayerSpec>, SpecError> {
     parse::parse_layers(text)
+}
+
+/// The layers' text form; the input size is not part of it (`--input HxWxC` gives it).
+impl fmt::Display for NetworkSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, layer) in self.layers.iter().enumerate() {
+            if i > 0 {
+                write!(f, ",")?;
+            }
+            write!(f, "{layer}")?;
+        }
+        Ok(())
+    }
 }

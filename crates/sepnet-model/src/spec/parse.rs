@@ -2,9 +2,8 @@
 
 use std::fmt;
 
+use super::LayerSpec;
 use super::shape::ShapeError;
-use super::{LayerSpec, Window};
-use crate::layers::{Activation, DepthwiseFans, Padding, PoolKind};
 
 /// A spec that could not be parsed or does not fit its input; `Display` underlines the token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +72,24 @@ pub(crate) fn parse_layers(text: &str) -> Result<Vec<LayerSpec>, SpecError> {
         .collect()
 }
 
+/// One layer's token, by the kind its keyword names.
+fn parse_layer(token: &str) -> Result<LayerSpec, String> {
+    if token.is_empty() {
+        return Err("empty layer (two commas in a row, or a trailing comma?)".into());
+    }
+    LayerSpec::parse_layer(token).unwrap_or_else(|| {
+        let keyword = token.split(':').next().unwrap_or_default();
+        let known: Vec<&str> = crate::kinds::KEYWORDS
+            .iter()
+            .flat_map(|k| k.iter().copied())
+            .collect();
+        Err(format!(
+            "unknown layer kind `{keyword}`; expected one of {}",
+            known.join(", ")
+        ))
+    })
+}
+
 /// Points a shape error (which knows the layer index) at that layer's token.
 pub(crate) fn locate_shape_error(text: &str, err: ShapeError) -> SpecError {
     let spans = token_spans(text);
@@ -84,347 +101,12 @@ pub(crate) fn locate_shape_error(text: &str, err: ShapeError) -> SpecError {
     }
 }
 
-/// Options that may follow the positional arguments of a layer.
-#[derive(Default)]
-struct Options {
-    stride: Option<[usize; 2]>,
-    dilation: Option<[usize; 2]>,
-    padding: Option<Padding>,
-    multiplier: Option<usize>,
-    fans: Option<DepthwiseFans>,
-    bias: Option<bool>,
-    activation: Option<Activation>,
-}
-
-/// Which options a layer kind accepts.
-#[derive(Clone, Copy)]
-struct Accepts {
-    stride: bool,
-    dilation: bool,
-    padding: bool,
-    multiplier: bool,
-    fans: bool,
-    bias: bool,
-    activation: bool,
-}
-
-const NOTHING: Accepts = Accepts {
-    stride: false,
-    dilation: false,
-    padding: false,
-    multiplier: false,
-    fans: false,
-    bias: false,
-    activation: false,
-};
-const CONV: Accepts = Accepts {
-    stride: true,
-    dilation: true,
-    padding: true,
-    multiplier: false,
-    fans: false,
-    bias: true,
-    activation: true,
-};
-const DEPTHWISE: Accepts = Accepts {
-    multiplier: true,
-    fans: true,
-    ..CONV
-};
-const POOL: Accepts = Accepts {
-    stride: true,
-    padding: true,
-    ..NOTHING
-};
-const DENSE: Accepts = Accepts {
-    bias: true,
-    activation: true,
-    ..NOTHING
-};
-const BLOCK: Accepts = Accepts {
-    stride: true,
-    fans: true,
-    activation: true,
-    ..NOTHING
-};
-
-fn parse_layer(token: &str) -> Result<LayerSpec, String> {
-    if token.is_empty() {
-        return Err("empty layer (two commas in a row, or a trailing comma?)".into());
-    }
-    let mut parts = token.split(':');
-    let kind = parts.next().unwrap_or_default();
-    let max_positional = match kind {
-        "conv" | "sep" => 2,
-        "dw" | "dwsep" | "maxpool" | "avgpool" | "pool" | "dense" | "dropout" => 1,
-        _ => 0,
-    };
-    // The first arguments that are neither `key=value` nor a flag word are positional.
-    let mut positional = Vec::new();
-    let mut options = Vec::new();
-    for arg in parts {
-        if arg.contains('=') || is_flag(arg) || positional.len() == max_positional {
-            options.push(arg);
-        } else {
-            positional.push(arg);
-        }
-    }
-    let expect = |min: usize, max: usize, names: &str| -> Result<(), String> {
-        if positional.len() < min || positional.len() > max {
-            return Err(format!(
-                "`{kind}` takes {names}, got {} positional argument(s)",
-                positional.len()
-            ));
-        }
-        Ok(())
-    };
-    let accepts = match kind {
-        "conv" | "sep" => {
-            if kind == "sep" {
-                DEPTHWISE
-            } else {
-                CONV
-            }
-        }
-        "dw" => DEPTHWISE,
-        "dwsep" => BLOCK,
-        "maxpool" | "avgpool" => POOL,
-        "dense" => DENSE,
-        "pool" | "bn" | "relu" | "relu6" | "linear" | "gap" | "flatten" | "dropout" => NOTHING,
-        other => {
-            return Err(format!(
-                "unknown layer kind `{other}`; expected one of conv, dw, sep, dwsep, bn, relu, relu6, \
-                 maxpool, avgpool, pool, gap, flatten, dense, dropout"
-            ));
-        }
-    };
-    let opts = parse_options(kind, &options, accepts)?;
-    let padding_or = |default| opts.padding.unwrap_or(default);
-    let window = |kernel: [usize; 2], default_padding| Window {
-        kernel,
-        stride: opts.stride.unwrap_or([1, 1]),
-        dilation: opts.dilation.unwrap_or([1, 1]),
-        padding: padding_or(default_padding),
-    };
-    let activation = opts.activation.unwrap_or_default();
-    Ok(match kind {
-        "conv" => {
-            expect(2, 2, "filters and kernel (`conv:32:3`)")?;
-            LayerSpec::Conv {
-                filters: count(positional[0], "filters")?,
-                window: window(dims(positional[1], "kernel")?, Padding::Same),
-                bias: opts.bias.unwrap_or(true),
-                activation,
-            }
-        }
-        "dw" => {
-            expect(1, 1, "a kernel (`dw:3`)")?;
-            LayerSpec::Depthwise {
-                window: window(dims(positional[0], "kernel")?, Padding::Same),
-                multiplier: opts.multiplier.unwrap_or(1),
-                bias: opts.bias.unwrap_or(false),
-                activation,
-                fans: opts.fans.unwrap_or_default(),
-            }
-        }
-        "sep" => {
-            expect(2, 2, "filters and kernel (`sep:64:3`)")?;
-            LayerSpec::Separable {
-                filters: count(positional[0], "filters")?,
-                window: window(dims(positional[1], "kernel")?, Padding::Same),
-                multiplier: opts.multiplier.unwrap_or(1),
-                bias: opts.bias.unwrap_or(true),
-                activation,
-                fans: opts.fans.unwrap_or_default(),
-            }
-        }
-        "dwsep" => {
-            expect(1, 1, "filters (`dwsep:64`)")?;
-            let stride = opts.stride.unwrap_or([1, 1]);
-            if stride[0] != stride[1] {
-                return Err("`dwsep` takes a square stride (`s=2`)".into());
-            }
-            LayerSpec::DwSepBlock {
-                filters: count(positional[0], "filters")?,
-                stride: stride[0],
-                activation: opts.activation.unwrap_or(Activation::Relu),
-                fans: opts.fans.unwrap_or_default(),
-            }
-        }
-        "maxpool" | "avgpool" | "pool" => {
-            expect(0, 1, "an optional window (`maxpool:2`)")?;
-            let size = match positional.first() {
-                Some(arg) => dims(arg, "pool window")?,
-                None => [2, 2],
-            };
-            let kind = if kind == "avgpool" {
-                PoolKind::Average
-            } else {
-                PoolKind::Max
-            };
-            let mut window = window(size, Padding::Valid);
-            window.stride = opts.stride.unwrap_or(size);
-            LayerSpec::Pool { kind, window }
-        }
-        "bn" => {
-            expect(0, 0, "no arguments")?;
-            LayerSpec::BatchNorm
-        }
-        "relu" | "relu6" | "linear" => {
-            expect(0, 0, "no arguments")?;
-            LayerSpec::Activation(parse_activation(kind).unwrap_or_default())
-        }
-        "gap" => {
-            expect(0, 0, "no arguments")?;
-            LayerSpec::GlobalAvgPool
-        }
-        "flatten" => {
-            expect(0, 0, "no arguments")?;
-            LayerSpec::Flatten
-        }
-        "dense" => {
-            expect(1, 1, "units (`dense:10`)")?;
-            LayerSpec::Dense {
-                units: count(positional[0], "units")?,
-                bias: opts.bias.unwrap_or(true),
-                activation,
-            }
-        }
-        "dropout" => {
-            expect(1, 1, "a rate (`dropout:0.5`)")?;
-            let rate: f64 = positional[0]
-                .parse()
-                .map_err(|_| format!("dropout rate must be a number, got `{}`", positional[0]))?;
-            if !(0.0..1.0).contains(&rate) {
-                return Err(format!("dropout rate must be in [0, 1), got {rate}"));
-            }
-            LayerSpec::Dropout { rate }
-        }
-        _ => unreachable!("kind checked above"),
-    })
-}
-
-fn is_flag(word: &str) -> bool {
-    matches!(word, "same" | "valid" | "bias" | "nobias") || parse_activation(word).is_some()
-}
-
-fn parse_activation(word: &str) -> Option<Activation> {
-    match word {
-        "relu" => Some(Activation::Relu),
-        "relu6" => Some(Activation::Relu6),
-        "linear" => Some(Activation::Linear),
-        _ => None,
-    }
-}
-
-fn parse_options(kind: &str, args: &[&str], accepts: Accepts) -> Result<Options, String> {
-    let mut opts = Options::default();
-    let refuse = |what: &str| format!("`{kind}` does not take {what}");
-    for arg in args {
-        if let Some((key, value)) = arg.split_once('=') {
-            match key {
-                "s" | "stride" if accepts.stride => opts.stride = Some(dims(value, "stride")?),
-                "d" | "dilation" if accepts.dilation => {
-                    opts.dilation = Some(dims(value, "dilation")?)
-                }
-                "m" | "multiplier" if accepts.multiplier => {
-                    opts.multiplier = Some(count(value, "depth multiplier")?)
-                }
-                "fans" if accepts.fans => opts.fans = Some(value.parse()?),
-                "pad" if accepts.padding => opts.padding = Some(explicit_padding(value)?),
-                "s" | "stride" | "d" | "dilation" | "m" | "multiplier" | "pad" | "fans" => {
-                    return Err(refuse(&format!("`{key}=`")));
-                }
-                _ => {
-                    return Err(format!(
-                        "unknown option `{key}=`; expected s= (stride), d= (dilation), m= (depth multiplier), pad=T/B/L/R or fans=group|keras|torch"
-                    ));
-                }
-            }
-        } else if let Some(activation) = parse_activation(arg) {
-            if !accepts.activation {
-                return Err(refuse("an activation"));
-            }
-            opts.activation = Some(activation);
-        } else {
-            match *arg {
-                "same" | "valid" if accepts.padding => {
-                    opts.padding = Some(if *arg == "same" {
-                        Padding::Same
-                    } else {
-                        Padding::Valid
-                    })
-                }
-                "bias" | "nobias" if accepts.bias => opts.bias = Some(*arg == "bias"),
-                "same" | "valid" | "bias" | "nobias" => return Err(refuse(&format!("`{arg}`"))),
-                "" => return Err("empty argument (`::`?)".into()),
-                other => {
-                    return Err(format!(
-                        "unknown argument `{other}`; expected a number, same, valid, bias, nobias, relu, relu6 or key=value"
-                    ));
-                }
-            }
-        }
-    }
-    Ok(opts)
-}
-
-/// The largest size a spec may give any count, kernel, stride or padding: far above any
-/// network that fits in memory, and small enough that no product of them overflows.
-pub const MAX_SIZE: usize = 1 << 20;
-
-/// A positive integer, at most [`MAX_SIZE`].
-fn count(text: &str, what: &str) -> Result<usize, String> {
-    match text.parse::<usize>() {
-        Ok(n) if n > MAX_SIZE => Err(format!("{what} must be at most {MAX_SIZE}, got {n}")),
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!("{what} must be a positive integer, got `{text}`")),
-    }
-}
-
-/// `3` → `[3, 3]`; `3x5` → `[3, 5]`.
-fn dims(text: &str, what: &str) -> Result<[usize; 2], String> {
-    let bad = || format!("{what} must be a positive integer or HxW, got `{text}`");
-    match text.split_once('x') {
-        Some((h, w)) => Ok([
-            count(h, what).map_err(|_| bad())?,
-            count(w, what).map_err(|_| bad())?,
-        ]),
-        None => count(text, what).map(|n| [n, n]).map_err(|_| bad()),
-    }
-}
-
-/// `pad=T/B/L/R`, or `pad=N` for the same amount on every side.
-fn explicit_padding(text: &str) -> Result<Padding, String> {
-    let parts: Result<Vec<usize>, _> = text
-        .split('/')
-        .map(|p| match p.parse::<usize>() {
-            Ok(n) if n <= MAX_SIZE => Ok(n),
-            _ => Err(()),
-        })
-        .collect();
-    match parts.as_deref() {
-        Ok([n]) => Ok(Padding::Explicit {
-            top: *n,
-            bottom: *n,
-            left: *n,
-            right: *n,
-        }),
-        Ok([top, bottom, left, right]) => Ok(Padding::Explicit {
-            top: *top,
-            bottom: *bottom,
-            left: *left,
-            right: *right,
-        }),
-        _ => Err(format!(
-            "padding must be `pad=N` or `pad=T/B/L/R` in whole numbers up to {MAX_SIZE}, got `pad={text}`"
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kinds::{ConvSpec, DepthwiseSpec};
+    use crate::layers::{Activation, DepthwiseFans, Padding};
+    use crate::spec::Window;
 
     fn err(text: &str) -> SpecError {
         parse_layers(text).unwrap_err()
@@ -481,7 +163,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             layers[0],
-            LayerSpec::Depthwise {
+            LayerSpec::Depthwise(DepthwiseSpec {
                 window: Window {
                     kernel: [3, 5],
                     stride: [2, 1],
@@ -492,11 +174,11 @@ mod tests {
                 bias: true,
                 activation: Activation::Relu6,
                 fans: DepthwiseFans::Keras,
-            }
+            })
         );
         assert_eq!(
             layers[1],
-            LayerSpec::Conv {
+            LayerSpec::Conv(ConvSpec {
                 filters: 8,
                 window: Window {
                     kernel: [1, 1],
@@ -511,7 +193,7 @@ mod tests {
                 },
                 bias: false,
                 activation: Activation::Linear,
-            }
+            })
         );
     }
 }

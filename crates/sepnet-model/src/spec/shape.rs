@@ -2,7 +2,25 @@
 
 use serde::{Serialize, Serializer};
 
-use super::{LayerSpec, NetworkSpec, Window};
+use super::{NetworkSpec, Window};
+
+/// The most values one image's activation may have after any layer (2³⁴, 64 GiB of f32):
+/// far beyond any network that trains, and small enough that counts built on it cannot
+/// overflow.
+pub const MAX_ACTIVATION: usize = 1 << 34;
+
+fn check_size(shape: Shape) -> Result<Shape, String> {
+    let values = match shape {
+        Shape::Spatial([h, w, c]) => h.checked_mul(w).and_then(|n| n.checked_mul(c)),
+        Shape::Flat(n) => Some(n),
+    };
+    match values {
+        Some(n) if n <= MAX_ACTIVATION => Ok(shape),
+        _ => Err(format!(
+            "its output {shape} is more values per image than sepnet accepts ({MAX_ACTIVATION})"
+        )),
+    }
+}
 
 /// An activation's shape for one image: spatial `[h, w, c]` (Keras order) or flat `[n]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,6 +37,14 @@ impl Shape {
         match self {
             Shape::Spatial([h, w, c]) => h * w * c,
             Shape::Flat(n) => *n,
+        }
+    }
+
+    /// Pixels per channel: `h·w` of a spatial shape, 1 for a flat one.
+    pub fn plane(&self) -> usize {
+        match self {
+            Shape::Spatial([h, w, _]) => h * w,
+            Shape::Flat(_) => 1,
         }
     }
 
@@ -87,11 +113,16 @@ pub fn infer_shapes(spec: &NetworkSpec) -> Result<Vec<LayerShape>, ShapeError> {
             message: "the network has no layers".into(),
         });
     }
-    let mut shape = Shape::Spatial(spec.input);
+    let mut shape = check_size(Shape::Spatial(spec.input)).map_err(|message| ShapeError {
+        layer: 0,
+        message: format!("the input: {message}"),
+    })?;
     let mut shapes = Vec::with_capacity(spec.layers.len());
     for (i, layer) in spec.layers.iter().enumerate() {
-        let output =
-            layer_output(layer, shape).map_err(|message| ShapeError { layer: i, message })?;
+        let output = layer
+            .output(shape)
+            .and_then(check_size)
+            .map_err(|message| ShapeError { layer: i, message })?;
         shapes.push(LayerShape {
             input: shape,
             output,
@@ -99,78 +130,6 @@ pub fn infer_shapes(spec: &NetworkSpec) -> Result<Vec<LayerShape>, ShapeError> {
         shape = output;
     }
     Ok(shapes)
-}
-
-fn spatial(shape: Shape, what: &str) -> Result<[usize; 3], String> {
-    match shape {
-        Shape::Spatial(s) => Ok(s),
-        Shape::Flat(n) => Err(format!(
-            "{what} needs a spatial input but receives a flat vector of {n}"
-        )),
-    }
-}
-
-fn windowed(window: &Window, [h, w, _]: [usize; 3], what: &str) -> Result<[usize; 2], String> {
-    window
-        .padding
-        .output_size_2d([h, w], window.kernel, window.stride, window.dilation)
-        .ok_or_else(|| {
-            format!(
-                "{what} window {}×{} (stride {}×{}, dilation {}×{}, {:?} padding) does not fit the {h}×{w} input",
-                window.kernel[0], window.kernel[1], window.stride[0], window.stride[1],
-                window.dilation[0], window.dilation[1], window.padding
-            )
-        })
-}
-
-fn layer_output(layer: &LayerSpec, input: Shape) -> Result<Shape, String> {
-    Ok(match layer {
-        LayerSpec::Conv {
-            filters, window, ..
-        }
-        | LayerSpec::Separable {
-            filters, window, ..
-        } => {
-            let s = spatial(input, "a convolution")?;
-            let [h, w] = windowed(window, s, "the convolution")?;
-            Shape::Spatial([h, w, *filters])
-        }
-        LayerSpec::Depthwise {
-            window, multiplier, ..
-        } => {
-            let s = spatial(input, "a depthwise convolution")?;
-            let [h, w] = windowed(window, s, "the depthwise convolution")?;
-            Shape::Spatial([h, w, s[2] * multiplier])
-        }
-        LayerSpec::DwSepBlock {
-            filters, stride, ..
-        } => {
-            let s = spatial(input, "a depthwise separable block")?;
-            let [h, w] = windowed(
-                &Window::square(3).stride(*stride),
-                s,
-                "the block's depthwise",
-            )?;
-            Shape::Spatial([h, w, *filters])
-        }
-        LayerSpec::Pool { window, .. } => {
-            let s = spatial(input, "pooling")?;
-            let [h, w] = windowed(window, s, "the pooling")?;
-            Shape::Spatial([h, w, s[2]])
-        }
-        LayerSpec::BatchNorm | LayerSpec::Activation(_) | LayerSpec::Dropout { .. } => input,
-        LayerSpec::GlobalAvgPool => Shape::Flat(spatial(input, "global average pooling")?[2]),
-        LayerSpec::Flatten => Shape::Flat(spatial(input, "flatten")?.iter().product()),
-        LayerSpec::Dense { units, .. } => match input {
-            Shape::Flat(_) => Shape::Flat(*units),
-            Shape::Spatial(s) => {
-                return Err(format!(
-                    "dense needs a flat input but receives {}×{}×{}; add `flatten` or `gap` before it",
-                    s[0], s[1], s[2]
-                ));
-            }
-        },
-    })
 }
 
 /// True when a kernel is larger than its (unpadded) input in either direction: Keras accepts
