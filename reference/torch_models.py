@@ -62,11 +62,33 @@ class Act(nn.Module):
         return x
 
 
+class InvertedResidual(nn.Module):
+    """MobileNet v2's block: [expand 1x1 -> BN -> ReLU6] -> dw 3x3 -> BN -> ReLU6 -> project
+    1x1 -> BN, plus the input when the stride is 1 and the channels match."""
+
+    def __init__(self, shape, filters, expansion, stride):
+        super().__init__()
+        cin = shape[0]
+        mid = cin * expansion
+        self.residual = stride == 1 and cin == filters
+        expand = [nn.Conv2d(cin, mid, 1, bias=False), nn.BatchNorm2d(mid), Act("relu6")] if expansion != 1 else []
+        pads, p = padding("same", shape, (3, 3), (stride, stride), (1, 1))
+        self.body = nn.Sequential(
+            *expand, *pads,
+            nn.Conv2d(mid, mid, 3, stride, p, groups=mid, bias=False), nn.BatchNorm2d(mid), Act("relu6"),
+            nn.Conv2d(mid, filters, 1, bias=False), nn.BatchNorm2d(filters),
+        )
+
+    def forward(self, x):
+        y = self.body(x)
+        return y + x if self.residual else y
+
+
 def parse_layer(token):
     parts = token.split(":")
     kind, args = parts[0], parts[1:]
     positional = [a for a in args if a[:1].isdigit() or a[:1] == "."]
-    opts = {"stride": None, "dilation": (1, 1), "padding": None, "m": 1, "bias": None, "act": None}
+    opts = {"stride": None, "dilation": (1, 1), "padding": None, "m": 1, "e": 6, "bias": None, "act": None}
     for a in args:
         if a in positional:
             continue
@@ -78,6 +100,8 @@ def parse_layer(token):
                 opts["dilation"] = dims(v)
             elif k == "m":
                 opts["m"] = int(v)
+            elif k == "e":
+                opts["e"] = int(v)
             elif k == "pad":
                 p = [int(x) for x in v.split("/")]
                 opts["padding"] = tuple(p * 4 if len(p) == 1 else p)
@@ -138,6 +162,8 @@ def build(spec_text, input_hwc):
                 nn.BatchNorm2d(cin), Act(a),
                 nn.Conv2d(cin, f, 1, bias=False), nn.BatchNorm2d(f), Act(a),
             )
+        elif kind == "ir":
+            layer = InvertedResidual(shape, int(pos[0]), o["e"], stride[0])
         elif kind == "bn":
             layer = nn.BatchNorm2d(shape[0]) if len(shape) == 3 else nn.BatchNorm1d(shape[0])
         elif kind in ("relu", "relu6", "linear"):
@@ -213,7 +239,39 @@ def verify(models):
     return failures
 
 
+def twin_check(path):
+    """Loads sepnet's inverted residual blocks (weights, input, output and gradients in
+    training mode, written by `cargo run -p sepnet-model --example twin_check`) into the twin
+    and compares forward and backward."""
+    worst = 0.0
+    for case in json.load(open(path)):
+        t = lambda v: torch.tensor(v["data"], dtype=torch.float64).reshape(v["shape"])
+        (layer,), _ = build(case["layer"], case["input_hwc"])[0][:1], None
+        block = layer[1].double().train()
+        convs = [m for m in block.modules() if isinstance(m, nn.Conv2d)]
+        norms = [m for m in block.modules() if isinstance(m, nn.BatchNorm2d)]
+        with torch.no_grad():
+            for conv, w in zip(convs, case["convs"]):
+                conv.weight.copy_(t(w["w"]))
+            for bn, p in zip(norms, case["norms"]):
+                bn.weight.copy_(t(p["gamma"]))
+                bn.bias.copy_(t(p["beta"]))
+        x = t(case["x"]).requires_grad_(True)
+        y = block(x)
+        (y * t(case["g"])).sum().backward()
+        pairs = [("output", y, t(case["y"])), ("input gradient", x.grad, t(case["dx"]))]
+        pairs += [(f"conv {i} weight gradient", c.weight.grad, t(w["dw"])) for i, (c, w) in enumerate(zip(convs, case["convs"]))]
+        for what, torch_value, sepnet_value in pairs:
+            err = ((torch_value - sepnet_value).abs().max() / sepnet_value.abs().max().clamp(min=1e-12)).item()
+            worst = max(worst, err)
+            print(f"{case['layer']:<12} {what:<24} max |torch - sepnet| / max |sepnet| = {err:.2e}")
+    print(f"worst relative difference {worst:.2e}")
+    return worst < 1e-4
+
+
 if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "twin-check":
+        sys.exit(0 if twin_check(sys.argv[2]) else 1)
     if len(sys.argv) > 1 and sys.argv[1] == "verify":
         sys.exit(1 if verify(json.load(sys.stdin)) else 0)
     elif len(sys.argv) > 1 and sys.argv[1] == "shapes":

@@ -2,6 +2,7 @@
 
 pub mod mnist;
 pub mod mobilenet;
+pub mod mobilenet_v2;
 pub mod vgg;
 
 use crate::layers::DepthwiseFans;
@@ -134,6 +135,13 @@ pub const BUILTIN_MODELS: &[BuiltinModel] = &[
         build: |o, c| mobilenet::layers(mobilenet::Layout::Cifar, o.alpha, c, true),
     },
     BuiltinModel {
+        name: "mobilenet-v2",
+        description: "MobileNet v2, CIFAR layout (32×32: stem and first stride-2 stage at stride 1, ends at 4×4), --alpha/--rho",
+        input: CIFAR,
+        classes: 10,
+        build: |o, c| mobilenet_v2::layers(mobilenet::Layout::Cifar, o.alpha, c),
+    },
+    BuiltinModel {
         name: "mobilenet-imagenet",
         description: "MobileNet v1, ImageNet layout (224×224, stem stride 2, 1000 classes), --alpha/--rho",
         input: IMAGENET,
@@ -146,6 +154,13 @@ pub const BUILTIN_MODELS: &[BuiltinModel] = &[
         input: IMAGENET,
         classes: 1000,
         build: |o, c| mobilenet::layers(mobilenet::Layout::ImageNet, o.alpha, c, true),
+    },
+    BuiltinModel {
+        name: "mobilenet-v2-imagenet",
+        description: "MobileNet v2, ImageNet layout (224×224, 1000 classes), --alpha/--rho; paper: 3.4 M params, 300 M mult-adds",
+        input: IMAGENET,
+        classes: 1000,
+        build: |o, c| mobilenet_v2::layers(mobilenet::Layout::ImageNet, o.alpha, c),
     },
 ];
 

@@ -14,6 +14,7 @@ mod dropout;
 mod dwsep;
 mod flatten;
 mod gap;
+mod inverted_residual;
 mod pool;
 mod print;
 mod separable;
@@ -32,6 +33,7 @@ pub use dropout::DropoutSpec;
 pub use dwsep::DwSepSpec;
 pub use flatten::{Flatten, FlattenSpec};
 pub use gap::GapSpec;
+pub use inverted_residual::{InvertedResidual, InvertedResidualSpec};
 pub use pool::PoolSpec;
 pub use separable::SeparableSpec;
 
@@ -164,6 +166,7 @@ kinds! {
     Depthwise(DepthwiseSpec => crate::layers::DepthwiseConv2d),
     Separable(SeparableSpec => crate::layers::SeparableConv2d),
     DwSep(DwSepSpec => crate::layers::DepthwiseSeparableBlock),
+    InvertedResidual(InvertedResidualSpec => InvertedResidual),
     BatchNorm(BatchNormSpec => crate::layers::BatchNorm),
     Activation(ActivationSpec => ActivationLayer),
     Pool(PoolSpec => crate::layers::Pool2d),

@@ -8,6 +8,7 @@
 //! | `dw:K` | kernel | `m=` (depth multiplier), `s=`, `d=`, padding, `bias`, activation, `fans=` |
 //! | `sep:F:K` | filters, kernel | `m=`, `s=`, `d=`, padding, `nobias`, activation, `fans=` |
 //! | `dwsep:F` | filters | `s=`, `relu6`, `fans=` (MobileNet block: dw3×3-BN-ReLU-pw-BN-ReLU) |
+//! | `ir:F` | filters | `e=` (expansion, 6), `s=`, `fans=` (MobileNet v2 inverted residual block) |
 //! | `bn`, `relu`, `relu6` | | |
 //! | `maxpool[:K]`, `avgpool[:K]` (`pool` = `maxpool:2`) | window (default 2) | `s=`, `same`/`valid` |
 //! | `gap`, `flatten` | | |

@@ -2,7 +2,7 @@
 //! and PyTorch (verified with `sepnet models --json | python3 reference/torch_models.py verify`).
 
 use sepnet_model::spec::NetworkSpec;
-use sepnet_model::{BUILTIN_MODELS, ModelOptions, Summary, resolve_model};
+use sepnet_model::{BUILTIN_MODELS, LayerSummary, ModelOptions, Summary, resolve_model};
 
 fn summary(model: &str) -> Summary {
     Summary::of(&resolve_model(model, &ModelOptions::default()).unwrap()).unwrap()
@@ -149,6 +149,13 @@ const PYTORCH_VERIFIED: &[(&str, u64, u64, u64, &str)] = &[
         "32x32x32 32x32x32 32x32x32 32x32x64 32x32x64 32x32x64 16x16x128 16x16x128 16x16x128 16x16x128 16x16x128 16x16x128 8x8x256 8x8x256 8x8x256 8x8x256 8x8x256 8x8x256 4x4x512 4x4x512 4x4x512 4x4x512 4x4x512 4x4x512 4x4x512 4x4x512 4x4x512 4x4x512 4x4x512 4x4x512 4x4x512 4x4x512 4x4x512 4x4x512 4x4x512 4x4x512 2x2x1024 2x2x1024 2x2x1024 2x2x1024 2x2x1024 2x2x1024 1024 1024 10",
     ),
     (
+        "mobilenet-v2",
+        2270794,
+        34112,
+        87976448,
+        "32x32x32 32x32x32 32x32x32 32x32x16 32x32x24 32x32x24 16x16x32 16x16x32 16x16x32 8x8x64 8x8x64 8x8x64 8x8x64 8x8x96 8x8x96 8x8x96 4x4x160 4x4x160 4x4x160 4x4x320 4x4x1280 4x4x1280 4x4x1280 1280 10",
+    ),
+    (
         "mobilenet-imagenet",
         4253864,
         21888,
@@ -161,6 +168,13 @@ const PYTORCH_VERIFIED: &[(&str, u64, u64, u64, &str)] = &[
         11968,
         4867293184,
         "112x112x32 112x112x32 112x112x32 112x112x64 112x112x64 112x112x64 56x56x128 56x56x128 56x56x128 56x56x128 56x56x128 56x56x128 28x28x256 28x28x256 28x28x256 28x28x256 28x28x256 28x28x256 14x14x512 14x14x512 14x14x512 14x14x512 14x14x512 14x14x512 14x14x512 14x14x512 14x14x512 14x14x512 14x14x512 14x14x512 14x14x512 14x14x512 14x14x512 14x14x512 14x14x512 14x14x512 7x7x1024 7x7x1024 7x7x1024 7x7x1024 7x7x1024 7x7x1024 1024 1024 1000",
+    ),
+    (
+        "mobilenet-v2-imagenet",
+        3538984,
+        34112,
+        300774272,
+        "112x112x32 112x112x32 112x112x32 112x112x16 56x56x24 56x56x24 28x28x32 28x28x32 28x28x32 14x14x64 14x14x64 14x14x64 14x14x64 14x14x96 14x14x96 14x14x96 7x7x160 7x7x160 7x7x160 7x7x320 7x7x1280 7x7x1280 7x7x1280 1280 1000",
     ),
 ];
 
@@ -305,4 +319,33 @@ fn bad_options_are_refused() {
         )
         .contains("does not fit")
     );
+}
+
+/// Keras's `MobileNetV2(weights=None)` reports 3,538,984 parameters of which 34,112 are
+/// BatchNorm's moving statistics; the paper (Sandler et al., Table 4) gives 3.4 M parameters
+/// and 300 M multiply-adds at 224×224, α = 1.
+#[test]
+fn mobilenet_v2_matches_keras_and_the_paper() {
+    let s = summary("mobilenet-v2-imagenet");
+    assert_eq!(s.total_params, 3_538_984);
+    assert_eq!(s.non_trainable_params, 34_112);
+    assert_eq!(s.macs / 1_000_000, 300);
+    // The first block has no expansion; the residual is added where stride 1 and channels match.
+    let blocks: Vec<&LayerSummary> = s
+        .layers
+        .iter()
+        .filter(|l| l.kind == "InvertedResidual")
+        .collect();
+    assert_eq!(blocks.len(), 17);
+    assert!(
+        !blocks[0]
+            .sublayers
+            .iter()
+            .any(|r| r.name.ends_with(".expand"))
+    );
+    let adds = blocks
+        .iter()
+        .filter(|b| b.sublayers.iter().any(|r| r.kind == "Add"))
+        .count();
+    assert_eq!(adds, 10, "stride-1 blocks whose channels do not change");
 }

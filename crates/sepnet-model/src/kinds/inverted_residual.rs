@@ -1,0 +1,322 @@
+//! `ir:F` — MobileNet v2's inverted residual block (Sandler et al., 2018): expand 1×1 to
+//! `e×` the input channels → BN → ReLU6 → depthwise 3×3 (stride `s=`) → BN → ReLU6 → project
+//! 1×1 to `F` channels → BN, plus the input when the stride is 1 and the channels match.
+//! `e=1` leaves the expansion out, as the network's first block does. Defaults: `e=6`, `s=1`.
+
+use std::fmt;
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+
+use super::args::{Accepts, Args, count};
+use super::{LayerKind, channels_times, mul, print, spatial, windowed};
+use crate::layers::{
+    Activation, BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, DepthwiseConv2d,
+    DepthwiseConv2dConfig, DepthwiseFans,
+};
+use crate::spec::{LayerShape, Shape, Window};
+use crate::summary::{LayerSummary, Namer, row};
+
+/// An inverted residual block, as written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InvertedResidualSpec {
+    /// Output channels (of the projection).
+    pub filters: usize,
+    /// Expansion factor of the first 1×1 convolution (1: none).
+    pub expansion: usize,
+    /// Depthwise stride.
+    pub stride: usize,
+    /// Initialisation fans of the depthwise kernel.
+    pub fans: DepthwiseFans,
+}
+
+/// The built block.
+#[derive(Module, Debug)]
+pub struct InvertedResidual {
+    /// 1×1 expansion and its BatchNorm (absent when the expansion is 1).
+    pub expand: Option<(Conv2d, BatchNorm)>,
+    /// Depthwise 3×3.
+    pub conv_dw: DepthwiseConv2d,
+    /// BatchNorm after the depthwise.
+    pub bn_dw: BatchNorm,
+    /// 1×1 projection (linear: no activation after it).
+    pub project: Conv2d,
+    /// BatchNorm after the projection.
+    pub bn_project: BatchNorm,
+    /// Whether the input is added to the output.
+    #[module(skip)]
+    pub residual: bool,
+}
+
+impl InvertedResidual {
+    /// `[batch, c_in, h, w]` → `[batch, filters, h / stride, w / stride]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let relu6 = |t| Activation::Relu6.apply(t);
+        let mut y = x.clone();
+        if let Some((conv, bn)) = &self.expand {
+            y = relu6(bn.forward(conv.forward(y)));
+        }
+        y = relu6(self.bn_dw.forward(self.conv_dw.forward(y)));
+        y = self.bn_project.forward(self.project.forward(y));
+        if self.residual { y + x } else { y }
+    }
+}
+
+impl InvertedResidualSpec {
+    fn depthwise_window(&self) -> Window {
+        Window::square(3).stride(self.stride)
+    }
+}
+
+impl LayerKind for InvertedResidualSpec {
+    const KEYWORDS: &'static [&'static str] = &["ir"];
+    const POSITIONAL: usize = 1;
+    type Module = InvertedResidual;
+
+    fn parse(args: &Args) -> Result<Self, String> {
+        args.expect(1, 1, "filters (`ir:24:e=6:s=2`)")?;
+        let accepts = Accepts {
+            stride: true,
+            expansion: true,
+            fans: true,
+            ..Accepts::NOTHING
+        };
+        let opts = args.options(accepts)?;
+        Ok(InvertedResidualSpec {
+            filters: count(args.positional[0], "filters")?,
+            expansion: opts.expansion.unwrap_or(6),
+            stride: opts.square_stride(args.kind)?,
+            fans: opts.fans.unwrap_or_default(),
+        })
+    }
+
+    fn write(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ir:{}", self.filters)?;
+        if self.expansion != 6 {
+            write!(f, ":e={}", self.expansion)?;
+        }
+        if self.stride != 1 {
+            write!(f, ":s={}", self.stride)?;
+        }
+        write!(f, "{}", print::fans(self.fans))
+    }
+
+    fn output(&self, input: Shape) -> Result<Shape, String> {
+        let s = spatial(input, "an inverted residual block")?;
+        channels_times(s[2], self.expansion)?;
+        let [h, w] = windowed(&self.depthwise_window(), s, "the block's depthwise")?;
+        Ok(Shape::Spatial([h, w, self.filters]))
+    }
+
+    fn summarise(&self, shape: &LayerShape, namer: &mut Namer) -> LayerSummary {
+        let (c_in, f) = (shape.input.channels() as u64, self.filters as u64);
+        let mid = mul(c_in, self.expansion as u64);
+        let (plane_in, plane) = (shape.input.plane() as u64, shape.output.plane() as u64);
+        let name = namer.name("inverted_residual");
+        let Shape::Spatial([h_in, w_in, _]) = shape.input else {
+            unreachable!("the block takes spatial inputs")
+        };
+        let Shape::Spatial([h, w, _]) = shape.output else {
+            unreachable!("the block outputs spatial shapes")
+        };
+        let expanded = Shape::Spatial([h_in, w_in, mid as usize]);
+        let mid_out = Shape::Spatial([h, w, mid as usize]);
+        let sub = |part: &str, kind: &str, shape, params, trainable, macs| {
+            row(
+                format!("{name}.{part}"),
+                kind,
+                shape,
+                params,
+                trainable,
+                macs,
+            )
+        };
+        let mut rows = Vec::new();
+        if self.expansion != 1 {
+            let weights = mul(c_in, mid);
+            rows.push(sub(
+                "expand",
+                "Conv2D",
+                expanded,
+                weights,
+                weights,
+                mul(plane_in, weights),
+            ));
+            rows.push(sub(
+                "expand_bn",
+                "BatchNormalization",
+                expanded,
+                4 * mid,
+                2 * mid,
+                0,
+            ));
+            rows.push(sub("expand_relu", "ReLU6", expanded, 0, 0, 0));
+        }
+        let dw = mul(9, mid);
+        rows.push(sub(
+            "depthwise",
+            "DepthwiseConv2D",
+            mid_out,
+            dw,
+            dw,
+            mul(plane, dw),
+        ));
+        rows.push(sub(
+            "depthwise_bn",
+            "BatchNormalization",
+            mid_out,
+            4 * mid,
+            2 * mid,
+            0,
+        ));
+        rows.push(sub("depthwise_relu", "ReLU6", mid_out, 0, 0, 0));
+        let pw = mul(mid, f);
+        rows.push(sub(
+            "project",
+            "Conv2D",
+            shape.output,
+            pw,
+            pw,
+            mul(plane, pw),
+        ));
+        rows.push(sub(
+            "project_bn",
+            "BatchNormalization",
+            shape.output,
+            4 * f,
+            2 * f,
+            0,
+        ));
+        if self.stride == 1 && c_in == f {
+            rows.push(sub("add", "Add", shape.output, 0, 0, 0));
+        }
+        let params = rows.iter().map(|r| r.params).fold(0, u64::saturating_add);
+        let trainable = rows
+            .iter()
+            .map(|r| r.trainable_params)
+            .fold(0, u64::saturating_add);
+        let macs = rows.iter().map(|r| r.macs).fold(0, u64::saturating_add);
+        let mut r = row(
+            name,
+            "InvertedResidual",
+            shape.output,
+            params,
+            trainable,
+            macs,
+        );
+        r.sublayers = rows;
+        r
+    }
+
+    fn build(&self, shape: &LayerShape, device: &Device) -> InvertedResidual {
+        let c_in = shape.input.channels();
+        let mid = c_in * self.expansion;
+        let pointwise = |from, to| {
+            Conv2dConfig::new(from, to, [1, 1])
+                .with_bias(false)
+                .init(device)
+        };
+        let norm = |channels| BatchNormConfig::new(channels).init(device);
+        InvertedResidual {
+            expand: (self.expansion != 1).then(|| (pointwise(c_in, mid), norm(mid))),
+            conv_dw: DepthwiseConv2dConfig::new(mid, [3, 3])
+                .with_stride([self.stride; 2])
+                .with_fans(self.fans)
+                .init(device),
+            bn_dw: norm(mid),
+            project: pointwise(mid, self.filters),
+            bn_project: norm(self.filters),
+            residual: self.stride == 1 && c_in == self.filters,
+        }
+    }
+
+    fn set_fans(&mut self, fans: DepthwiseFans) {
+        self.fans = fans;
+    }
+}
+
+impl super::Forward for InvertedResidual {
+    fn forward(&self, x: crate::Features) -> crate::Features {
+        x.map_spatial(|t| InvertedResidual::forward(self, t))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Distribution, Tensor};
+
+    use crate::spec::NetworkSpec;
+    use crate::{Network, Summary};
+
+    /// (input h×w×c, layer, output h×w×c, parameters): the counts written out by hand.
+    #[test]
+    fn shapes_and_parameters() {
+        let table = [
+            // expand 16·96 + BN 4·96 + dw 9·96 + BN 4·96 + project 96·24 + BN 4·24
+            (
+                [56, 56, 16],
+                "ir:24",
+                [56, 56, 24],
+                1536 + 384 + 864 + 384 + 2304 + 96,
+            ),
+            (
+                [56, 56, 16],
+                "ir:24:s=2",
+                [28, 28, 24],
+                1536 + 384 + 864 + 384 + 2304 + 96,
+            ),
+            // no expansion: dw 9·32 + BN + project 32·16 + BN
+            (
+                [112, 112, 32],
+                "ir:16:e=1",
+                [112, 112, 16],
+                288 + 128 + 512 + 64,
+            ),
+            (
+                [7, 7, 160],
+                "ir:160",
+                [7, 7, 160],
+                153600 + 3840 + 8640 + 3840 + 153600 + 640,
+            ),
+        ];
+        for (input, text, output, params) in table {
+            let spec = NetworkSpec::parse(text, input).unwrap();
+            assert_eq!(spec.to_string(), text, "prints back");
+            let summary = Summary::of(&spec).unwrap();
+            assert_eq!(summary.layers[0].output_shape.to_vec(), output, "{text}");
+            assert_eq!(summary.total_params, params, "{text}");
+        }
+    }
+
+    #[test]
+    fn the_residual_is_added_only_when_stride_and_channels_allow() {
+        let device = burn::tensor::Device::flex();
+        for (text, residual) in [
+            ("ir:8:e=2", true),
+            ("ir:8:e=2:s=2", false),
+            ("ir:12:e=2", false),
+        ] {
+            let spec = NetworkSpec::parse(&format!("{text},gap,dense:3"), [6, 6, 8]).unwrap();
+            let net = Network::new(&spec, &device).unwrap();
+            let crate::Layer::InvertedResidual(block) = &net.layers[0] else {
+                panic!()
+            };
+            assert_eq!(block.residual, residual, "{text}");
+            let x = Tensor::<4>::random([2, 8, 6, 6], Distribution::Default, &device);
+            assert_eq!(net.forward(x).dims(), [2, 3]);
+        }
+    }
+
+    #[test]
+    fn bad_arguments_are_refused() {
+        for (text, message) in [
+            ("ir", "takes filters"),
+            ("ir:8:e=0", "expansion must be a positive integer"),
+            ("ir:8:s=2x1", "square stride"),
+            ("ir:8:relu", "does not take an activation"),
+        ] {
+            let err = NetworkSpec::parse(text, [8, 8, 4]).unwrap_err().to_string();
+            assert!(err.contains(message), "{text}: {err}");
+        }
+    }
+}
