@@ -166,6 +166,39 @@ pub(crate) fn row(
     }
 }
 
+/// One part of a block, for its summary rows.
+pub(crate) enum Part<'a> {
+    /// A convolution: (part, Keras class, output, weights, multiply-adds).
+    Conv(&'a str, &'a str, Shape, u64, u64),
+    /// A BatchNorm over the shape's channels: γ, β trainable, moving mean and variance not.
+    Norm(&'a str, Shape),
+    /// A parameter-free operation: (part, Keras class, output).
+    Op(&'a str, &'a str, Shape),
+}
+
+/// A block's row: its parts as sub-rows named `block.part`, their sums as its own figures.
+pub(crate) fn block_row(name: String, class: &str, output: Shape, parts: &[Part]) -> LayerSummary {
+    let sub = |part: &str| format!("{name}.{part}");
+    let sublayers: Vec<LayerSummary> = parts
+        .iter()
+        .map(|p| match *p {
+            Part::Conv(part, kind, shape, weights, macs) => {
+                row(sub(part), kind, shape, weights, weights, macs)
+            }
+            Part::Norm(part, shape) => {
+                let c = shape.channels() as u64;
+                row(sub(part), "BatchNormalization", shape, 4 * c, 2 * c, 0)
+            }
+            Part::Op(part, kind, shape) => row(sub(part), kind, shape, 0, 0, 0),
+        })
+        .collect();
+    let sum = |f: fn(&LayerSummary) -> u64| sublayers.iter().map(f).fold(0, u64::saturating_add);
+    let (params, trainable) = (sum(|s| s.params), sum(|s| s.trainable_params));
+    let mut r = row(name, class, output, params, trainable, sum(|s| s.macs));
+    r.sublayers = sublayers;
+    r
+}
+
 /// A separable layer's cost against the full convolution with the same kernel, input and
 /// output channels, on the same `plane` of output pixels.
 pub(crate) fn separable_cost(
@@ -215,11 +248,11 @@ pub fn human(n: u64) -> String {
     }
 }
 
-impl std::fmt::Display for Summary {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let [h, w, c] = self.input;
-        writeln!(f, "Model: \"{}\"   input {h}×{w}×{c}", self.model)?;
-        writeln!(f, "spec:  {}", self.spec)?;
+type Out<'a, 'b> = &'a mut std::fmt::Formatter<'b>;
+
+impl Summary {
+    /// The layer table: one row per layer, blocks' parts indented under them.
+    fn write_layers(&self, f: Out) -> std::fmt::Result {
         // The label column fits the longest "name (Class)", blocks' sub-layers included.
         let labels = self.layers.iter().flat_map(|r| {
             std::iter::once(r.name.len() + r.kind.len() + 3)
@@ -228,21 +261,21 @@ impl std::fmt::Display for Summary {
         let width = labels.max().unwrap_or(0).max(44);
         let rule = "─".repeat(width + 52);
         writeln!(f, "{rule}")?;
+        let header = ("Layer (type)", "Output shape", "Params", "MACs");
         writeln!(
             f,
             "{:<width$} {:<16} {:>14} {:>18}",
-            "Layer (type)", "Output shape", "Params", "MACs"
+            header.0, header.1, header.2, header.3
         )?;
         writeln!(f, "{rule}")?;
-        let write_row = |f: &mut std::fmt::Formatter<'_>, r: &LayerSummary, indent: &str| {
+        let write_row = |f: Out, r: &LayerSummary, indent: &str| {
             let label = format!("{indent}{} ({})", r.name, r.kind);
-            writeln!(
-                f,
-                "{label:<width$} {:<16} {:>14} {:>18}",
+            let (shape, params, macs) = (
                 r.output_shape.to_string(),
                 group_thousands(r.params),
-                group_thousands(r.macs)
-            )
+                group_thousands(r.macs),
+            );
+            writeln!(f, "{label:<width$} {shape:<16} {params:>14} {macs:>18}")
         };
         for r in &self.layers {
             write_row(f, r, "")?;
@@ -250,62 +283,80 @@ impl std::fmt::Display for Summary {
                 write_row(f, s, "  ")?;
             }
         }
-        writeln!(f, "{}", "═".repeat(width + 52))?;
+        writeln!(f, "{}", "═".repeat(width + 52))
+    }
+
+    /// The totals under the table.
+    fn write_totals(&self, f: Out) -> std::fmt::Result {
+        let (total, trainable) = (self.total_params, self.trainable_params);
         writeln!(
             f,
             "Total params:         {:>14} ({})",
-            group_thousands(self.total_params),
-            human(self.total_params)
+            group_thousands(total),
+            human(total)
         )?;
         writeln!(
             f,
             "Trainable params:     {:>14}",
-            group_thousands(self.trainable_params)
+            group_thousands(trainable)
         )?;
-        writeln!(
-            f,
-            "Non-trainable params: {:>14}",
-            group_thousands(self.non_trainable_params)
-        )?;
+        let frozen = group_thousands(self.non_trainable_params);
+        writeln!(f, "Non-trainable params: {frozen:>14}")?;
+        let macs = (group_thousands(self.macs), human(self.macs));
         writeln!(
             f,
             "Total MACs:           {:>14} ({} mult-adds per image)",
-            group_thousands(self.macs),
-            human(self.macs)
+            macs.0, macs.1
         )?;
-        writeln!(
-            f,
-            "Weight memory:        {:>14.2} MiB (f32)",
-            self.weight_bytes as f64 / (1024.0 * 1024.0)
-        )?;
+        let mib = self.weight_bytes as f64 / (1024.0 * 1024.0);
+        writeln!(f, "Weight memory:        {mib:>14.2} MiB (f32)")
+    }
+
+    /// Each separable layer against the full convolution it replaces, beside the closed form.
+    fn write_separable(&self, f: Out) -> std::fmt::Result {
         let separable: Vec<&LayerSummary> = self
             .layers
             .iter()
             .filter(|l| l.separable.is_some())
             .collect();
-        if !separable.is_empty() {
-            writeln!(
-                f,
-                "\nSeparable layers against the full convolution they replace:"
-            )?;
-            writeln!(
-                f,
-                "{:<24} {:>16} {:>16} {:>10} {:>22}",
-                "layer", "MACs", "full-conv MACs", "ratio", "1/N + 1/D_K² (×mult)"
-            )?;
-            for l in separable {
-                let s = l.separable.as_ref().expect("filtered");
-                writeln!(
-                    f,
-                    "{:<24} {:>16} {:>16} {:>10.4} {:>22.4}",
-                    l.name,
-                    group_thousands(l.macs),
-                    group_thousands(s.full_conv_macs),
-                    s.relative_macs,
-                    s.closed_form
-                )?;
-            }
+        if separable.is_empty() {
+            return Ok(());
         }
+        writeln!(
+            f,
+            "\nSeparable layers against the full convolution they replace:"
+        )?;
+        let header = (
+            "layer",
+            "MACs",
+            "full-conv MACs",
+            "ratio",
+            "1/N + 1/D_K² (×mult)",
+        );
+        let (a, b, c, d, e) = header;
+        writeln!(f, "{a:<24} {b:>16} {c:>16} {d:>10} {e:>22}")?;
+        for l in separable {
+            let s = l.separable.as_ref().expect("filtered");
+            let (macs, full) = (group_thousands(l.macs), group_thousands(s.full_conv_macs));
+            let (ratio, closed) = (s.relative_macs, s.closed_form);
+            writeln!(
+                f,
+                "{:<24} {macs:>16} {full:>16} {ratio:>10.4} {closed:>22.4}",
+                l.name
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let [h, w, c] = self.input;
+        writeln!(f, "Model: \"{}\"   input {h}×{w}×{c}", self.model)?;
+        writeln!(f, "spec:  {}", self.spec)?;
+        self.write_layers(f)?;
+        self.write_totals(f)?;
+        self.write_separable(f)?;
         for warning in &self.warnings {
             writeln!(f, "warning: {warning}")?;
         }

@@ -73,10 +73,17 @@ fn train_eval_predict_compare_on_fashion_mnist() {
         eval["accuracy"], summary["test_accuracy"],
         "eval reproduces the run's test accuracy"
     );
+    predict_and_resume(dir.path(), &run);
+    compare(dir.path(), &common);
+}
 
+/// predict on a real test image, then a resume that refuses a changed setting and extends
+/// the run by one epoch.
+fn predict_and_resume(dir: &Path, run: &Path) {
+    let run_s = run.to_str().unwrap();
     // A test image as a PNG: a 28×28 grayscale image from the real test split.
     let d = sepnet_data::mnist::load(Path::new(FASHION), "fashion-mnist").unwrap();
-    let png = dir.path().join("item.png");
+    let png = dir.join("item.png");
     image::GrayImage::from_raw(28, 28, d.test.images[..784].to_vec())
         .unwrap()
         .save(&png)
@@ -104,8 +111,11 @@ fn train_eval_predict_compare_on_fashion_mnist() {
     ok(&["train", "--resume", run_s, "--epochs=3", "--quiet"]);
     let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     assert_eq!(csv.lines().count(), 4);
+}
 
-    let out = dir.path().join("cmp");
+/// compare of two specs on the same data: the table and charts it writes.
+fn compare(dir: &Path, common: &[&str]) {
+    let out = dir.join("cmp");
     let models = format!("{TINY};conv:8:3:relu,pool,sep:16:3:relu,gap,dense:10");
     let mut args = vec![
         "compare",
@@ -116,7 +126,7 @@ fn train_eval_predict_compare_on_fashion_mnist() {
         "--out",
         out.to_str().unwrap(),
     ];
-    args.extend(common);
+    args.extend(common.iter().copied());
     ok(&args);
     for file in [
         "compare.json",

@@ -11,7 +11,7 @@ use crate::layers::{
     Activation, DepthwiseFans, DepthwiseSeparableBlock, DepthwiseSeparableBlockConfig,
 };
 use crate::spec::{LayerShape, Shape, Window};
-use crate::summary::{LayerSummary, Namer, row, separable_cost};
+use crate::summary::{LayerSummary, Namer, Part, block_row, separable_cost};
 
 /// A MobileNet v1 block.
 #[derive(Clone, Debug, PartialEq)]
@@ -75,60 +75,24 @@ impl LayerKind for DwSepSpec {
     fn summarise(&self, shape: &LayerShape, namer: &mut Namer) -> LayerSummary {
         let (c_in, f) = (shape.input.channels() as u64, self.filters as u64);
         let plane = shape.output.plane() as u64;
-        let name = namer.name("dwsep_block");
         let Shape::Spatial([h, w, _]) = shape.output else {
             unreachable!("blocks output spatial shapes")
         };
         let (mid, out) = (Shape::Spatial([h, w, c_in as usize]), shape.output);
         let act = self.activation.name().unwrap_or("linear");
-        let sub = |part: &str, kind: &str, shape, params, trainable, macs| {
-            row(
-                format!("{name}.{part}"),
-                kind,
-                shape,
-                params,
-                trainable,
-                macs,
-            )
-        };
-        let sublayers = vec![
-            sub(
-                "conv_dw",
-                "DepthwiseConv2D",
-                mid,
-                9 * c_in,
-                9 * c_in,
-                mul(plane, 9 * c_in),
-            ),
-            sub("bn_dw", "BatchNormalization", mid, 4 * c_in, 2 * c_in, 0),
-            sub(&format!("{act}_dw"), "ReLU", mid, 0, 0, 0),
-            sub(
-                "conv_pw",
-                "Conv2D",
-                out,
-                mul(c_in, f),
-                mul(c_in, f),
-                mul(plane, mul(c_in, f)),
-            ),
-            sub("bn_pw", "BatchNormalization", out, 4 * f, 2 * f, 0),
-            sub(&format!("{act}_pw"), "ReLU", out, 0, 0, 0),
+        let (act_dw, act_pw) = (format!("{act}_dw"), format!("{act}_pw"));
+        let (dw, pw) = (9 * c_in, mul(c_in, f));
+        let parts = [
+            Part::Conv("conv_dw", "DepthwiseConv2D", mid, dw, mul(plane, dw)),
+            Part::Norm("bn_dw", mid),
+            Part::Op(&act_dw, "ReLU", mid),
+            Part::Conv("conv_pw", "Conv2D", out, pw, mul(plane, pw)),
+            Part::Norm("bn_pw", out),
+            Part::Op(&act_pw, "ReLU", out),
         ];
-        let params = sublayers.iter().map(|s| s.params).sum();
-        let trainable = sublayers.iter().map(|s| s.trainable_params).sum();
-        let macs = sublayers
-            .iter()
-            .map(|s| s.macs)
-            .fold(0, u64::saturating_add);
-        let mut r = row(
-            name,
-            "DepthwiseSeparableBlock",
-            out,
-            params,
-            trainable,
-            macs,
-        );
-        r.separable = Some(separable_cost(macs, plane, [3, 3], c_in, f, 1));
-        r.sublayers = sublayers;
+        let name = namer.name("dwsep_block");
+        let mut r = block_row(name, "DepthwiseSeparableBlock", out, &parts);
+        r.separable = Some(separable_cost(r.macs, plane, [3, 3], c_in, f, 1));
         r
     }
 

@@ -15,7 +15,7 @@ use crate::layers::{
     DepthwiseConv2dConfig, DepthwiseFans,
 };
 use crate::spec::{LayerShape, Shape, Window};
-use crate::summary::{LayerSummary, Namer, row};
+use crate::summary::{LayerSummary, Namer, Part, block_row};
 
 /// An inverted residual block, as written.
 #[derive(Clone, Debug, PartialEq)]
@@ -112,100 +112,44 @@ impl LayerKind for InvertedResidualSpec {
         let (c_in, f) = (shape.input.channels() as u64, self.filters as u64);
         let mid = mul(c_in, self.expansion as u64);
         let (plane_in, plane) = (shape.input.plane() as u64, shape.output.plane() as u64);
-        let name = namer.name("inverted_residual");
-        let Shape::Spatial([h_in, w_in, _]) = shape.input else {
-            unreachable!("the block takes spatial inputs")
-        };
-        let Shape::Spatial([h, w, _]) = shape.output else {
-            unreachable!("the block outputs spatial shapes")
+        let (Shape::Spatial([h_in, w_in, _]), Shape::Spatial([h, w, _])) =
+            (shape.input, shape.output)
+        else {
+            unreachable!("the block takes and gives spatial shapes")
         };
         let expanded = Shape::Spatial([h_in, w_in, mid as usize]);
-        let mid_out = Shape::Spatial([h, w, mid as usize]);
-        let sub = |part: &str, kind: &str, shape, params, trainable, macs| {
-            row(
-                format!("{name}.{part}"),
-                kind,
-                shape,
-                params,
-                trainable,
-                macs,
-            )
-        };
-        let mut rows = Vec::new();
+        let filtered = Shape::Spatial([h, w, mid as usize]);
+        let (expand, dw, project) = (mul(c_in, mid), mul(9, mid), mul(mid, f));
+        let mut parts = Vec::new();
         if self.expansion != 1 {
-            let weights = mul(c_in, mid);
-            rows.push(sub(
+            parts.push(Part::Conv(
                 "expand",
                 "Conv2D",
                 expanded,
-                weights,
-                weights,
-                mul(plane_in, weights),
+                expand,
+                mul(plane_in, expand),
             ));
-            rows.push(sub(
-                "expand_bn",
-                "BatchNormalization",
-                expanded,
-                4 * mid,
-                2 * mid,
-                0,
-            ));
-            rows.push(sub("expand_relu", "ReLU6", expanded, 0, 0, 0));
+            parts.push(Part::Norm("expand_bn", expanded));
+            parts.push(Part::Op("expand_relu", "ReLU6", expanded));
         }
-        let dw = mul(9, mid);
-        rows.push(sub(
-            "depthwise",
-            "DepthwiseConv2D",
-            mid_out,
-            dw,
-            dw,
-            mul(plane, dw),
-        ));
-        rows.push(sub(
-            "depthwise_bn",
-            "BatchNormalization",
-            mid_out,
-            4 * mid,
-            2 * mid,
-            0,
-        ));
-        rows.push(sub("depthwise_relu", "ReLU6", mid_out, 0, 0, 0));
-        let pw = mul(mid, f);
-        rows.push(sub(
-            "project",
-            "Conv2D",
-            shape.output,
-            pw,
-            pw,
-            mul(plane, pw),
-        ));
-        rows.push(sub(
-            "project_bn",
-            "BatchNormalization",
-            shape.output,
-            4 * f,
-            2 * f,
-            0,
-        ));
+        parts.extend([
+            Part::Conv("depthwise", "DepthwiseConv2D", filtered, dw, mul(plane, dw)),
+            Part::Norm("depthwise_bn", filtered),
+            Part::Op("depthwise_relu", "ReLU6", filtered),
+            Part::Conv(
+                "project",
+                "Conv2D",
+                shape.output,
+                project,
+                mul(plane, project),
+            ),
+            Part::Norm("project_bn", shape.output),
+        ]);
         if self.stride == 1 && c_in == f {
-            rows.push(sub("add", "Add", shape.output, 0, 0, 0));
+            parts.push(Part::Op("add", "Add", shape.output));
         }
-        let params = rows.iter().map(|r| r.params).fold(0, u64::saturating_add);
-        let trainable = rows
-            .iter()
-            .map(|r| r.trainable_params)
-            .fold(0, u64::saturating_add);
-        let macs = rows.iter().map(|r| r.macs).fold(0, u64::saturating_add);
-        let mut r = row(
-            name,
-            "InvertedResidual",
-            shape.output,
-            params,
-            trainable,
-            macs,
-        );
-        r.sublayers = rows;
-        r
+        let name = namer.name("inverted_residual");
+        block_row(name, "InvertedResidual", shape.output, &parts)
     }
 
     fn build(&self, shape: &LayerShape, device: &Device) -> InvertedResidual {
