@@ -126,8 +126,13 @@ pub fn load_dir(dir: &Path) -> Result<Dataset> {
 /// member names (`*/data_batch_N.bin`, `*/test_batch.bin`, `*/batches.meta.txt`).
 pub fn load_archive(path: &Path) -> Result<Dataset> {
     let gz = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    archive_from_bytes(&gz, path)
+}
+
+/// [`load_archive`] of the `.tar.gz` bytes in memory (`path` is used in messages).
+pub fn archive_from_bytes(gz: &[u8], path: &Path) -> Result<Dataset> {
     let mut archive = Vec::new();
-    GzDecoder::new(gz.as_slice())
+    GzDecoder::new(gz)
         .take(MAX_ARCHIVE as u64 + 1)
         .read_to_end(&mut archive)
         .map_err(|e| DataError::invalid(path, format!("truncated or corrupt gzip data ({e})")))?;

@@ -26,17 +26,22 @@ struct Source<'a> {
 
 impl<'a> Source<'a> {
     fn open(path: &'a Path) -> Result<Self> {
-        let mut file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+        let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+        Source::new(path, file)
+    }
+
+    /// Reads from `input` (named `path` in messages), gunzipping when it starts like gzip.
+    fn new(path: &'a Path, mut input: impl Read + 'a) -> Result<Self> {
         let mut magic = [0u8; 2];
-        let n = file.read(&mut magic).map_err(|e| DataError::io(path, e))?;
+        let n = input.read(&mut magic).map_err(|e| DataError::io(path, e))?;
         let head = std::io::Cursor::new(magic[..n].to_vec());
         let gzip = magic[..n] == [0x1f, 0x8b];
         let reader: Box<dyn Read> = if gzip {
             Box::new(MultiGzDecoder::new(std::io::BufReader::new(
-                head.chain(file),
+                head.chain(input),
             )))
         } else {
-            Box::new(head.chain(file))
+            Box::new(head.chain(input))
         };
         Ok(Source { path, reader, gzip })
     }
@@ -150,7 +155,16 @@ fn read_payload(
 
 /// Images: `(count, rows, cols, pixels)` with `pixels.len() == count · rows · cols`.
 pub fn read_images(path: &Path) -> Result<(usize, usize, usize, Vec<u8>)> {
-    let mut source = Source::open(path)?;
+    images(Source::open(path)?)
+}
+
+/// [`read_images`] of bytes in memory (`name` is used in messages).
+pub fn images_from_bytes(bytes: &[u8], name: &Path) -> Result<(usize, usize, usize, Vec<u8>)> {
+    images(Source::new(name, bytes)?)
+}
+
+fn images(mut source: Source) -> Result<(usize, usize, usize, Vec<u8>)> {
+    let path = source.path;
     let header = read_header(&mut source, IMAGES_MAGIC, 16, "images")?;
     let (count, rows, cols) = (
         be_u32(&header, 4) as usize,
@@ -174,7 +188,16 @@ pub fn read_images(path: &Path) -> Result<(usize, usize, usize, Vec<u8>)> {
 
 /// Labels, each checked to be below `classes`.
 pub fn read_labels(path: &Path, classes: usize) -> Result<Vec<u8>> {
-    let mut source = Source::open(path)?;
+    labels(Source::open(path)?, classes)
+}
+
+/// [`read_labels`] of bytes in memory (`name` is used in messages).
+pub fn labels_from_bytes(bytes: &[u8], name: &Path, classes: usize) -> Result<Vec<u8>> {
+    labels(Source::new(name, bytes)?, classes)
+}
+
+fn labels(mut source: Source, classes: usize) -> Result<Vec<u8>> {
+    let path = source.path;
     let header = read_header(&mut source, LABELS_MAGIC, 8, "labels")?;
     let count = be_u32(&header, 4) as usize;
     let labels = read_payload(&mut source, Some(count), &format!("{count} labels"), "")?;

@@ -95,8 +95,52 @@ impl<'r> Trainer<'r> {
         self.reporter.message(text);
     }
 
+    /// What is about to run, said before the first step.
+    fn header(&self) -> String {
+        let (config, network) = (&self.record.config, &self.record.network);
+        let [h, w, c] = network.input;
+        let (train, validation) = self.data.splits();
+        let validated_on = match config.val_split {
+            0 => "validation: the test split",
+            _ => "validation: held-out training images",
+        };
+        let threads = std::env::var("RAYON_NUM_THREADS")
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+            .unwrap_or(1);
+        let mut text = format!(
+            "{}: {}\n  {h}×{w}×{c} → {} classes, {} params, {} MACs per image\n  \
+             data: {}, {} training / {} test images ({validated_on}, {} images); \
+             {} steps of {} per epoch, {} epochs\n  backend: {} ({threads} threads); run: {}",
+            config.model,
+            network.spec,
+            network.classes,
+            sepnet_model::group_thousands(network.params),
+            sepnet_model::human(network.macs),
+            config.dataset,
+            train.len(),
+            self.data.dataset.test.len(),
+            validation.len(),
+            self.steps_per_epoch,
+            config.batch_size,
+            config.epochs,
+            config.backend,
+            self.run.path().display()
+        );
+        if !network.adaptation.is_none() {
+            text += &format!(
+                "\n  the built-in model was fitted to the dataset: {}",
+                network.adaptation
+            );
+        }
+        text
+    }
+
     /// Trains the remaining epochs and finishes the run.
     pub(crate) fn fit(mut self) -> Result<RunSummary, TrainError> {
+        let header = self.header();
+        self.reporter.message(&header);
         if let Some(partial) = &self.state.partial {
             self.reporter.message(&format!(
                 "resuming {} in epoch {} after step {}",

@@ -6,3 +6,4 @@ mod common;
 mod faults;
 mod learning;
 mod resume;
+mod robustness;

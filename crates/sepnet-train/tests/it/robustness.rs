@@ -1,0 +1,127 @@
+//! The fuzz targets' properties (`fuzz/fuzz_targets/`), run in every `cargo test` on their
+//! committed corpora and on seeded random mutations of them: a short fuzz run, so that a
+//! regression shows in CI. The long runs are `cargo +nightly fuzz run <target>` (see
+//! docs/reliability.md).
+
+use std::path::{Path, PathBuf};
+
+use sepnet_data::{Rng, cifar, idx, image_folder};
+use sepnet_model::Summary;
+use sepnet_model::spec::NetworkSpec;
+use sepnet_train::checkpoint::TrainState;
+use sepnet_train::{DatasetInfo, RunConfig};
+
+/// Mutations per corpus file.
+const MUTATIONS: usize = 2000;
+
+fn corpus(target: &str) -> Vec<Vec<u8>> {
+    let dir: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(target);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "{} is empty", dir.display());
+    files.iter().map(|f| std::fs::read(f).unwrap()).collect()
+}
+
+/// The corpus, then each file with a few random bytes flipped, inserted, removed or cut.
+fn inputs(target: &str) -> Vec<Vec<u8>> {
+    let mut rng = Rng::new(42, target.len() as u64);
+    let mut out = Vec::new();
+    for seed in corpus(target) {
+        for _ in 0..MUTATIONS {
+            let mut bytes = seed.clone();
+            for _ in 0..1 + rng.below(4) {
+                let at = rng.below(bytes.len().max(1));
+                match rng.below(4) {
+                    0 if !bytes.is_empty() => bytes[at] ^= 1 << rng.below(8),
+                    1 => bytes.insert(at.min(bytes.len()), rng.next_u64() as u8),
+                    2 if !bytes.is_empty() => drop(bytes.remove(at)),
+                    _ => bytes.truncate(at),
+                }
+            }
+            out.push(bytes);
+        }
+        out.push(seed);
+    }
+    out
+}
+
+#[test]
+fn idx_reader_never_panics_and_agrees_with_its_header() {
+    let name = Path::new("fuzz.idx");
+    for data in inputs("idx") {
+        if let Ok((count, rows, cols, pixels)) = idx::images_from_bytes(&data, name) {
+            assert_eq!(pixels.len(), count * rows * cols);
+        }
+        if let Ok(labels) = idx::labels_from_bytes(&data, name, 10) {
+            assert!(labels.iter().all(|&l| l < 10));
+        }
+    }
+}
+
+#[test]
+fn cifar_readers_never_panic() {
+    let name = Path::new("fuzz.bin");
+    for data in inputs("cifar") {
+        if let Ok(split) = cifar::parse_records(&data, name) {
+            assert_eq!(split.images.len(), split.len() * 3072);
+        }
+        let _ = cifar::parse_meta(&data, name);
+        let _ = cifar::archive_from_bytes(&data, name);
+    }
+}
+
+#[test]
+fn a_damaged_image_cache_is_rebuilt_never_trusted() {
+    let corpus = corpus("image_cache");
+    let good = &corpus[0];
+    let print = u64::from_le_bytes(good[12..20].try_into().unwrap());
+    let mut accepted = 0;
+    for data in inputs("image_cache") {
+        if let Some(d) = image_folder::parse_cache(&data, print, "fuzz") {
+            accepted += 1;
+            let labels = d.train.labels.iter().chain(&d.test.labels);
+            assert!(labels.clone().all(|&l| (l as usize) < d.classes.len()));
+        }
+    }
+    // Every mutation changes a checked byte: only the unmutated files are accepted.
+    assert_eq!(accepted, corpus.len());
+}
+
+#[test]
+fn specs_parse_or_point_at_the_token_and_print_back_to_themselves() {
+    for data in inputs("spec") {
+        let Some((&[h, w, c], text)) = data.split_first_chunk::<3>() else {
+            continue;
+        };
+        let Ok(text) = std::str::from_utf8(text) else {
+            continue;
+        };
+        let input = [h as usize + 1, w as usize + 1, c as usize % 8 + 1];
+        match NetworkSpec::parse(text, input) {
+            Ok(spec) => {
+                let summary = Summary::of(&spec).unwrap();
+                let again = NetworkSpec::parse(&summary.spec, input).unwrap();
+                assert_eq!(
+                    again.layers, spec.layers,
+                    "{text} printed as {}",
+                    summary.spec
+                );
+            }
+            Err(err) => assert!(err.span.0 <= err.span.1 && err.span.1 <= text.len()),
+        }
+    }
+}
+
+#[test]
+fn run_records_load_or_refuse_never_panic() {
+    for data in inputs("checkpoint_state") {
+        let _ = serde_json::from_slice::<TrainState>(&data);
+        let _ = serde_json::from_slice::<RunConfig>(&data);
+        let _ = serde_json::from_slice::<DatasetInfo>(&data);
+    }
+}
