@@ -153,25 +153,29 @@ fn draw_epochs(root: &Area, chart: &Chart, series: &[Series]) -> Result<(), Trai
         .filter_map(|s| s.points.last().map(|p| p.1))
         .collect();
     let top_end = ends.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    // The last value is the number a reader looks for: beside the point for one or two
+    // curves (above the top one, below the other), in the legend when more would collide.
+    let crowded = series.len() > 2;
     for (i, s) in series.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
+        let last = s.points.last().copied();
+        let label = match last {
+            Some((_, y)) if crowded => {
+                format!("{} ({} at the end)", s.name, y_text(chart.percent, y))
+            }
+            _ => s.name.clone(),
+        };
         plot.draw_series(LineSeries::new(s.points.clone(), color.stroke_width(2)))
             .map_err(error)?
-            .label(s.name.clone())
+            .label(label)
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
         plot.draw_series(s.points.iter().map(|&p| Circle::new(p, 4, color.filled())))
             .map_err(error)?;
-        // The last value beside its point (above it for the top series, below for the
-        // others): the number a reader looks for.
-        if let Some(&(x, y)) = s.points.last() {
-            let text = if chart.percent {
-                format!("{:.2}%", 100.0 * y)
-            } else {
-                format!("{y:.4}")
-            };
+        if let (Some((x, y)), false) = (last, crowded) {
             let style = ("sans-serif", 14).into_font().color(&color);
             let offset = if y >= top_end { (-60, -24) } else { (-60, 10) };
-            plot.draw_series([EmptyElement::at((x, y)) + Text::new(text, offset, style)])
+            let text = Text::new(y_text(chart.percent, y), offset, style);
+            plot.draw_series([EmptyElement::at((x, y)) + text])
                 .map_err(error)?;
         }
     }
@@ -215,19 +219,44 @@ fn draw_scatter(root: &Area, chart: &Chart, series: &[Series]) -> Result<(), Tra
         .label_style(("sans-serif", 14))
         .draw()
         .map_err(error)?;
+    // Points of similar cost and accuracy crowd together: each is numbered, and the legend
+    // names the number with its model and figures.
     for (i, s) in series.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
-        let label = s.name.clone();
+        let number = (i + 1).to_string();
+        let legend = match s.points.first() {
+            Some(&(x, y)) => format!(
+                "{number}  {}: {}, {} MACs",
+                s.name,
+                y_text(chart.percent, y),
+                sepnet_model::human(x as u64)
+            ),
+            None => format!("{number}  {}", s.name),
+        };
+        let font = ("sans-serif", 15).into_font().color(&color);
         plot.draw_series(s.points.iter().map(|&p| {
             EmptyElement::at(p)
                 + Circle::new((0, 0), 6, color.filled())
-                + Text::new(
-                    label.clone(),
-                    (10, -8),
-                    ("sans-serif", 15).into_font().color(&color),
-                )
+                + Text::new(number.clone(), (7, -18), font.clone())
         }))
-        .map_err(error)?;
+        .map_err(error)?
+        .label(legend)
+        .legend(move |(x, y)| Circle::new((x + 8, y), 5, color.filled()));
     }
-    Ok(())
+    plot.configure_series_labels()
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()
+        .map_err(error)
+}
+
+/// A value as a label beside its point or in a legend.
+fn y_text(percent: bool, y: f64) -> String {
+    if percent {
+        format!("{:.2}%", 100.0 * y)
+    } else {
+        format!("{y:.4}")
+    }
 }

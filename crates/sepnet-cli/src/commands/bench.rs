@@ -4,6 +4,7 @@
 use anyhow::{Result, bail};
 use sepnet_model::{ModelOptions, human, resolve_model};
 use sepnet_train::bench::{BenchConfig, BenchResult, bench_model, profile_layers};
+use sepnet_train::table::{Style, draw};
 
 use crate::args::{BackendArg, parse_input, split_models};
 
@@ -109,34 +110,31 @@ fn print_result(r: &BenchResult) {
     );
     println!("  first step   {:>9.2} ms", r.first_step_ms);
     if !r.layers.is_empty() {
-        let width = r
+        let rows = r
             .layers
             .iter()
-            .map(|l| l.layer.len())
-            .max()
-            .unwrap_or(5)
-            .max(5);
-        println!(
-            "  {:>3}  {:<width$}  {:<18} {:>10} {:>10} {:>8}",
-            "#", "layer", "input", "fwd ms", "bwd ms", "bwd/fwd"
+            .map(|l| {
+                let input: Vec<String> = l.input.iter().map(usize::to_string).collect();
+                vec![
+                    l.index.to_string(),
+                    l.layer.clone(),
+                    input.join("×"),
+                    format!("{:.3}", l.forward_ms),
+                    format!("{:.3}", l.backward_ms),
+                    format!("{:.1}", l.backward_ratio()),
+                ]
+            })
+            .collect();
+        let header = ["#", "layer", "input", "fwd ms", "bwd ms", "bwd/fwd"];
+        print!(
+            "{}",
+            draw(
+                Style::Plain,
+                &header,
+                &["#", "fwd ms", "bwd ms", "bwd/fwd"],
+                rows
+            )
         );
-        for l in &r.layers {
-            let input = l
-                .input
-                .iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join("×");
-            println!(
-                "  {:>3}  {:<width$}  {:<18} {:>10.3} {:>10.3} {:>8.1}",
-                l.index,
-                l.layer,
-                input,
-                l.forward_ms,
-                l.backward_ms,
-                l.backward_ratio()
-            );
-        }
     }
     println!();
 }

@@ -109,10 +109,10 @@ pub fn run(args: Args) -> Result<()> {
         })
         .collect();
     let files = compare::write_outputs(&args.out, &rows, &markdown, &curves)?;
-    if args.output.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-    } else {
-        print!("{markdown}");
+    match style {
+        Style::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        Style::Human => print!("{markdown}"),
+        Style::Quiet => {}
     }
     if style == Style::Human {
         let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();

@@ -2,6 +2,7 @@
 
 use anyhow::Result;
 use sepnet_data::{DatasetKind, Locator};
+use sepnet_train::table::{Style, draw};
 
 /// Arguments of `sepnet data`.
 #[derive(clap::Args)]
@@ -48,9 +49,23 @@ pub fn run(args: Args) -> Result<()> {
         d.train.len(),
         d.test.len()
     );
-    println!("{:<4} {:<16} {:>8} {:>8}", "", "class", "train", "test");
-    for (i, name) in d.classes.iter().enumerate() {
-        println!("{i:<4} {name:<16} {:>8} {:>8}", train[i], test[i]);
-    }
+    let rows = d
+        .classes
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            vec![
+                i.to_string(),
+                name.clone(),
+                train[i].to_string(),
+                test[i].to_string(),
+            ]
+        })
+        .collect();
+    let header = ["label", "class", "train", "test"];
+    print!(
+        "{}",
+        draw(Style::Plain, &header, &["label", "train", "test"], rows)
+    );
     Ok(())
 }

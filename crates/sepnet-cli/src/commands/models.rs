@@ -2,6 +2,7 @@
 
 use anyhow::Result;
 use sepnet_model::{BUILTIN_MODELS, ModelOptions, Summary, group_thousands};
+use sepnet_train::table::{Style, draw};
 use serde::Serialize;
 
 /// Arguments of `sepnet models`.
@@ -45,21 +46,21 @@ pub fn run(args: Args) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&entries)?);
         return Ok(());
     }
-    println!(
-        "{:<24} {:<12} {:>12} {:>16}  description",
-        "model", "input", "params", "MACs"
-    );
-    for e in &entries {
-        let [h, w, c] = e.input;
-        println!(
-            "{:<24} {:<12} {:>12} {:>16}  {}",
-            e.name,
-            format!("{h}x{w}x{c}"),
-            group_thousands(e.params),
-            group_thousands(e.macs),
-            e.description
-        );
-    }
+    let rows = entries
+        .iter()
+        .map(|e| {
+            let [h, w, c] = e.input;
+            vec![
+                e.name.to_string(),
+                format!("{h}x{w}x{c}"),
+                group_thousands(e.params),
+                group_thousands(e.macs),
+                e.description.to_string(),
+            ]
+        })
+        .collect();
+    let header = ["model", "input", "params", "MACs", "description"];
+    print!("{}", draw(Style::Plain, &header, &["params", "MACs"], rows));
     println!(
         "\nMACs: multiply-accumulates for one image. `sepnet summary MODEL` shows every layer and the spec."
     );
