@@ -1,6 +1,7 @@
 //! The `sepnet` binary end to end, one test binary: every command, clear errors for bad
 //! input, and faults (a second writer, a full disk, kills at random moments, NaN flags).
 
+mod classes;
 mod commands;
 mod common;
 mod faults;
