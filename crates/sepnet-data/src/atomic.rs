@@ -27,7 +27,13 @@ where
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".tmp-");
+    // A temporary file is private (0600) by default; the file it becomes is an ordinary one,
+    // readable as the user's umask allows, like any other file they write.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut tmp = builder.tempfile_in(dir)?;
     let value = write(tmp.as_file_mut())?;
     tmp.as_file_mut().flush()?;
     tmp.as_file().sync_all()?;
@@ -62,6 +68,22 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"old");
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1, "the temporary file was removed");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn written_files_get_ordinary_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let (atomic, plain) = (dir.path().join("a.json"), dir.path().join("b.json"));
+        write(&atomic, b"{}").unwrap();
+        std::fs::write(&plain, b"{}").unwrap();
+        assert_eq!(
+            mode(&atomic),
+            mode(&plain),
+            "as std::fs::write (the umask applies)"
+        );
     }
 
     #[test]

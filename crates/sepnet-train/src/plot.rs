@@ -117,6 +117,17 @@ fn y_formatter(percent: bool, (lo, hi): (f64, f64)) -> impl Fn(&f64) -> String {
     }
 }
 
+/// The title, margins and axis-label room every chart shares.
+fn frame<'a, 'b>(root: &'a Area<'b>, chart: &Chart) -> ChartBuilder<'a, 'b, BitMapBackend<'b>> {
+    let mut builder = ChartBuilder::on(root);
+    builder
+        .caption(chart.title, ("sans-serif", 24))
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(72);
+    builder
+}
+
 fn draw_epochs(root: &Area, chart: &Chart, series: &[Series]) -> Result<(), TrainError> {
     let last_epoch = series
         .iter()
@@ -124,11 +135,7 @@ fn draw_epochs(root: &Area, chart: &Chart, series: &[Series]) -> Result<(), Trai
         .fold(1.0, f64::max);
     let (lo, hi) = padded_range(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
     // Half an epoch of room on each side keeps the first and last points off the frame.
-    let mut plot = ChartBuilder::on(root)
-        .caption(chart.title, ("sans-serif", 24))
-        .margin(16)
-        .x_label_area_size(44)
-        .y_label_area_size(72)
+    let mut plot = frame(root, chart)
         .build_cartesian_2d(0.5..last_epoch + 0.5, lo..hi)
         .map_err(error)?;
     let whole = |v: &f64| {
@@ -204,11 +211,7 @@ fn draw_scatter(root: &Area, chart: &Chart, series: &[Series]) -> Result<(), Tra
     let x_lo = xs().fold(f64::INFINITY, f64::min).min(1e9) / 2.0;
     let x_hi = xs().fold(0.0, f64::max).max(x_lo * 4.0) * 2.0;
     let (lo, hi) = padded_range(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
-    let mut plot = ChartBuilder::on(root)
-        .caption(chart.title, ("sans-serif", 24))
-        .margin(16)
-        .x_label_area_size(44)
-        .y_label_area_size(72)
+    let mut plot = frame(root, chart)
         .build_cartesian_2d((x_lo..x_hi).log_scale(), lo..hi)
         .map_err(error)?;
     plot.configure_mesh()

@@ -10,7 +10,10 @@ pub const TINY: &str = "conv:8:3:relu,pool,flatten,dense:10";
 /// Runs `sepnet` with `args` (its caches in a folder of the tests' own, not the user's).
 pub fn sepnet(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sepnet"))
-        .env("XDG_CACHE_HOME", std::env::temp_dir().join("sepnet-tests-cache"))
+        .env(
+            "XDG_CACHE_HOME",
+            std::env::temp_dir().join("sepnet-tests-cache"),
+        )
         .args(args)
         .output()
         .expect("the sepnet binary runs")
