@@ -6,7 +6,7 @@ use anyhow::Result;
 use sepnet_data::{DatasetKind, InputScaling};
 use sepnet_model::layers::DepthwiseFans;
 use sepnet_model::{Backend, ModelOptions};
-use sepnet_train::{OptimizerKind, Schedule, TrainConfig};
+use sepnet_train::{OptimizerKind, Schedule, TrainConfig, Validation};
 
 /// Options that shape a model (every command that builds one takes them).
 #[derive(clap::Args, Clone, Debug)]
@@ -62,9 +62,14 @@ pub struct DataArgs {
     /// tutorials) or raw (0–255, as Keras code that feeds `load_data()` straight to `fit`).
     #[arg(long, value_enum, default_value = "standardize", help_heading = "Data")]
     pub input_scaling: InputScaling,
-    /// Hold out N training images for validation (default 0: validate on the test split).
-    #[arg(long, default_value_t = 0, help_heading = "Data")]
-    pub val_split: usize,
+    /// Training images held out for validation, as a percentage (10%) or a count (5000): the
+    /// best epoch is chosen on them.
+    #[arg(long, default_value = "10%", help_heading = "Data")]
+    pub val_split: Validation,
+    /// Validate on the test split instead, as the published Keras experiments did (the "best
+    /// epoch" is then chosen on the test set, and tables say so).
+    #[arg(long, conflicts_with = "val_split", help_heading = "Data")]
+    pub validate_on_test: bool,
     /// Random crop (4-pixel padding) and horizontal flip.
     #[arg(long, help_heading = "Data")]
     pub augment: bool,
@@ -85,7 +90,9 @@ pub struct OptimArgs {
     /// Base learning rate.
     #[arg(long, default_value_t = 1e-3, value_parser = number, help_heading = "Training")]
     pub lr: f64,
-    /// constant, cosine, step:EPOCHS:GAMMA (e.g. step:30:0.1), or onecycle[:WARMUP] (e.g. onecycle:0.1).
+    /// constant, cosine, step:EPOCHS:GAMMA (e.g. step:30:0.1), onecycle[:WARMUP] (e.g.
+    /// onecycle:0.1), or plateau[:FACTOR:PATIENCE] (Keras's ReduceLROnPlateau on the
+    /// validation loss; plateau = plateau:0.1:10).
     #[arg(long, default_value = "constant", help_heading = "Training")]
     pub schedule: Schedule,
     /// SGD momentum.
@@ -109,6 +116,10 @@ pub struct OptimArgs {
     /// Cap the steps of each epoch (quick smoke runs).
     #[arg(long, help_heading = "Training")]
     pub max_steps: Option<usize>,
+    /// Stop when the validation accuracy has not improved for N epochs (the best epoch's
+    /// weights are kept).
+    #[arg(long, value_name = "N", help_heading = "Training")]
+    pub early_stopping: Option<usize>,
 }
 
 /// The compute backend.
@@ -180,7 +191,12 @@ impl TrainArgs {
             label_smoothing: o.label_smoothing,
             grad_clip: o.grad_clip,
             seed,
-            val_split: self.data.val_split,
+            validation: if self.data.validate_on_test {
+                Validation::TestSplit
+            } else {
+                self.data.val_split
+            },
+            early_stopping: o.early_stopping,
             augment: self.data.augment,
             input_scaling: self.data.input_scaling,
             max_steps_per_epoch: o.max_steps,
@@ -195,6 +211,7 @@ pub fn config_key(id: &str) -> Option<String> {
         "input" | "classes" | "alpha" | "rho" | "depthwise_fans" => format!("model_options.{id}"),
         "blocks" => "model_options.vgg_blocks".into(),
         "max_steps" => "max_steps_per_epoch".into(),
+        "val_split" | "validate_on_test" => "validation".into(),
         "model" | "out" | "resume" | "json" | "quiet" => return None,
         other => other.into(),
     })

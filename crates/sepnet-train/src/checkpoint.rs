@@ -41,6 +41,20 @@ pub struct PartialEpoch {
     pub seconds: f64,
 }
 
+/// The running training loss and accuracy at one step (logged every few steps, for the
+/// TensorBoard curves).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// Optimizer steps taken so far.
+    pub step: usize,
+    /// Running mean loss of the epoch.
+    pub loss: f64,
+    /// Running accuracy of the epoch.
+    pub accuracy: f64,
+    /// Training seconds since the run started.
+    pub seconds: f64,
+}
+
 /// The best validation epoch so far, whose model is kept beside the latest.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Best {
@@ -63,6 +77,9 @@ pub struct TrainState {
     pub steps: usize,
     /// Per-epoch metrics so far.
     pub history: Vec<EpochMetrics>,
+    /// The running loss and accuracy every few steps.
+    #[serde(default)]
+    pub steps_log: Vec<StepRecord>,
     /// Set when the run was stopped inside epoch `epochs_done + 1`.
     pub partial: Option<PartialEpoch>,
     /// Model weights after the last step.

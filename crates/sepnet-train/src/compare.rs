@@ -11,6 +11,8 @@ use crate::plot::{Chart, Kind, Series, render};
 use crate::record::{Run, RunConfig};
 use crate::report::Reporter;
 use crate::resume::ResumeRequest;
+use sepnet_model::Summary;
+
 use crate::{TrainConfig, TrainError, checkpoint, launch, prepare};
 
 /// One training of a comparison: a model with a seed, in its own run directory.
@@ -47,19 +49,39 @@ pub struct Finished {
 }
 
 /// Checks every planned run against the data (network fits, memory, settings) before any
-/// training starts; the dataset is loaded once.
-pub fn check(runs: &[PlannedRun]) -> Result<(), TrainError> {
+/// training starts; the dataset is loaded once. Returns each run's multiply-adds per image (for
+/// the time estimates).
+pub fn check(runs: &[PlannedRun]) -> Result<Vec<u64>, TrainError> {
     let Some(first) = runs.first() else {
         return Err(TrainError::Config("no model to compare".into()));
     };
     let data = prepare(&first.config)?;
+    let macs = |spec: &sepnet_model::spec::NetworkSpec| {
+        Summary::of(spec)
+            .map(|s| s.macs)
+            .map_err(|e| TrainError::Config(e.message))
+    };
+    let mut all = vec![macs(&data.spec)?];
     for run in &runs[1..] {
-        prepare::check_model(&run.config, &data.dataset).map_err(|e| match e {
+        let (spec, _) = prepare::check_model(&run.config, &data.dataset).map_err(|e| match e {
             TrainError::Config(text) => TrainError::Config(format!("{}: {text}", run.model)),
             other => other,
         })?;
+        all.push(macs(&spec)?);
     }
-    Ok(())
+    Ok(all)
+}
+
+/// Seconds the runs not yet done should take, from the time per epoch and per MAC of those
+/// done (`None` before the first): rough, since separable layers cost more time per MAC.
+pub fn remaining_seconds(runs: &[PlannedRun], macs: &[u64], done: &[Finished]) -> Option<f64> {
+    let work = |i: usize| runs[i].config.epochs as f64 * macs[i] as f64;
+    let trained: Vec<usize> = (0..done.len())
+        .filter(|&i| done[i].outcome != Outcome::Reused)
+        .collect();
+    let seconds: f64 = trained.iter().map(|&i| done[i].summary.train_seconds).sum();
+    let worked: f64 = trained.iter().map(|&i| work(i)).sum();
+    (worked > 0.0).then(|| seconds / worked * (done.len()..runs.len()).map(work).sum::<f64>())
 }
 
 /// Trains one planned run, resumes it, or reuses it when it already finished with the same
@@ -266,10 +288,7 @@ pub fn title(models: &[String], config: &TrainConfig, repeats: usize) -> String 
     if repeats > 1 {
         settings.push(format!("{repeats} seeds"));
     }
-    settings.push(match config.val_split {
-        0 => "validation = the test split (the published protocol)".into(),
-        n => format!("{n} training images held out for validation"),
-    });
+    settings.push(format!("validation: {}", config.validation));
     format!(
         "{} on {}: {}",
         models.join(" vs "),

@@ -49,9 +49,46 @@ pub enum Schedule {
         /// Fraction of all steps spent warming up.
         warmup: f64,
     },
+    /// Keras's `ReduceLROnPlateau`: multiply the rate by `factor` whenever the validation loss
+    /// has not improved for `patience` epochs.
+    Plateau {
+        /// Factor applied at each reduction.
+        factor: f64,
+        /// Epochs without improvement before a reduction.
+        patience: usize,
+    },
 }
 
 impl Schedule {
+    /// The base rate after the plateau reductions that the validation losses of the epochs
+    /// so far call for (the base itself for other schedules). A function of the history
+    /// alone, so a resumed run follows the same rates.
+    ///
+    /// ```
+    /// use sepnet_train::Schedule;
+    /// let plateau = Schedule::Plateau { factor: 0.5, patience: 2 };
+    /// // The loss stops improving after epoch 2; two epochs later the rate halves.
+    /// assert_eq!(plateau.after_plateaus(0.1, &[1.0, 0.8, 0.9, 0.85]), 0.05);
+    /// assert_eq!(plateau.after_plateaus(0.1, &[1.0, 0.8, 0.9]), 0.1);
+    /// ```
+    pub fn after_plateaus(&self, base: f64, val_losses: &[f64]) -> f64 {
+        let Schedule::Plateau { factor, patience } = *self else {
+            return base;
+        };
+        let (mut best, mut since, mut lr) = (f64::INFINITY, 0, base);
+        for &loss in val_losses {
+            if loss < best {
+                (best, since) = (loss, 0);
+            } else {
+                since += 1;
+                if since >= patience {
+                    (lr, since) = (lr * factor, 0);
+                }
+            }
+        }
+        lr
+    }
+
     /// The learning rate at `step` of `total` steps (`steps_per_epoch` to locate epochs).
     pub fn lr(&self, base: f64, step: usize, total: usize, steps_per_epoch: usize) -> f64 {
         let progress = step as f64 / total.max(1) as f64;
@@ -61,6 +98,7 @@ impl Schedule {
                 base * gamma.powi((step / (steps_per_epoch * every.max(1)).max(1)) as i32)
             }
             Schedule::Cosine => base * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()),
+            Schedule::Plateau { .. } => base,
             Schedule::OneCycle { warmup } => {
                 if progress < warmup {
                     base * (step + 1) as f64 / (warmup * total as f64).max(1.0)
@@ -87,6 +125,16 @@ impl FromStr for Schedule {
             ["cosine"] => Schedule::Cosine,
             ["onecycle"] => Schedule::OneCycle { warmup: 0.1 },
             ["onecycle", w] => Schedule::OneCycle { warmup: number(w)? },
+            ["plateau"] => Schedule::Plateau {
+                factor: 0.1,
+                patience: 10,
+            },
+            ["plateau", factor, patience] => Schedule::Plateau {
+                factor: number(factor)?,
+                patience: patience.parse().map_err(|_| {
+                    format!("plateau schedule `{text}`: PATIENCE must be a whole number of epochs")
+                })?,
+            },
             ["step", every, gamma] => Schedule::Step {
                 every: every.parse().map_err(|_| {
                     format!("step schedule `{text}`: EPOCHS must be a positive whole number")
@@ -95,7 +143,7 @@ impl FromStr for Schedule {
             },
             _ => {
                 return Err(format!(
-                    "unknown schedule `{text}`; expected constant, cosine, step:EPOCHS:GAMMA or onecycle[:WARMUP]"
+                    "unknown schedule `{text}`; expected constant, cosine, step:EPOCHS:GAMMA, onecycle[:WARMUP] or plateau[:FACTOR:PATIENCE]"
                 ));
             }
         };
@@ -115,6 +163,13 @@ impl Schedule {
             Schedule::OneCycle { warmup } if !(0.0..1.0).contains(&warmup) => Err(format!(
                 "onecycle schedule: the warm-up fraction must be in [0, 1), got {warmup}"
             )),
+            Schedule::Plateau { factor, patience }
+                if !(factor > 0.0 && factor < 1.0) || patience == 0 =>
+            {
+                Err(format!(
+                    "plateau schedule: FACTOR must be in (0, 1) and PATIENCE at least 1, got {factor} and {patience}"
+                ))
+            }
             _ => Ok(()),
         }
     }
@@ -127,6 +182,82 @@ impl fmt::Display for Schedule {
             Schedule::Cosine => write!(f, "cosine"),
             Schedule::Step { every, gamma } => write!(f, "step:{every}:{gamma}"),
             Schedule::OneCycle { warmup } => write!(f, "onecycle:{warmup}"),
+            Schedule::Plateau { factor, patience } => write!(f, "plateau:{factor}:{patience}"),
+        }
+    }
+}
+
+/// What a run validates on: the best epoch is chosen on it, and early stopping and the
+/// plateau schedule watch it.
+///
+/// ```
+/// use sepnet_train::Validation;
+/// assert_eq!("10%".parse(), Ok(Validation::Fraction(0.1)));
+/// assert_eq!("5000".parse(), Ok(Validation::Images(5000)));
+/// assert_eq!(Validation::Fraction(0.1).images(60_000), Some(6_000));
+/// assert_eq!(Validation::TestSplit.images(60_000), None);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Validation {
+    /// A seeded hold-out of this fraction of the training images (the default: 10%).
+    Fraction(f64),
+    /// A seeded hold-out of this many training images.
+    Images(usize),
+    /// The test split, as the published Keras experiments did (`--validate-on-test`): the
+    /// "best epoch" is then chosen on the test set.
+    TestSplit,
+}
+
+impl Validation {
+    /// Training images held out from `train` of them (`None`: validate on the test split).
+    pub fn images(&self, train: usize) -> Option<usize> {
+        match *self {
+            Validation::Fraction(f) => Some(((f * train as f64).round() as usize).max(1)),
+            Validation::Images(n) => Some(n),
+            Validation::TestSplit => None,
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        match *self {
+            Validation::Fraction(f) if !(f > 0.0 && f < 1.0) => Err(format!(
+                "--val-split must be a fraction in (0%, 100%) or a number of images, got {}%",
+                show(100.0 * f)
+            )),
+            Validation::Images(0) => Err("--val-split must hold out at least 1 image".into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl FromStr for Validation {
+    type Err = String;
+
+    /// `10%` (a fraction of the training images) or `5000` (a number of them).
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "--val-split takes a percentage such as 10% or a number of images, got `{text}`"
+            )
+        };
+        let validation = match text.strip_suffix('%') {
+            Some(percent) => {
+                let p: f64 = percent.trim().parse().map_err(|_| bad())?;
+                Validation::Fraction(p / 100.0)
+            }
+            None => Validation::Images(text.trim().parse().map_err(|_| bad())?),
+        };
+        validation.check().map(|()| validation)
+    }
+}
+
+impl fmt::Display for Validation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Validation::Fraction(p) => write!(f, "{}% of the training images held out", 100.0 * p),
+            Validation::Images(n) => write!(f, "{n} training images held out"),
+            Validation::TestSplit => write!(f, "the test split (the published protocol)"),
         }
     }
 }
@@ -165,8 +296,10 @@ pub struct TrainConfig {
     pub grad_clip: Option<f64>,
     /// Seeds initialisation, shuffling, augmentation and dropout.
     pub seed: u64,
-    /// Training images held out for validation (0: validate on the test split).
-    pub val_split: usize,
+    /// What the best epoch is chosen on.
+    pub validation: Validation,
+    /// Stop when validation accuracy has not improved for this many epochs.
+    pub early_stopping: Option<usize>,
     /// Random crop (4-pixel padding) and horizontal flip.
     pub augment: bool,
     /// How pixels are scaled before the network sees them.
@@ -195,7 +328,8 @@ impl Default for TrainConfig {
             label_smoothing: 0.0,
             grad_clip: None,
             seed: 42,
-            val_split: 0,
+            validation: Validation::Fraction(0.1),
+            early_stopping: None,
             augment: false,
             input_scaling: InputScaling::Standardize,
             max_steps_per_epoch: None,
@@ -248,6 +382,10 @@ impl TrainConfig {
         if let Some(c) = self.grad_clip {
             check("--grad-clip", c, c > 0.0 && c.is_finite(), "a number > 0")?;
         }
+        if self.early_stopping == Some(0) {
+            return Err("--early-stopping must be at least 1 epoch".into());
+        }
+        self.validation.check()?;
         self.schedule
             .check()
             .map_err(|e| format!("--schedule: {e}"))

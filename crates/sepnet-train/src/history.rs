@@ -1,14 +1,36 @@
-//! A run's per-epoch record on disk — `metrics.csv`, `metrics.json`, `loss.png`,
-//! `accuracy.png` — rewritten whole (atomically) after every epoch and on every resume, so a
-//! file lost to a crash or a full disk comes back.
+//! A run's record of its progress on disk — `metrics.csv`, `metrics.json`, `loss.png`,
+//! `accuracy.png`, the TensorBoard event file — rewritten whole (atomically) after every epoch
+//! and on every resume, so a file lost to a crash or a full disk comes back.
 
 use crate::TrainError;
+use crate::checkpoint::TrainState;
 use crate::metrics::{EpochMetrics, to_csv};
 use crate::plot::{Chart, Kind, Series, render};
-use crate::run::{METRICS_CSV, METRICS_JSON, RunDir};
+use crate::record::RunConfig;
+use crate::run::{METRICS_CSV, METRICS_JSON, RunDir, to_json};
+use crate::tensorboard;
 
-/// Writes every per-epoch file of `run` from `history` (nothing when it is empty).
-pub fn write(run: &RunDir, history: &[EpochMetrics]) -> Result<(), TrainError> {
+/// Writes every progress file of `run` from its checkpoint `state`.
+pub fn write(
+    run: &RunDir,
+    record: &RunConfig,
+    state: &TrainState,
+    steps_per_epoch: usize,
+) -> Result<(), TrainError> {
+    let settings = format!("```json\n{}\n```", to_json(record));
+    let events = tensorboard::events(
+        record.created,
+        &settings,
+        &state.steps_log,
+        &state.history,
+        steps_per_epoch,
+    );
+    run.write_bytes(tensorboard::EVENTS, &events)?;
+    write_epochs(run, &state.history)
+}
+
+/// `metrics.csv`, `metrics.json` and the charts (nothing before the first epoch).
+fn write_epochs(run: &RunDir, history: &[EpochMetrics]) -> Result<(), TrainError> {
     if history.is_empty() {
         return Ok(());
     }

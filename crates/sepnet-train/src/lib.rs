@@ -39,11 +39,12 @@ pub mod resume;
 pub mod run;
 mod step;
 pub mod table;
+pub mod tensorboard;
 mod trainer;
 
 use std::path::PathBuf;
 
-pub use config::{OptimizerKind, Schedule, TrainConfig};
+pub use config::{OptimizerKind, Schedule, TrainConfig, Validation};
 pub use evaluate::{Evaluation, evaluate};
 pub use launch::{resume, train};
 pub use metrics::{EpochMetrics, RunSummary};

@@ -45,7 +45,7 @@ pub struct RunSummary {
     pub params: u64,
     /// Multiply-accumulates per image.
     pub macs: u64,
-    /// Epochs trained.
+    /// Epochs trained (fewer than asked for when early stopping ended the run).
     pub epochs: usize,
     /// Accuracy on the test split after the last epoch.
     pub test_accuracy: f64,

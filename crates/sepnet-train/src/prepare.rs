@@ -93,7 +93,7 @@ pub struct Prepared {
     pub adaptation: Adaptation,
     /// Normalisation applied to every batch.
     pub norm: Normalization,
-    /// With `val_split > 0`: (train minus the hold-out, the hold-out).
+    /// With a held-out validation split: (train minus the hold-out, the hold-out).
     pub held_out: Option<(Split, Split)>,
     /// What `dataset.json` records.
     pub info: DatasetInfo,
@@ -124,9 +124,9 @@ pub fn prepare(config: &TrainConfig) -> Result<Prepared, TrainError> {
     let dataset = locator.load(&config.dataset)?;
     let (spec, adaptation) = check_model(config, &dataset)?;
     let norm = Normalization::for_dataset(config.input_scaling, &dataset);
-    let held_out = match config.val_split {
-        0 => None,
-        n => Some(
+    let held_out = match config.validation.images(dataset.train.len()) {
+        None => None,
+        Some(n) => Some(
             dataset
                 .validation_split(n, config.seed)
                 .map_err(TrainError::Config)?,

@@ -65,6 +65,8 @@ pub struct RunConfig {
     pub run_id: String,
     /// Version of the sepnet that created the run.
     pub sepnet_version: String,
+    /// When the run was created, in seconds since the Unix epoch.
+    pub created: f64,
     /// The settings.
     pub config: TrainConfig,
     /// The network as built.
@@ -78,6 +80,9 @@ impl RunConfig {
             format: RUN_FORMAT,
             run_id: new_run_id(),
             sepnet_version: env!("CARGO_PKG_VERSION").into(),
+            created: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
             config,
             network,
         }

@@ -42,7 +42,7 @@ pub enum Style {
     Quiet,
 }
 
-/// How often a plain progress line is printed when stderr is not a terminal.
+/// How often a plain progress line is printed when stderr is not a terminal (after the first).
 const PLAIN_EVERY: Duration = Duration::from_secs(10);
 
 /// The standard reporter.
@@ -53,7 +53,8 @@ pub struct Console {
     terminal: bool,
     epoch: (usize, usize, usize),
     started: Instant,
-    last_line: Instant,
+    /// When the last plain progress line was printed (`None`: none yet this epoch).
+    last_line: Option<Instant>,
     stop: Option<Arc<AtomicBool>>,
 }
 
@@ -67,7 +68,7 @@ impl Console {
             terminal: std::io::stderr().is_terminal(),
             epoch: (0, 0, 0),
             started: Instant::now(),
-            last_line: Instant::now(),
+            last_line: None,
             stop: None,
         }
     }
@@ -89,7 +90,7 @@ impl Console {
             1.0 / per_step.max(1e-9),
             per_step * steps.saturating_sub(step) as f64
         );
-        self.last_line = Instant::now();
+        self.last_line = Some(Instant::now());
     }
 }
 
@@ -97,7 +98,7 @@ impl Reporter for Console {
     fn epoch_start(&mut self, epoch: usize, epochs: usize, steps: usize) {
         self.epoch = (epoch, epochs, steps);
         self.started = Instant::now();
-        self.last_line = Instant::now();
+        self.last_line = None;
         if self.style == Style::Human && self.terminal {
             let bar = ProgressBar::new(steps as u64);
             bar.set_style(
@@ -115,7 +116,11 @@ impl Reporter for Console {
         if let Some(bar) = &self.bar {
             bar.set_position(step as u64);
             bar.set_message(format!("loss {loss:.4} acc {:.2}%", 100.0 * accuracy));
-        } else if self.style == Style::Human && self.last_line.elapsed() >= PLAIN_EVERY {
+        } else if self.style == Style::Human
+            && self.last_line.is_none_or(|t| t.elapsed() >= PLAIN_EVERY)
+        {
+            // The first line as soon as there is one (a log shows the run is alive), then
+            // one every few seconds.
             self.plain_line(step, loss, accuracy);
         }
     }
@@ -152,11 +157,16 @@ impl Reporter for Console {
     }
 
     fn message(&mut self, text: &str) {
-        if self.style != Style::Quiet {
-            match &self.bar {
-                Some(bar) => bar.println(text),
-                None => eprintln!("{text}"),
-            }
+        if self.style == Style::Quiet {
+            return;
+        }
+        let text = match self.label.as_str() {
+            "" => text.to_string(),
+            label => format!("{label}: {text}"),
+        };
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => eprintln!("{text}"),
         }
     }
 

@@ -8,7 +8,7 @@ use burn::module::Module;
 use sepnet_data::{BatchConfig, Batches, Dataset};
 use sepnet_model::Network;
 
-use crate::checkpoint::{self, Best, PartialEpoch, TrainState};
+use crate::checkpoint::{self, Best, PartialEpoch, StepRecord, TrainState};
 use crate::config::TrainConfig;
 use crate::evaluate::{Evaluation, evaluate};
 use crate::learner::{EpochSums, Learner, step_seed};
@@ -100,28 +100,25 @@ impl<'r> Trainer<'r> {
         let (config, network) = (&self.record.config, &self.record.network);
         let [h, w, c] = network.input;
         let (train, validation) = self.data.splits();
-        let validated_on = match config.val_split {
-            0 => "validation: the test split",
-            _ => "validation: held-out training images",
-        };
+        let validated_on = format!("validation: {}", config.validation);
         let threads = std::env::var("RAYON_NUM_THREADS")
             .ok()
             .and_then(|t| t.parse().ok())
             .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
             .unwrap_or(1);
+        let count = |n: usize| sepnet_model::group_thousands(n as u64);
         let mut text = format!(
-            "{}: {}\n  {h}×{w}×{c} → {} classes, {} params, {} MACs per image\n  \
+            "{}\n  {h}×{w}×{c} → {} classes, {} params, {} MACs per image\n  \
              data: {}, {} training / {} test images ({validated_on}, {} images); \
              {} steps of {} per epoch, {} epochs\n  backend: {} ({threads} threads); run: {}",
-            config.model,
             network.spec,
             network.classes,
             sepnet_model::group_thousands(network.params),
             sepnet_model::human(network.macs),
             config.dataset,
-            train.len(),
-            self.data.dataset.test.len(),
-            validation.len(),
+            count(train.len()),
+            count(self.data.dataset.test.len()),
+            count(validation.len()),
             self.steps_per_epoch,
             config.batch_size,
             config.epochs,
@@ -155,12 +152,33 @@ impl<'r> Trainer<'r> {
                 self.state.epochs_done
             ));
         }
-        history::write(&self.run, &self.state.history)?;
+        history::write(&self.run, &self.record, &self.state, self.steps_per_epoch)?;
         for epoch in self.state.epochs_done..self.config().epochs {
+            if let Some(note) = self.early_stop() {
+                self.reporter.message(&note);
+                break;
+            }
             let trained = self.train_epoch(epoch)?;
             self.end_epoch(epoch, trained)?;
         }
         self.finish()
+    }
+
+    /// Why the run stops before its last epoch, if the validation accuracy has not improved for
+    /// `--early-stopping` epochs. A function of the history, so a finished run resumed stays
+    /// finished.
+    fn early_stop(&self) -> Option<String> {
+        let patience = self.config().early_stopping?;
+        let best = self.state.best.as_ref()?;
+        let since = self.state.epochs_done.checked_sub(best.epoch)?;
+        (since >= patience).then(|| {
+            format!(
+                "early stopping after epoch {}: no better validation accuracy than epoch {}'s {:.2}% for {since} epochs",
+                self.state.epochs_done,
+                best.epoch,
+                100.0 * best.val_accuracy
+            )
+        })
     }
 
     /// The training part of epoch `epoch` (0-based), from where a partial epoch stopped.
@@ -180,19 +198,18 @@ impl<'r> Trainer<'r> {
         self.reporter
             .epoch_start(epoch + 1, config.epochs, self.steps_per_epoch);
         let (started, total_steps) = (Instant::now(), self.steps_per_epoch * config.epochs);
-        let mut lr = config.lr;
+        let val_losses: Vec<f64> = self.state.history.iter().map(|m| m.val_loss).collect();
+        let base = config.schedule.after_plateaus(config.lr, &val_losses);
+        let mut lr = base;
         let mut outcome = Ok(());
         for batch in batches.take(self.steps_per_epoch - sums.steps_done) {
             if self.reporter.should_stop() {
                 outcome = Err(None);
                 break;
             }
-            lr = config.schedule.lr(
-                config.lr,
-                self.state.steps,
-                total_steps,
-                self.steps_per_epoch,
-            );
+            lr = config
+                .schedule
+                .lr(base, self.state.steps, total_steps, self.steps_per_epoch);
             self.learner
                 .device
                 .seed(step_seed(config.seed, self.state.steps));
@@ -205,6 +222,16 @@ impl<'r> Trainer<'r> {
                     break;
                 }
                 self.reporter.step(sums.steps_done, loss, accuracy);
+                let done: f64 = self.state.history.iter().map(|m| m.train_seconds).sum();
+                let seconds = done + sums.seconds_before + started.elapsed().as_secs_f64();
+                let step = self.state.steps;
+                let record = StepRecord {
+                    step,
+                    loss,
+                    accuracy,
+                    seconds,
+                };
+                self.state.steps_log.push(record);
             }
         }
         match outcome {
@@ -247,7 +274,7 @@ impl<'r> Trainer<'r> {
         self.state.epochs_done = epoch + 1;
         self.state.partial = None;
         self.save_checkpoint(&format!("epoch{}", epoch + 1), Some(val.accuracy))?;
-        history::write(&self.run, &self.state.history)?;
+        history::write(&self.run, &self.record, &self.state, self.steps_per_epoch)?;
         if !self.reporter.epoch_end(&metrics) && epoch + 1 < self.config().epochs {
             return Err(TrainError::Stopped(format!(
                 "stopped after epoch {}; continue with `sepnet train --resume {}`",
@@ -384,6 +411,7 @@ fn fresh_state(run_id: &str) -> TrainState {
         epochs_done: 0,
         steps: 0,
         history: Vec::new(),
+        steps_log: Vec::new(),
         partial: None,
         model: none.clone(),
         optimizer: none,

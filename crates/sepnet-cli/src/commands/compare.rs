@@ -41,6 +41,15 @@ pub struct Args {
     output: OutputArgs,
 }
 
+/// `42 s`, `7 min`, `2.5 h`.
+fn duration(seconds: f64) -> String {
+    match seconds {
+        s if s < 90.0 => format!("{s:.0} s"),
+        s if s < 5400.0 => format!("{:.0} min", s / 60.0),
+        s => format!("{:.1} h", s / 3600.0),
+    }
+}
+
 fn plan(args: &Args, models: &[String]) -> Result<Vec<PlannedRun>> {
     let mut runs = Vec::new();
     for model in models {
@@ -67,17 +76,25 @@ fn plan(args: &Args, models: &[String]) -> Result<Vec<PlannedRun>> {
 pub fn run(args: Args) -> Result<()> {
     let models = split_models(&args.models);
     let runs = plan(&args, &models)?;
-    compare::check(&runs)?;
+    let macs = compare::check(&runs)?;
     let style = args.output.style();
     let mut finished: Vec<Finished> = Vec::new();
     for (k, planned) in runs.iter().enumerate() {
         let label = format!("[{}/{}] {}", k + 1, runs.len(), planned.model);
         let mut reporter = Console::new(style, label.clone()).with_stop_flag(stop::flag());
         let done = compare::run_one(planned, args.fresh, &mut reporter)?;
-        if style == Style::Human {
-            eprintln!("{label}: {:?} — {}", done.outcome, planned.dir.display());
-        }
+        let outcome = done.outcome;
         finished.push(done);
+        if style == Style::Human {
+            let left = compare::remaining_seconds(&runs, &macs, &finished)
+                .filter(|_| k + 1 < runs.len())
+                .map(|s| {
+                    let left = duration(s);
+                    format!("; about {left} left for the other runs (estimated from their MACs)")
+                })
+                .unwrap_or_default();
+            eprintln!("{label}: {outcome:?} — {}{left}", planned.dir.display());
+        }
     }
     let per_model: Vec<(String, Vec<&sepnet_train::RunSummary>)> = models
         .iter()

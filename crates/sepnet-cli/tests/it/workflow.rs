@@ -141,3 +141,50 @@ fn compare(dir: &Path, common: &[&str]) {
     assert_eq!(rows.as_array().unwrap().len(), 2);
     assert_eq!(rows[0]["params_ratio"], 1.0);
 }
+
+/// With stderr not a terminal (a log file, CI), compare still says what it does: a header per
+/// model, a progress line as soon as there is one, the outcome, and where its outputs went.
+#[test]
+#[cfg_attr(
+    not(has_fashion),
+    ignore = "needs Fashion-MNIST: apt-get install dataset-fashion-mnist"
+)]
+fn a_piped_compare_reports_progress_and_where_its_outputs_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cmp");
+    let models = format!("{TINY};conv:4:3:relu,gap,dense:10");
+    let args = [
+        "compare",
+        "--models",
+        &models,
+        "--dataset",
+        "fashion-mnist",
+        "--data-dir",
+        FASHION,
+        "--epochs",
+        "1",
+        "--max-steps",
+        "40",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let run = sepnet(&args);
+    assert!(run.status.success());
+    let log = String::from_utf8_lossy(&run.stderr);
+    for expected in [
+        "[1/2] conv:8:3:relu,pool,flatten,dense:10: conv:8:3:relu,maxpool:2",
+        "params",
+        "[1/2] conv:8:3:relu,pool,flatten,dense:10 epoch 1/1 step 20/40",
+        "[1/2] conv:8:3:relu,pool,flatten,dense:10: Trained",
+        "left for the other runs",
+        "[2/2]",
+        "written:",
+    ] {
+        assert!(log.contains(expected), "no `{expected}` in:\n{log}");
+    }
+    let table = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        table.contains("held out"),
+        "the table says what validated: {table}"
+    );
+}

@@ -88,3 +88,45 @@ fn built_in_models_take_their_head_from_the_dataset_and_specs_must_fit() {
         "{err}"
     );
 }
+
+#[test]
+#[cfg_attr(
+    not(has_fashion),
+    ignore = "needs Fashion-MNIST: apt-get install dataset-fashion-mnist"
+)]
+fn the_best_epoch_is_chosen_on_held_out_training_images_by_default() {
+    let config = config("conv:4:3,gap,dense:10", 1, 2);
+    let prepared = sepnet_train::prepare(&config).unwrap();
+    let (train, validation) = prepared.splits();
+    assert_eq!((train.len(), validation.len()), (54_000, 6_000));
+    let on_test = sepnet_train::TrainConfig {
+        validation: sepnet_train::Validation::TestSplit,
+        ..config
+    };
+    let prepared = sepnet_train::prepare(&on_test).unwrap();
+    assert_eq!(
+        prepared.splits().1.len(),
+        10_000,
+        "the published protocol: the test split"
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(has_fashion),
+    ignore = "needs Fashion-MNIST: apt-get install dataset-fashion-mnist"
+)]
+fn early_stopping_ends_the_run_and_a_resumed_run_stays_ended() {
+    let _turn = turn();
+    let out = tempfile::tempdir().unwrap();
+    // A rate so small that the weights do not move: validation accuracy never improves.
+    let frozen = sepnet_train::TrainConfig {
+        lr: 1e-20,
+        early_stopping: Some(1),
+        ..config("conv:4:3,gap,dense:10", 5, 3)
+    };
+    let summary = train(&frozen, out.path(), &mut quiet()).unwrap();
+    assert_eq!((summary.epochs, summary.best_epoch), (2, 1));
+    let again = sepnet_train::resume(out.path(), &Default::default(), &mut quiet()).unwrap();
+    assert_eq!(again.epochs, 2);
+}

@@ -16,7 +16,7 @@ fn stateful() -> TrainConfig {
     c.lr = 0.05;
     c.schedule = Schedule::Cosine;
     c.augment = true;
-    c.val_split = 1000;
+    c.validation = sepnet_train::Validation::Images(1000);
     c
 }
 
