@@ -38,6 +38,7 @@ pub mod report;
 pub mod resume;
 pub mod run;
 mod step;
+pub mod sweep;
 pub mod table;
 pub mod tensorboard;
 mod trainer;

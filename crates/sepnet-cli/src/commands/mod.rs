@@ -7,4 +7,5 @@ pub mod eval;
 pub mod models;
 pub mod predict;
 pub mod summary;
+pub mod sweep;
 pub mod train;

@@ -5,4 +5,5 @@ mod classes;
 mod commands;
 mod common;
 mod faults;
+mod sweep;
 mod workflow;
