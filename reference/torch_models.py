@@ -12,6 +12,7 @@ shapes next to sepnet's and exits non-zero on any mismatch.
 import json
 import math
 import sys
+from collections import OrderedDict
 
 import torch
 from torch import nn
@@ -71,16 +72,21 @@ class InvertedResidual(nn.Module):
         cin = shape[0]
         mid = cin * expansion
         self.residual = stride == 1 and cin == filters
-        expand = [nn.Conv2d(cin, mid, 1, bias=False), nn.BatchNorm2d(mid), Act("relu6")] if expansion != 1 else []
+        self.has_expand = expansion != 1
+        if self.has_expand:
+            self.expand = nn.Conv2d(cin, mid, 1, bias=False)
+            self.bn_expand = nn.BatchNorm2d(mid)
         pads, p = padding("same", shape, (3, 3), (stride, stride), (1, 1))
-        self.body = nn.Sequential(
-            *expand, *pads,
-            nn.Conv2d(mid, mid, 3, stride, p, groups=mid, bias=False), nn.BatchNorm2d(mid), Act("relu6"),
-            nn.Conv2d(mid, filters, 1, bias=False), nn.BatchNorm2d(filters),
-        )
+        self.pad = nn.Sequential(*pads)
+        self.dw = nn.Conv2d(mid, mid, 3, stride, p, groups=mid, bias=False)
+        self.bn_dw = nn.BatchNorm2d(mid)
+        self.project = nn.Conv2d(mid, filters, 1, bias=False)
+        self.bn_project = nn.BatchNorm2d(filters)
 
     def forward(self, x):
-        y = self.body(x)
+        y = F.relu6(self.bn_expand(self.expand(x))) if self.has_expand else x
+        y = F.relu6(self.bn_dw(self.dw(self.pad(y))))
+        y = self.bn_project(self.project(y))
         return y + x if self.residual else y
 
 
@@ -142,30 +148,32 @@ def build(spec_text, input_hwc):
             dil = o["dilation"]
             mods, p = padding(pad, shape, k, stride, dil)
             cin = shape[0]
+            parts = [("pad", nn.Sequential(*mods))]
             if kind == "conv":
-                mods.append(nn.Conv2d(cin, int(pos[0]), k, stride, p, dil, bias=o["bias"] is not False))
+                parts.append(("conv", nn.Conv2d(cin, int(pos[0]), k, stride, p, dil, bias=o["bias"] is not False)))
             elif kind == "dw":
-                mods.append(nn.Conv2d(cin, cin * o["m"], k, stride, p, dil, groups=cin, bias=o["bias"] is True))
+                parts.append(("dw", nn.Conv2d(cin, cin * o["m"], k, stride, p, dil, groups=cin, bias=o["bias"] is True)))
             else:
-                mods.append(nn.Conv2d(cin, cin * o["m"], k, stride, p, dil, groups=cin, bias=False))
-                mods.append(nn.Conv2d(cin * o["m"], int(pos[0]), 1, bias=o["bias"] is not False))
-            mods.append(Act(act))
-            layer = nn.Sequential(*mods)
+                parts.append(("dw", nn.Conv2d(cin, cin * o["m"], k, stride, p, dil, groups=cin, bias=False)))
+                parts.append(("pw", nn.Conv2d(cin * o["m"], int(pos[0]), 1, bias=o["bias"] is not False)))
+            parts.append(("act", Act(act)))
+            layer = nn.Sequential(OrderedDict(parts))
         elif kind == "dwsep":
             cin, f = shape[0], int(pos[0])
             s = stride[0]
             a = o["act"] or "relu"
             mods, p = padding("same", shape, (3, 3), (s, s), (1, 1))
-            layer = nn.Sequential(
-                *mods,
-                nn.Conv2d(cin, cin, 3, s, p, groups=cin, bias=False),
-                nn.BatchNorm2d(cin), Act(a),
-                nn.Conv2d(cin, f, 1, bias=False), nn.BatchNorm2d(f), Act(a),
-            )
+            layer = nn.Sequential(OrderedDict([
+                ("pad", nn.Sequential(*mods)),
+                ("dw", nn.Conv2d(cin, cin, 3, s, p, groups=cin, bias=False)),
+                ("bn_dw", nn.BatchNorm2d(cin)), ("act_dw", Act(a)),
+                ("pw", nn.Conv2d(cin, f, 1, bias=False)), ("bn_pw", nn.BatchNorm2d(f)), ("act_pw", Act(a)),
+            ]))
         elif kind == "ir":
             layer = InvertedResidual(shape, int(pos[0]), o["e"], stride[0])
         elif kind == "bn":
-            layer = nn.BatchNorm2d(shape[0]) if len(shape) == 3 else nn.BatchNorm1d(shape[0])
+            bn = nn.BatchNorm2d(shape[0]) if len(shape) == 3 else nn.BatchNorm1d(shape[0])
+            layer = nn.Sequential(OrderedDict([("bn", bn)]))
         elif kind in ("relu", "relu6", "linear"):
             layer = Act(kind)
         elif kind in ("maxpool", "avgpool", "pool"):
@@ -183,7 +191,8 @@ def build(spec_text, input_hwc):
         elif kind == "flatten":
             layer = nn.Flatten()
         elif kind == "dense":
-            layer = nn.Sequential(nn.Linear(shape[0], int(pos[0]), bias=o["bias"] is not False), Act(act))
+            fc = nn.Linear(shape[0], int(pos[0]), bias=o["bias"] is not False)
+            layer = nn.Sequential(OrderedDict([("fc", fc), ("act", Act(act))]))
         elif kind == "dropout":
             layer = nn.Dropout(float(pos[0]))
         else:
@@ -192,6 +201,20 @@ def build(spec_text, input_hwc):
             shape = list(layer.eval()(torch.zeros(1, *shape)).shape[1:])
         layers.append((token, layer))
     return layers, shape
+
+
+class Twin(nn.Module):
+    """A whole network: its layers as `layers.<i>`, the names sepnet's safetensors export uses."""
+
+    def __init__(self, spec_text, input_hwc):
+        super().__init__()
+        built, _ = build(spec_text, input_hwc)
+        self.layers = nn.ModuleList([m for _, m in built])
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
 
 
 def hwc(shape):

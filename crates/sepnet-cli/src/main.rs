@@ -43,6 +43,8 @@ enum Command {
     Eval(commands::eval::Args),
     /// Classify image files with a trained run: top-k classes with probabilities.
     Predict(commands::predict::Args),
+    /// Export a trained run to ONNX or safetensors, for other runtimes.
+    Export(commands::export::Args),
     /// Train several models with identical data and settings; one table, two plots.
     Compare(commands::compare::Args),
     /// Time forward passes and training steps (median, spread, first step); --layers profiles
@@ -81,6 +83,7 @@ fn main() {
         Command::Train(args) => commands::train::run(args, &given_flags(&matches)),
         Command::Eval(args) => commands::eval::run(args),
         Command::Predict(args) => commands::predict::run(args),
+        Command::Export(args) => commands::export::run(args),
         Command::Compare(args) => commands::compare::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };

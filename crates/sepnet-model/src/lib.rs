@@ -26,10 +26,12 @@
 
 pub mod architectures;
 mod backend;
+pub mod export;
 pub mod kernels;
 pub mod kinds;
 pub mod layers;
 mod network;
+pub mod proto;
 pub mod spec;
 mod summary;
 

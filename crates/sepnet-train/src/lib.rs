@@ -22,9 +22,11 @@
 
 pub mod bench;
 pub mod checkpoint;
+pub mod classify;
 pub mod compare;
 mod config;
 mod evaluate;
+pub mod export;
 mod history;
 mod launch;
 mod learner;

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
+use sepnet_data::{Dataset, DatasetKind, Locator, Normalization};
 use sepnet_model::spec::NetworkSpec;
 use sepnet_model::{Adaptation, Network, Summary};
 use serde::{Deserialize, Serialize};
@@ -178,6 +179,38 @@ impl Run {
     pub fn summary(&self) -> Result<Option<RunSummary>, TrainError> {
         let path = self.dir.join(SUMMARY);
         path.exists().then(|| read_json(&path)).transpose()
+    }
+
+    /// The dataset the run was trained on — where it was found then, or at `dataset` /
+    /// `data_dir` when it moved — checked to hold the same images.
+    pub fn load_dataset(
+        &self,
+        dataset: Option<DatasetKind>,
+        data_dir: Option<PathBuf>,
+        progress: bool,
+    ) -> Result<Dataset, TrainError> {
+        let config = &self.config.config;
+        let kind = dataset.unwrap_or_else(|| config.dataset.clone());
+        let locator = Locator {
+            data_dir: data_dir.or_else(|| config.data_dir.clone()),
+            offline: false,
+            progress,
+        };
+        let data = locator.load(&kind)?;
+        let now = DatasetInfo::of(
+            &data,
+            Normalization::for_dataset(config.input_scaling, &data),
+        );
+        let differences = self.dataset.differences(&now);
+        if !differences.is_empty() {
+            return Err(TrainError::Config(format!(
+                "the data found for {kind} are not the ones {} was trained on: {} \
+                 (point --dataset / --data-dir at them)",
+                self.dir.display(),
+                differences.join("; ")
+            )));
+        }
+        Ok(data)
     }
 
     /// The trained network on `device`, in inference mode.

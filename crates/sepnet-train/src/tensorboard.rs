@@ -7,58 +7,13 @@
 //! buffers — and is written here directly. The file is rebuilt whole from the run's history and
 //! replaced atomically, like every file of a run.
 
+use sepnet_model::proto::Message;
+
 use crate::checkpoint::StepRecord;
 use crate::metrics::EpochMetrics;
 
 /// The event file's name in a run directory (TensorBoard reads any name with `tfevents`).
 pub const EVENTS: &str = "events.out.tfevents.sepnet";
-
-/// A protocol-buffer message under construction.
-#[derive(Default)]
-struct Message(Vec<u8>);
-
-impl Message {
-    fn varint(&mut self, mut v: u64) {
-        while v >= 0x80 {
-            self.0.push((v as u8) | 0x80);
-            v >>= 7;
-        }
-        self.0.push(v as u8);
-    }
-
-    fn key(&mut self, field: u64, wire: u64) {
-        self.varint((field << 3) | wire);
-    }
-
-    fn int(mut self, field: u64, v: u64) -> Self {
-        self.key(field, 0);
-        self.varint(v);
-        self
-    }
-
-    fn double(mut self, field: u64, v: f64) -> Self {
-        self.key(field, 1);
-        self.0.extend_from_slice(&v.to_le_bytes());
-        self
-    }
-
-    fn float(mut self, field: u64, v: f32) -> Self {
-        self.key(field, 5);
-        self.0.extend_from_slice(&v.to_le_bytes());
-        self
-    }
-
-    fn bytes(mut self, field: u64, v: &[u8]) -> Self {
-        self.key(field, 2);
-        self.varint(v.len() as u64);
-        self.0.extend_from_slice(v);
-        self
-    }
-
-    fn message(self, field: u64, m: Message) -> Self {
-        self.bytes(field, &m.0)
-    }
-}
 
 /// CRC-32C as TFRecord masks it.
 fn masked_crc(bytes: &[u8]) -> u32 {
@@ -68,11 +23,12 @@ fn masked_crc(bytes: &[u8]) -> u32 {
 
 /// Appends one TFRecord holding `event`.
 fn record(out: &mut Vec<u8>, event: Message) {
-    let len = (event.0.len() as u64).to_le_bytes();
+    let event = event.into_bytes();
+    let len = (event.len() as u64).to_le_bytes();
     out.extend_from_slice(&len);
     out.extend_from_slice(&masked_crc(&len).to_le_bytes());
-    out.extend_from_slice(&event.0);
-    out.extend_from_slice(&masked_crc(&event.0).to_le_bytes());
+    out.extend_from_slice(&event);
+    out.extend_from_slice(&masked_crc(&event).to_le_bytes());
 }
 
 /// An `Event` at `wall_time` and `step` with a `Summary` of scalar values.
@@ -85,13 +41,13 @@ fn scalars(wall_time: f64, step: u64, values: &[(&str, f64)]) -> Message {
     });
     Message::default()
         .double(1, wall_time)
-        .int(2, step)
+        .int(2, step as i64)
         .message(5, summary)
 }
 
 /// An `Event` with a text summary (TensorBoard's "text" plugin: a string tensor).
 fn text(wall_time: f64, tag: &str, markdown: &str) -> Message {
-    const DT_STRING: u64 = 7;
+    const DT_STRING: i64 = 7;
     let plugin = Message::default().bytes(1, b"text");
     let metadata = Message::default().message(1, plugin);
     let tensor = Message::default()
@@ -166,12 +122,5 @@ mod tests {
         assert_eq!(crc, masked_crc(data));
         // The first event names the file version, as TensorBoard expects.
         assert!(data.windows(13).any(|w| w == b"brain.Event:2"));
-    }
-
-    #[test]
-    fn varints_encode_as_protobuf_does() {
-        let mut m = Message::default();
-        m.varint(300);
-        assert_eq!(m.0, [0xac, 0x02]);
     }
 }

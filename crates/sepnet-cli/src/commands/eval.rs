@@ -2,10 +2,10 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
-use sepnet_data::{DatasetKind, Locator, Normalization};
+use anyhow::Result;
+use sepnet_data::DatasetKind;
 use sepnet_train::table::{Style, draw};
-use sepnet_train::{DatasetInfo, Run, evaluate};
+use sepnet_train::{Run, evaluate};
 
 use super::predict::WeightsArg;
 
@@ -36,28 +36,11 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let run = Run::open(&args.checkpoint)?;
     let config = &run.config.config;
-    let kind: DatasetKind = match &args.dataset {
-        Some(name) => name.parse().map_err(anyhow::Error::msg)?,
-        None => config.dataset.clone(),
+    let kind: Option<DatasetKind> = match &args.dataset {
+        Some(name) => Some(name.parse().map_err(anyhow::Error::msg)?),
+        None => None,
     };
-    let locator = Locator {
-        data_dir: args.data_dir.clone().or_else(|| config.data_dir.clone()),
-        offline: false,
-        progress: !args.json,
-    };
-    let dataset = locator.load(&kind)?;
-    let now = DatasetInfo::of(
-        &dataset,
-        Normalization::for_dataset(config.input_scaling, &dataset),
-    );
-    let differences = run.dataset.differences(&now);
-    if !differences.is_empty() {
-        bail!(
-            "the data found for {kind} are not the ones {} was trained on: {} (point --dataset / --data-dir at them)",
-            run.dir.display(),
-            differences.join("; ")
-        );
-    }
+    let dataset = run.load_dataset(kind, args.data_dir.clone(), !args.json)?;
     let device = config.backend.device().map_err(anyhow::Error::msg)?;
     let model = run.network(&device, args.weights.into())?;
     let split = if args.split == "test" {

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod compare;
 pub mod data;
 pub mod eval;
+pub mod export;
 pub mod models;
 pub mod predict;
 pub mod summary;

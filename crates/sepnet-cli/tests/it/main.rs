@@ -4,6 +4,7 @@
 mod classes;
 mod commands;
 mod common;
+mod export;
 mod faults;
 mod sweep;
 mod workflow;

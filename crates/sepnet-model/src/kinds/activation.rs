@@ -7,6 +7,7 @@ use burn::tensor::Device;
 
 use super::LayerKind;
 use super::args::{Args, parse_activation};
+use crate::export::Graph;
 use crate::layers::Activation;
 use crate::network::Features;
 use crate::spec::{LayerShape, Shape};
@@ -42,6 +43,10 @@ impl LayerKind for ActivationSpec {
 
     fn output(&self, input: Shape) -> Result<Shape, String> {
         Ok(input)
+    }
+
+    fn export(&self, _: &ActivationLayer, _: &LayerShape, g: &mut Graph) {
+        g.activation(self.0);
     }
 
     fn summarise(&self, shape: &LayerShape, namer: &mut Namer) -> LayerSummary {

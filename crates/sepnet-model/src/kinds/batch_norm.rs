@@ -7,6 +7,7 @@ use burn::tensor::Device;
 
 use super::LayerKind;
 use super::args::Args;
+use crate::export::Graph;
 use crate::layers::{BatchNorm, BatchNormConfig};
 use crate::network::Features;
 use crate::spec::{LayerShape, Shape};
@@ -33,6 +34,10 @@ impl LayerKind for BatchNormSpec {
 
     fn output(&self, input: Shape) -> Result<Shape, String> {
         Ok(input)
+    }
+
+    fn export(&self, bn: &BatchNorm, _: &LayerShape, g: &mut Graph) {
+        g.batch_norm("bn", bn);
     }
 
     fn summarise(&self, shape: &LayerShape, namer: &mut Namer) -> LayerSummary {

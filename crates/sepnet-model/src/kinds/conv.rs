@@ -7,6 +7,7 @@ use burn::tensor::Device;
 
 use super::args::{Accepts, Args, count, dims};
 use super::{LayerKind, mul, print, spatial, windowed};
+use crate::export::{Graph, plane};
 use crate::layers::{Activation, Conv2d, Conv2dConfig, Padding};
 use crate::spec::{LayerShape, Shape, Window};
 use crate::summary::{LayerSummary, Namer, row};
@@ -82,6 +83,11 @@ impl LayerKind for ConvSpec {
             .with_bias(self.bias)
             .with_activation(self.activation)
             .init(device)
+    }
+
+    fn export(&self, conv: &Conv2d, shape: &LayerShape, g: &mut Graph) {
+        g.conv("conv", conv, &self.window, plane(shape.input));
+        g.activation(self.activation);
     }
 
     fn window(&self) -> Option<&Window> {

@@ -6,6 +6,7 @@ use burn::tensor::Device;
 
 use super::args::{Accepts, Args, count};
 use super::{LayerKind, mul, print};
+use crate::export::{Attr, Graph};
 use crate::layers::{Activation, Dense, DenseConfig};
 use crate::network::Features;
 use crate::spec::{LayerShape, Shape};
@@ -57,6 +58,19 @@ impl LayerKind for DenseSpec {
                 "dense needs a flat input but receives {h}×{w}×{c}; add `flatten` or `gap` before it"
             )),
         }
+    }
+
+    fn export(&self, dense: &Dense, _: &LayerShape, g: &mut Graph) {
+        // PyTorch's layout, `[out, in]`: Gemm multiplies by its transpose.
+        let mut inputs = vec![
+            g.x(),
+            g.weight("fc", "weight", dense.weight.val().transpose()),
+        ];
+        if let Some(bias) = &dense.bias {
+            inputs.push(g.weight("fc", "bias", bias.val()));
+        }
+        g.node("Gemm", &inputs, vec![Attr::Int("transB", 1)]);
+        g.activation(self.activation);
     }
 
     fn summarise(&self, shape: &LayerShape, namer: &mut Namer) -> LayerSummary {

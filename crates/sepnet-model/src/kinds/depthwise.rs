@@ -7,6 +7,7 @@ use burn::tensor::Device;
 
 use super::args::{Accepts, Args, dims};
 use super::{LayerKind, channels_times, mul, print, spatial, windowed};
+use crate::export::{Graph, plane};
 use crate::layers::{Activation, DepthwiseConv2d, DepthwiseConv2dConfig, DepthwiseFans, Padding};
 use crate::spec::{LayerShape, Shape, Window};
 use crate::summary::{LayerSummary, Namer, row};
@@ -85,6 +86,11 @@ impl LayerKind for DepthwiseSpec {
             .with_activation(self.activation)
             .with_fans(self.fans)
             .init(device)
+    }
+
+    fn export(&self, dw: &DepthwiseConv2d, shape: &LayerShape, g: &mut Graph) {
+        g.depthwise("dw", dw, &self.window, plane(shape.input));
+        g.activation(self.activation);
     }
 
     fn window(&self) -> Option<&Window> {

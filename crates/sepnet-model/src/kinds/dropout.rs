@@ -7,6 +7,7 @@ use burn::tensor::Device;
 
 use super::LayerKind;
 use super::args::Args;
+use crate::export::Graph;
 use crate::network::Features;
 use crate::spec::{LayerShape, Shape};
 use crate::summary::{LayerSummary, Namer, row};
@@ -43,6 +44,9 @@ impl LayerKind for DropoutSpec {
     fn output(&self, input: Shape) -> Result<Shape, String> {
         Ok(input)
     }
+
+    /// Dropout is the identity outside training: nothing to export.
+    fn export(&self, _: &Dropout, _: &LayerShape, _: &mut Graph) {}
 
     fn summarise(&self, shape: &LayerShape, namer: &mut Namer) -> LayerSummary {
         row(namer.name("dropout"), "Dropout", shape.output, 0, 0, 0)

@@ -7,6 +7,7 @@ use burn::tensor::Device;
 
 use super::args::{Accepts, Args, count};
 use super::{LayerKind, mul, print, spatial, windowed};
+use crate::export::{Graph, plane};
 use crate::layers::{
     Activation, DepthwiseFans, DepthwiseSeparableBlock, DepthwiseSeparableBlockConfig,
 };
@@ -102,6 +103,25 @@ impl LayerKind for DwSepSpec {
             .with_activation(self.activation)
             .with_fans(self.fans)
             .init(device)
+    }
+
+    fn export(&self, block: &DepthwiseSeparableBlock, shape: &LayerShape, g: &mut Graph) {
+        g.depthwise(
+            "dw",
+            &block.conv_dw,
+            &self.depthwise_window(),
+            plane(shape.input),
+        );
+        g.batch_norm("bn_dw", &block.bn_dw);
+        g.activation(self.activation);
+        g.conv(
+            "pw",
+            &block.conv_pw,
+            &Window::square(1),
+            plane(shape.output),
+        );
+        g.batch_norm("bn_pw", &block.bn_pw);
+        g.activation(self.activation);
     }
 
     fn set_fans(&mut self, fans: DepthwiseFans) {

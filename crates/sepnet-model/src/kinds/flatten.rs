@@ -7,6 +7,7 @@ use burn::tensor::Device;
 
 use super::args::Args;
 use super::{LayerKind, spatial};
+use crate::export::{Attr, Graph};
 use crate::network::Features;
 use crate::spec::{LayerShape, Shape};
 use crate::summary::{LayerSummary, Namer, row};
@@ -36,6 +37,11 @@ impl LayerKind for FlattenSpec {
 
     fn output(&self, input: Shape) -> Result<Shape, String> {
         Ok(Shape::Flat(spatial(input, "flatten")?.iter().product()))
+    }
+
+    fn export(&self, _: &Flatten, _: &LayerShape, g: &mut Graph) {
+        let x = g.x();
+        g.node("Flatten", &[x], vec![Attr::Int("axis", 1)]);
     }
 
     fn summarise(&self, shape: &LayerShape, namer: &mut Namer) -> LayerSummary {

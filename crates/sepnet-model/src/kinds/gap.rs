@@ -6,6 +6,7 @@ use burn::tensor::Device;
 
 use super::args::Args;
 use super::{LayerKind, spatial};
+use crate::export::{Attr, Graph};
 use crate::layers::GlobalAvgPool;
 use crate::network::Features;
 use crate::spec::{LayerShape, Shape};
@@ -32,6 +33,12 @@ impl LayerKind for GapSpec {
 
     fn output(&self, input: Shape) -> Result<Shape, String> {
         Ok(Shape::Flat(spatial(input, "global average pooling")?[2]))
+    }
+
+    fn export(&self, _: &GlobalAvgPool, _: &LayerShape, g: &mut Graph) {
+        let x = g.x();
+        let pooled = g.node("GlobalAveragePool", &[x], vec![]);
+        g.node("Flatten", &[pooled], vec![Attr::Int("axis", 1)]);
     }
 
     fn summarise(&self, shape: &LayerShape, namer: &mut Namer) -> LayerSummary {

@@ -10,6 +10,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::args::{Accepts, Args, count};
 use super::{LayerKind, channels_times, mul, print, spatial, windowed};
+use crate::export::{Graph, plane};
 use crate::layers::{
     Activation, BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, DepthwiseConv2d,
     DepthwiseConv2dConfig, DepthwiseFans,
@@ -171,6 +172,30 @@ impl LayerKind for InvertedResidualSpec {
             project: pointwise(mid, self.filters),
             bn_project: norm(self.filters),
             residual: self.stride == 1 && c_in == self.filters,
+        }
+    }
+
+    fn export(&self, block: &InvertedResidual, shape: &LayerShape, g: &mut Graph) {
+        let input = g.x();
+        let one = Window::square(1);
+        if let Some((conv, bn)) = &block.expand {
+            g.conv("expand", conv, &one, plane(shape.input));
+            g.batch_norm("bn_expand", bn);
+            g.activation(Activation::Relu6);
+        }
+        g.depthwise(
+            "dw",
+            &block.conv_dw,
+            &self.depthwise_window(),
+            plane(shape.input),
+        );
+        g.batch_norm("bn_dw", &block.bn_dw);
+        g.activation(Activation::Relu6);
+        g.conv("project", &block.project, &one, plane(shape.output));
+        g.batch_norm("bn_project", &block.bn_project);
+        if block.residual {
+            let output = g.x();
+            g.node("Add", &[output, input], vec![]);
         }
     }
 

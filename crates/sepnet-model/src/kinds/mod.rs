@@ -37,6 +37,7 @@ pub use inverted_residual::{InvertedResidual, InvertedResidualSpec};
 pub use pool::PoolSpec;
 pub use separable::SeparableSpec;
 
+use crate::export::Graph;
 use crate::layers::DepthwiseFans;
 use crate::network::Features;
 use crate::spec::{LayerShape, Shape, Window};
@@ -68,6 +69,8 @@ pub trait LayerKind: Clone + fmt::Debug + PartialEq + Sized {
     }
     /// Sets the initialisation fans of its depthwise kernels, if it has any.
     fn set_fans(&mut self, _fans: DepthwiseFans) {}
+    /// Writes the built layer as ONNX nodes, its weights named as the PyTorch twin names them.
+    fn export(&self, module: &Self::Module, shape: &LayerShape, graph: &mut Graph);
 }
 
 /// A built layer's forward pass on an activation in flight.
@@ -138,6 +141,14 @@ macro_rules! kinds {
 
             pub(crate) fn set_fans(&mut self, fans: DepthwiseFans) {
                 match self { $(LayerSpec::$variant(k) => k.set_fans(fans),)* }
+            }
+
+            pub(crate) fn export(&self, layer: &Layer, shape: &LayerShape, graph: &mut Graph) -> Result<(), String> {
+                match (self, layer) {
+                    $((LayerSpec::$variant(k), Layer::$variant(m)) => k.export(m, shape, graph),)*
+                    _ => return Err(format!("layer `{self}` was built as another kind")),
+                }
+                Ok(())
             }
         }
 

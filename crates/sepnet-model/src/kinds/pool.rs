@@ -7,6 +7,7 @@ use burn::tensor::Device;
 
 use super::args::{Accepts, Args, dims};
 use super::{LayerKind, print, spatial, windowed};
+use crate::export::{Attr, Graph, plane, window_attrs};
 use crate::layers::{Padding, Pool2d, Pool2dConfig, PoolKind};
 use crate::spec::{LayerShape, Shape, Window};
 use crate::summary::{LayerSummary, Namer, row};
@@ -66,6 +67,20 @@ impl LayerKind for PoolSpec {
         let s = spatial(input, "pooling")?;
         let [h, w] = windowed(&self.window, s, "the pooling")?;
         Ok(Shape::Spatial([h, w, s[2]]))
+    }
+
+    fn export(&self, _: &Pool2d, shape: &LayerShape, g: &mut Graph) {
+        let mut attrs = window_attrs(&self.window, plane(shape.input), None);
+        let op = match self.kind {
+            PoolKind::Max => "MaxPool",
+            PoolKind::Average => {
+                // Keras and sepnet average over the window's real pixels only.
+                attrs.push(Attr::Int("count_include_pad", 0));
+                "AveragePool"
+            }
+        };
+        let x = g.x();
+        g.node(op, &[x], attrs);
     }
 
     fn summarise(&self, shape: &LayerShape, namer: &mut Namer) -> LayerSummary {

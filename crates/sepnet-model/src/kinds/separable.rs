@@ -7,6 +7,7 @@ use burn::tensor::Device;
 
 use super::args::{Accepts, Args, count, dims};
 use super::{LayerKind, channels_times, mul, print, spatial, windowed};
+use crate::export::{Graph, plane};
 use crate::layers::{Activation, DepthwiseFans, Padding, SeparableConv2d, SeparableConv2dConfig};
 use crate::spec::{LayerShape, Shape, Window};
 use crate::summary::{LayerSummary, Namer, row, separable_cost};
@@ -97,6 +98,12 @@ impl LayerKind for SeparableSpec {
             .with_activation(self.activation)
             .with_fans(self.fans)
             .init(device)
+    }
+
+    fn export(&self, sep: &SeparableConv2d, shape: &LayerShape, g: &mut Graph) {
+        g.depthwise("dw", &sep.conv_dw, &self.window, plane(shape.input));
+        g.conv("pw", &sep.conv_pw, &Window::square(1), plane(shape.output));
+        g.activation(self.activation);
     }
 
     fn window(&self) -> Option<&Window> {

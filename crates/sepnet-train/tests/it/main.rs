@@ -3,6 +3,7 @@
 //! Tests that need the dataset are ignored, with the reason, when it is absent.
 
 mod common;
+mod export;
 mod faults;
 mod learning;
 mod resume;

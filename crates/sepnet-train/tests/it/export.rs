@@ -1,0 +1,85 @@
+//! Exported ONNX models run by tract (an ONNX runtime sepnet did not write) give sepnet's own
+//! logits on real test images: networks built and trained here, covering every layer kind.
+
+use sepnet_train::export::{Format, Sample};
+use sepnet_train::{Run, Weights, train};
+use tract_onnx::prelude::*;
+
+use crate::common::{FASHION, config, quiet, turn};
+
+/// Every layer kind: full, depthwise (multiplier 2, bias, dilation), separable, MobileNet v1 and
+/// v2 blocks, BatchNorm, ReLU6, max and average pooling with `same` padding, dropout, and
+/// TensorFlow's asymmetric `same` padding at stride 2. Not the literal models, whose kernels are
+/// larger than their input: tract 0.22.5 corrupts its heap on them (its im2col underflows);
+/// ONNX Runtime runs them to sepnet's logits (`reference/check_onnx.py`, docs/export.md).
+const SPECS: [&str; 2] = [
+    "conv:8:3:relu,maxpool:2,sep:16:3:relu,pool,flatten,dense:10",
+    "conv:8:3:s=2:nobias,bn,relu6,dw:3:m=2:d=2:bias:relu,dwsep:16:s=2,ir:16:e=3,ir:24:s=2,avgpool:2:s=1:same,maxpool:3:s=2:same,gap,dropout:0.2,dense:10",
+];
+
+/// tract's logits for the sample's images.
+fn tract_logits(onnx: &[u8], sample: &Sample) -> Vec<f32> {
+    let [n, c, h, w] = sample.shape;
+    let model = tract_onnx::onnx()
+        .model_for_read(&mut std::io::Cursor::new(onnx))
+        .unwrap()
+        .with_input_fact(0, f32::fact([n, c, h, w]).into())
+        .unwrap()
+        .into_optimized()
+        .unwrap()
+        .into_runnable()
+        .unwrap();
+    let images =
+        tract_ndarray::Array4::from_shape_vec((n, c, h, w), sample.images.clone()).unwrap();
+    let outputs = model.run(tvec!(Tensor::from(images).into())).unwrap();
+    outputs[0]
+        .to_array_view::<f32>()
+        .unwrap()
+        .iter()
+        .copied()
+        .collect()
+}
+
+fn argmax(row: &[f32]) -> usize {
+    row.iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .unwrap()
+        .0
+}
+
+#[test]
+#[cfg_attr(
+    not(has_fashion),
+    ignore = "needs Fashion-MNIST: apt-get install dataset-fashion-mnist"
+)]
+fn tract_runs_the_exported_models_to_sepnets_logits() {
+    let _turn = turn();
+    for spec in SPECS {
+        let out = tempfile::tempdir().unwrap();
+        let mut c = config(spec, 1, 30);
+        c.validation = sepnet_train::Validation::Images(500);
+        train(&c, out.path(), &mut quiet()).unwrap();
+        let run = Run::open(out.path()).unwrap();
+        let data = run.load_dataset(None, Some(FASHION.into()), false).unwrap();
+        let sample = run.sample(&data, 64, Weights::Best).unwrap();
+        let onnx = run.export(Format::Onnx, Weights::Best).unwrap();
+        let theirs = tract_logits(&onnx, &sample);
+        let ours = &sample.logits;
+        let scale = ours.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let worst = ours
+            .iter()
+            .zip(&theirs)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(
+            worst <= 1e-4 * scale,
+            "{spec}: max |tract − sepnet| {worst} at scale {scale}"
+        );
+        for (a, b) in ours
+            .chunks(sample.classes)
+            .zip(theirs.chunks(sample.classes))
+        {
+            assert_eq!(argmax(a), argmax(b), "{spec}: another top-1 class");
+        }
+    }
+}
