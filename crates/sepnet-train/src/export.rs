@@ -72,16 +72,22 @@ impl Run {
         }
     }
 
-    /// The first `n` test images of `data` as the network takes them, their labels and the
-    /// network's logits for them.
+    /// `n` test images of `data`, evenly spaced over the split (image folders list their
+    /// images class by class, so the first `n` could all be one class), as the network takes
+    /// them, their labels and the network's logits for them.
     pub fn sample(&self, data: &Dataset, n: usize, weights: Weights) -> Result<Sample, TrainError> {
         let device = Device::flex();
         let network = self.network(&device, weights)?;
-        let n = n.min(data.test.len());
-        let image_len = data.image_len();
+        let (len, image_len) = (data.test.len(), data.image_len());
+        let n = n.min(len);
+        let picked: Vec<usize> = (0..n).map(|i| i * len / n).collect();
         let split = Split {
-            images: data.test.images[..n * image_len].to_vec(),
-            labels: data.test.labels[..n].to_vec(),
+            images: picked
+                .iter()
+                .flat_map(|&i| &data.test.images[i * image_len..(i + 1) * image_len])
+                .copied()
+                .collect(),
+            labels: picked.iter().map(|&i| data.test.labels[i]).collect(),
         };
         let norm = &self.dataset.normalization;
         let (mut images, mut logits) = (Vec::new(), Vec::new());

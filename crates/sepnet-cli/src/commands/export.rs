@@ -35,7 +35,7 @@ pub struct Args {
     /// Which weights: best (the best validation epoch) or last.
     #[arg(long, value_enum, default_value = "best")]
     weights: WeightsArg,
-    /// Also write N real test images, their labels and sepnet's logits for them to
+    /// Also write N real test images (evenly spaced over the test split), their labels and sepnet's logits for them to
     /// OUT.samples.safetensors, to check another runtime against.
     #[arg(long, value_name = "N")]
     samples: Option<usize>,
