@@ -1,13 +1,15 @@
-"""sepnet vs PyTorch, same machine, same run: alternating A/B rounds, one ratio per model.
+"""sepnet vs PyTorch vs Keras/TensorFlow, same machine, same run: rounds that rotate which
+framework goes first, one ratio per model and peer.
 
     cargo build --release --bin sepnet
     python3 reference/ab_bench.py                        # CPU, the four reference models
-    python3 reference/ab_bench.py --device cuda --backend wgpu --sepnet ./sepnet   # GPU box
+    python3 reference/ab_bench.py --batch-size 1 --steps 200   # inference latency (p50/p90/p99)
+    python3 reference/ab_bench.py --peers torch --device cuda --backend wgpu --sepnet ./sepnet
 
-Each round runs `sepnet bench --json` and `torch_bench.py` once per model, swapping which goes
-first every round so neither always gets the cooler machine. A model's figure is the median
-over rounds of each round's median step. Prints a Markdown table (sepnet/PyTorch > 1 means
-sepnet is slower) and writes every raw result to --out.
+Each round runs `sepnet bench --json`, `torch_bench.py` and `keras_bench.py` once per model,
+rotating the order every round so no framework always gets the cooler machine. A model's
+figure is the median over rounds of each round's median. Prints a Markdown table (a ratio
+sepnet/peer above 1 means sepnet is slower) and writes every raw result to --out.
 """
 
 import argparse
@@ -36,6 +38,7 @@ def main():
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--backend", default="flex", help="sepnet backend: flex or wgpu")
     p.add_argument("--device", default="cpu", help="PyTorch device: cpu or cuda")
+    p.add_argument("--peers", default="torch,keras", help="frameworks beside sepnet: torch, keras")
     p.add_argument("--out", default="runs/ab_bench.json")
     args = p.parse_args()
 
@@ -44,35 +47,59 @@ def main():
     with open(models_json, "w") as f:
         json.dump(run_json([args.sepnet, "models", "--json"]), f)
     common = ["--batch-size", str(args.batch_size), "--steps", str(args.steps)]
-    raw = {"sepnet": [], "torch": []}
+    peers = [x for x in args.peers.split(",") if x]
+    scripts = {"torch": ["torch_bench.py", "--device", args.device], "keras": ["keras_bench.py"]}
+    raw = {name: [] for name in ["sepnet", *peers]}
     for r in range(args.rounds):
         for model in args.models.split(","):
-            sepnet = [args.sepnet, "bench", "--models", model, "--backend", args.backend, "--json", *common]
-            torch = [sys.executable, os.path.join(HERE, "torch_bench.py"), "--models-json", models_json,
-                     "--models", model, "--device", args.device, *common]
-            order = [("sepnet", sepnet), ("torch", torch)]
-            for name, cmd in order if r % 2 == 0 else order[::-1]:
+            order = [("sepnet", [args.sepnet, "bench", "--models", model, "--backend", args.backend,
+                                 "--json", *common])]
+            for peer in peers:
+                script, *extra = scripts[peer]
+                order.append((peer, [sys.executable, os.path.join(HERE, script), "--models-json", models_json,
+                                     "--models", model, *extra, *common]))
+            shift = r % len(order)
+            for name, cmd in order[shift:] + order[:shift]:
                 raw[name].extend(run_json(cmd))
             print(f"round {r + 1}/{args.rounds} {model}: done", file=sys.stderr)
-
-    def median(side, model, key):
-        return statistics.median(x[key] for x in raw[side] if x["model"] == model)
-
-    rows = []
-    print(f"| model | PyTorch train step | sepnet ({args.backend}) train step | sepnet/PyTorch | "
-          f"PyTorch forward | sepnet forward | sepnet/PyTorch | sepnet first step |")
-    print("|---|---|---|---|---|---|---|---|")
-    for model in args.models.split(","):
-        t_step, s_step = median("torch", model, "train_step_ms"), median("sepnet", model, "train_step_ms")
-        t_fwd, s_fwd = median("torch", model, "forward_ms"), median("sepnet", model, "forward_ms")
-        first = median("sepnet", model, "first_step_ms")
-        rows.append({"model": model, "torch_train_step_ms": t_step, "sepnet_train_step_ms": s_step,
-                     "train_ratio": s_step / t_step, "torch_forward_ms": t_fwd, "sepnet_forward_ms": s_fwd,
-                     "forward_ratio": s_fwd / t_fwd, "sepnet_first_step_ms": first})
-        print(f"| {model} | {t_step:.1f} ms | {s_step:.1f} ms | {s_step / t_step:.2f}× | "
-              f"{t_fwd:.1f} ms | {s_fwd:.1f} ms | {s_fwd / t_fwd:.2f}× | {first:.0f} ms |")
+    rows = summarise(raw, args.models.split(","), peers, args.batch_size)
     with open(args.out, "w") as f:
         json.dump({"args": vars(args), "summary": rows, "raw": raw}, f, indent=2)
+
+
+def summarise(raw, models, peers, batch_size):
+    """Prints the Markdown table: train step and forward median (or, at batch 1, forward p50
+    and p90 latency) per framework, and sepnet's ratio to each peer."""
+    def median(side, model, path):
+        values = []
+        for x in raw[side]:
+            if x["model"] == model:
+                for key in path:
+                    x = x[key]
+                values.append(x)
+        return statistics.median(values)
+
+    latency = batch_size == 1
+    columns = ([("forward p50", ("forward", "median_ms")), ("forward p90", ("forward", "p90_ms"))] if latency
+               else [("train step", ("train_step", "median_ms")), ("forward", ("forward", "median_ms"))])
+    names = {"sepnet": "sepnet", "torch": "PyTorch", "keras": "Keras/TF"}
+    header = ["model"]
+    for title, _ in columns:
+        header += [f"{names[s]} {title}" for s in ["sepnet", *peers]]
+        header += [f"{title} sepnet ÷ {names[p]}" for p in peers]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    rows = []
+    for model in models:
+        cells, row = [model], {"model": model}
+        for title, path in columns:
+            ms = {side: median(side, model, path) for side in ["sepnet", *peers]}
+            cells += [f"{ms[s]:.2f} ms" if latency else f"{ms[s]:.1f} ms" for s in ["sepnet", *peers]]
+            cells += [f"{ms['sepnet'] / ms[p]:.2f}×" for p in peers]
+            row[title] = ms
+        print("| " + " | ".join(cells) + " |")
+        rows.append(row)
+    return rows
 
 
 if __name__ == "__main__":

@@ -26,7 +26,9 @@ import torch_models
 
 def timing(seconds):
     ms = sorted(s * 1e3 for s in seconds)
-    return {"median_ms": statistics.median(ms), "min_ms": ms[0], "max_ms": ms[-1]}
+    rank = lambda p: ms[max(1, min(len(ms), -(-p * len(ms) // 100))) - 1]  # noqa: E731 (nearest rank)
+    return {"median_ms": statistics.median(ms), "min_ms": ms[0], "max_ms": ms[-1],
+            "p90_ms": rank(90), "p99_ms": rank(99)}
 
 
 def bench(model, args, device):

@@ -11,11 +11,12 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
-use sepnet_model::layers::{BatchNorm, Conv2d, DepthwiseConv2d};
 use sepnet_model::spec::NetworkSpec;
-use sepnet_model::{Backend, Features, Layer, Network, Summary};
+use sepnet_model::{Backend, Network, Summary};
 use serde::Serialize;
 
+pub use crate::profile::{LayerProfile, profile_layers};
+use crate::roofline::Roofs;
 use crate::step::train_step;
 use crate::{TrainConfig, TrainError, optimizer};
 
@@ -34,7 +35,7 @@ pub struct BenchConfig {
 
 impl BenchConfig {
     /// Refuses settings that leave nothing to time.
-    fn check(&self) -> Result<(), TrainError> {
+    pub(crate) fn check(&self) -> Result<(), TrainError> {
         if self.batch_size == 0 || self.steps == 0 {
             return Err(TrainError::Config(
                 "bench needs --batch-size and --steps of at least 1".into(),
@@ -44,13 +45,13 @@ impl BenchConfig {
     }
 
     /// Untimed repetitions before timing (at least one, so the first-call costs stay out).
-    fn warmup_runs(&self) -> usize {
+    pub(crate) fn warmup_runs(&self) -> usize {
         self.warmup.max(1)
     }
 }
 
 /// Waits for the device to finish its queued work, so a timing covers the work itself.
-fn sync(device: &Device) -> Result<(), TrainError> {
+pub(crate) fn sync(device: &Device) -> Result<(), TrainError> {
     device
         .sync()
         .map_err(|e| TrainError::Config(format!("the device failed: {e:?}")))
@@ -76,6 +77,10 @@ pub struct Timing {
     pub min_ms: f64,
     /// Slowest repetition.
     pub max_ms: f64,
+    /// 90th percentile (nearest rank): the latency nine requests in ten stay under.
+    pub p90_ms: f64,
+    /// 99th percentile (nearest rank); equals the maximum below 100 repetitions.
+    pub p99_ms: f64,
 }
 
 impl Timing {
@@ -89,10 +94,13 @@ impl Timing {
             _ if n % 2 == 1 => ms[n / 2],
             _ => 0.5 * (ms[n / 2 - 1] + ms[n / 2]),
         };
+        let percentile = |p: usize| ms[(p * n).div_ceil(100).clamp(1, n) - 1];
         Some(Timing {
             median_ms: median,
             min_ms: ms[0],
             max_ms: ms[n - 1],
+            p90_ms: percentile(90),
+            p99_ms: percentile(99),
         })
     }
 }
@@ -135,6 +143,9 @@ pub struct BenchResult {
     /// Per-layer profile, when asked for ([`profile_layers`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub layers: Vec<LayerProfile>,
+    /// This machine's measured roofs, beside a per-layer profile.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roofs: Option<Roofs>,
 }
 
 /// Times a training step and a forward pass of `spec` on `device` (an inference device;
@@ -220,11 +231,12 @@ pub fn bench_model(
         forward_gmacs_per_s: macs as f64 * batch / (forward.median_ms * 1e6),
         train_gmacs_per_s: 3.0 * macs as f64 * batch / (train_step.median_ms * 1e6),
         layers: Vec::new(),
+        roofs: None,
     })
 }
 
 /// Normal(0, 1) images and uniformly drawn labels, fixed by the seed.
-fn synthetic_batch(
+pub(crate) fn synthetic_batch(
     spec: &NetworkSpec,
     config: &BenchConfig,
     device: &Device,
@@ -242,153 +254,4 @@ fn synthetic_batch(
         .collect();
     let labels = Tensor::from_data(TensorData::new(labels, [config.batch_size]), device);
     (images, labels)
-}
-
-/// Forward and backward time of one layer (or one part of a separable layer).
-#[derive(Clone, Debug, Serialize)]
-pub struct LayerProfile {
-    /// Position in the network (parts of a separable layer share it).
-    pub index: usize,
-    /// The layer in spec syntax; parts of a separable layer end in `/dw`, `/pw`, `/bn`.
-    pub layer: String,
-    /// Input shape `[batch, c, h, w]` or `[batch, n]`.
-    pub input: Vec<usize>,
-    /// Median forward time (autodiff recording on), ms.
-    pub forward_ms: f64,
-    /// Median backward time (input and weight gradients from a gradient of ones), ms.
-    pub backward_ms: f64,
-}
-
-impl LayerProfile {
-    /// Backward time over forward time.
-    pub fn backward_ratio(&self) -> f64 {
-        self.backward_ms / self.forward_ms.max(1e-9)
-    }
-}
-
-/// Times every layer of `spec` on its own: each one receives the real activation the layers
-/// before it produce, marked as requiring a gradient, and is timed through its forward and
-/// then its backward pass. Separable layers and MobileNet blocks are split into their
-/// depthwise, pointwise and BatchNorm parts so the slow convolution is visible.
-pub fn profile_layers(
-    spec: &NetworkSpec,
-    device: &Device,
-    config: &BenchConfig,
-) -> Result<Vec<LayerProfile>, TrainError> {
-    config.check()?;
-    let train_device = device.clone().autodiff();
-    train_device.seed(config.seed);
-    let model = Network::new(spec, &train_device).map_err(|e| TrainError::Config(e.message))?;
-    let (images, _) = synthetic_batch(spec, config, &train_device);
-    let mut rows = Vec::new();
-    let mut x = Features::Spatial(images);
-    for (index, (layer, layer_spec)) in model.layers.iter().zip(&spec.layers).enumerate() {
-        let name = layer_spec.to_string();
-        let layer_input = detached(&x);
-        let parts: Vec<(String, Part)> = match layer {
-            Layer::Separable(l) => vec![
-                (format!("{name}/dw"), Part::Depthwise(&l.conv_dw)),
-                (format!("{name}/pw"), Part::Conv(&l.conv_pw)),
-            ],
-            Layer::DwSep(l) => vec![
-                (format!("{name}/dw"), Part::Depthwise(&l.conv_dw)),
-                (format!("{name}/bn"), Part::BatchNorm(&l.bn_dw)),
-                (format!("{name}/pw"), Part::Conv(&l.conv_pw)),
-                (format!("{name}/bn"), Part::BatchNorm(&l.bn_pw)),
-            ],
-            other => vec![(name, Part::Layer(other))],
-        };
-        for (name, part) in parts {
-            let (row, output) = time_part(index, name, &part, &x, &train_device, config)?;
-            rows.push(row);
-            x = output;
-        }
-        // A block's parts leave out its activations: the next layer gets the real output.
-        if matches!(layer, Layer::DwSep(_)) {
-            x = layer.forward(layer_input);
-        }
-    }
-    Ok(rows)
-}
-
-/// A timed unit: a whole layer or one convolution / BatchNorm inside it.
-enum Part<'a> {
-    Layer(&'a Layer),
-    Conv(&'a Conv2d),
-    Depthwise(&'a DepthwiseConv2d),
-    BatchNorm(&'a BatchNorm),
-}
-
-impl Part<'_> {
-    fn forward(&self, x: Features) -> Features {
-        match (self, x) {
-            (Part::Layer(l), x) => l.forward(x),
-            (Part::Conv(l), Features::Spatial(t)) => Features::Spatial(l.forward(t)),
-            (Part::Depthwise(l), Features::Spatial(t)) => Features::Spatial(l.forward(t)),
-            (Part::BatchNorm(l), Features::Spatial(t)) => Features::Spatial(l.forward(t)),
-            (_, _) => unreachable!("convolutions and BatchNorm parts receive spatial input"),
-        }
-    }
-}
-
-fn time_part(
-    index: usize,
-    name: String,
-    part: &Part,
-    input: &Features,
-    device: &Device,
-    config: &BenchConfig,
-) -> Result<(LayerProfile, Features), TrainError> {
-    let (mut forward, mut backward, mut output) = (Vec::new(), Vec::new(), None);
-    for i in 0..config.warmup_runs() + config.steps {
-        let x = tracked(input);
-        sync(device)?;
-        let started = Instant::now();
-        let y = part.forward(x);
-        sync(device)?;
-        let forwarded = Instant::now();
-        let _grads = match &y {
-            Features::Spatial(t) => t.backward(),
-            Features::Flat(t) => t.backward(),
-        };
-        sync(device)?;
-        if i >= config.warmup_runs() {
-            forward.push((forwarded - started).as_secs_f64());
-            backward.push(forwarded.elapsed().as_secs_f64());
-        }
-        output = Some(y);
-    }
-    let output = detached(&output.expect("at least one run"));
-    let input_dims = match input {
-        Features::Spatial(t) => t.dims().to_vec(),
-        Features::Flat(t) => t.dims().to_vec(),
-    };
-    let row = LayerProfile {
-        index,
-        layer: name,
-        input: input_dims,
-        forward_ms: Timing::from_seconds(&forward)
-            .expect("steps >= 1")
-            .median_ms,
-        backward_ms: Timing::from_seconds(&backward)
-            .expect("steps >= 1")
-            .median_ms,
-    };
-    Ok((row, output))
-}
-
-/// A copy of `x` that starts a new graph and asks for its gradient (so the input gradient is
-/// part of the backward time, as it is inside a network).
-fn tracked(x: &Features) -> Features {
-    match x {
-        Features::Spatial(t) => Features::Spatial(t.clone().detach().require_grad()),
-        Features::Flat(t) => Features::Flat(t.clone().detach().require_grad()),
-    }
-}
-
-fn detached(x: &Features) -> Features {
-    match x {
-        Features::Spatial(t) => Features::Spatial(t.clone().detach()),
-        Features::Flat(t) => Features::Flat(t.clone().detach()),
-    }
 }

@@ -3,7 +3,10 @@
 
 use anyhow::{Result, bail};
 use sepnet_model::{ModelOptions, human, resolve_model};
-use sepnet_train::bench::{BenchConfig, BenchResult, bench_model, profile_layers};
+use sepnet_train::bench::{
+    BenchConfig, BenchResult, LayerProfile, Timing, bench_model, profile_layers,
+};
+use sepnet_train::roofline::Roofs;
 use sepnet_train::table::{Style, draw};
 
 use crate::args::{BackendArg, parse_input, split_models};
@@ -23,16 +26,18 @@ pub struct Args {
     /// Images per batch (synthetic Normal(0, 1) images at the model's input size).
     #[arg(long, default_value_t = 128)]
     batch_size: usize,
-    /// Timed repetitions; medians and min–max are over these.
-    #[arg(long, default_value_t = 10)]
-    steps: usize,
+    /// Timed repetitions; medians, percentiles and min–max are over these [default: 10, or
+    /// 200 at batch sizes up to 8, where latency percentiles need many repetitions].
+    #[arg(long)]
+    steps: Option<usize>,
     /// Untimed repetitions after the first step.
     #[arg(long, default_value_t = 2)]
     warmup: usize,
     #[command(flatten)]
     backend: BackendArg,
     /// Also time every layer's forward and backward pass on its own (separable layers split
-    /// into their depthwise and pointwise parts).
+    /// into their depthwise and pointwise parts), with its GFLOP/s, arithmetic intensity and
+    /// % of what this machine's measured roofs (peak FLOP/s, memory bandwidth) allow.
     #[arg(long)]
     layers: bool,
     /// Seed for the weights and the synthetic batch.
@@ -53,7 +58,9 @@ pub fn run(args: Args) -> Result<()> {
     let device = backend.device().map_err(anyhow::Error::msg)?;
     let config = BenchConfig {
         batch_size: args.batch_size,
-        steps: args.steps,
+        steps: args
+            .steps
+            .unwrap_or(if args.batch_size <= 8 { 200 } else { 10 }),
         warmup: args.warmup,
         seed: args.seed,
     };
@@ -61,6 +68,10 @@ pub fn run(args: Args) -> Result<()> {
         input: args.input,
         ..Default::default()
     };
+    let roofs = args.layers.then(|| {
+        eprintln!("bench: measuring this machine's peak FLOP/s and memory bandwidth…");
+        Roofs::measure()
+    });
     let mut results = Vec::new();
     for model in &models {
         let spec = resolve_model(model, &options)?;
@@ -71,6 +82,7 @@ pub fn run(args: Args) -> Result<()> {
         let mut result = bench_model(model, &spec, backend, &device, &config)?;
         if args.layers {
             result.layers = profile_layers(&spec, &device, &config)?;
+            result.roofs = roofs;
         }
         if !args.json {
             print_result(&result);
@@ -92,49 +104,84 @@ fn print_result(r: &BenchResult) {
         human(r.params),
         human(r.macs)
     );
-    println!(
-        "  forward      {:>9.2} ms  (min {:.2}, max {:.2})  {:>9.0} img/s  {:>7.1} GMAC/s",
-        r.forward_ms,
-        r.forward.min_ms,
-        r.forward.max_ms,
+    let line = |what: &str, t: &Timing, images_per_s: f64, gmacs: f64| {
+        println!(
+            "  {what:<11}{:>9.2} ms  (p90 {:.2}, p99 {:.2}, min {:.2}, max {:.2})  {images_per_s:>9.0} img/s  {gmacs:>7.1} GMAC/s",
+            t.median_ms, t.p90_ms, t.p99_ms, t.min_ms, t.max_ms
+        )
+    };
+    line(
+        "forward",
+        &r.forward,
         r.forward_images_per_s,
-        r.forward_gmacs_per_s
+        r.forward_gmacs_per_s,
     );
-    println!(
-        "  train step   {:>9.2} ms  (min {:.2}, max {:.2})  {:>9.0} img/s  {:>7.1} GMAC/s",
-        r.train_step_ms,
-        r.train_step.min_ms,
-        r.train_step.max_ms,
+    line(
+        "train step",
+        &r.train_step,
         r.train_images_per_s,
-        r.train_gmacs_per_s
+        r.train_gmacs_per_s,
     );
-    println!("  first step   {:>9.2} ms", r.first_step_ms);
-    if !r.layers.is_empty() {
-        let rows = r
-            .layers
-            .iter()
-            .map(|l| {
-                let input: Vec<String> = l.input.iter().map(usize::to_string).collect();
-                vec![
-                    l.index.to_string(),
-                    l.layer.clone(),
-                    input.join("×"),
-                    format!("{:.3}", l.forward_ms),
-                    format!("{:.3}", l.backward_ms),
-                    format!("{:.1}", l.backward_ratio()),
-                ]
-            })
-            .collect();
-        let header = ["#", "layer", "input", "fwd ms", "bwd ms", "bwd/fwd"];
-        print!(
-            "{}",
-            draw(
-                Style::Plain,
-                &header,
-                &["#", "fwd ms", "bwd ms", "bwd/fwd"],
-                rows
-            )
-        );
+    println!("  first step {:>9.2} ms", r.first_step_ms);
+    if let Some(roofs) = &r.roofs {
+        print_roofs(roofs);
+        print!("{}", layer_table(&r.layers, roofs));
     }
     println!();
+}
+
+fn print_roofs(roofs: &Roofs) {
+    println!(
+        "  this machine: {:.0} GFLOP/s peak ({} FMA loop, {} threads), {:.1} GB/s streaming; \
+         below {:.1} FLOP/byte a layer is memory-bound",
+        roofs.peak_gflops,
+        roofs.isa,
+        roofs.threads,
+        roofs.bandwidth_gbs,
+        roofs.ridge()
+    );
+}
+
+fn layer_table(layers: &[LayerProfile], roofs: &Roofs) -> String {
+    let rows = layers
+        .iter()
+        .map(|l| {
+            let input: Vec<String> = l.input.iter().map(usize::to_string).collect();
+            let bound = if l.forward_flop == 0 {
+                "-"
+            } else if l.intensity() < roofs.ridge() {
+                "memory"
+            } else {
+                "compute"
+            };
+            vec![
+                l.index.to_string(),
+                l.layer.clone(),
+                input.join("×"),
+                format!("{:.3}", l.forward_ms),
+                format!("{:.3}", l.backward_ms),
+                format!("{:.1}", l.backward_ratio()),
+                format!("{:.1}", l.forward_gflops()),
+                format!("{:.1}", l.backward_gflops()),
+                format!("{:.1}", l.intensity()),
+                bound.to_string(),
+                format!("{:.0}%", l.percent_of_roof(roofs)),
+            ]
+        })
+        .collect();
+    let header = [
+        "#",
+        "layer",
+        "input",
+        "fwd ms",
+        "bwd ms",
+        "bwd/fwd",
+        "fwd GFLOP/s",
+        "bwd GFLOP/s",
+        "FLOP/B",
+        "bound",
+        "fwd % of roof",
+    ];
+    let right = &header[3..];
+    draw(Style::Plain, &header, right, rows)
 }

@@ -11,6 +11,7 @@ use rayon::prelude::*;
 
 use super::gemm::{Matrix, matmul};
 use super::geometry::{Geometry, input_col};
+use super::output::filled;
 use super::parallel::sum_over_batch;
 
 /// Rows of the unfolded image: one per input channel and kernel position.
@@ -33,7 +34,7 @@ fn im2col(x: &[f32], g: &Geometry, col: &mut [f32]) {
     col.fill(0.0);
     for ci in 0..c {
         let x = &x[ci * h * w..][..h * w];
-        g.rows(|out_row, in_row, k_row| {
+        for (out_row, in_row, k_row) in g.rows() {
             let x = &x[in_row * w..][..w];
             for &(k_col, first, end, offset) in &columns {
                 let row = (ci * k_h + k_row) * k_w + k_col;
@@ -47,7 +48,7 @@ fn im2col(x: &[f32], g: &Geometry, col: &mut [f32]) {
                     }
                 }
             }
-        });
+        }
     }
 }
 
@@ -59,7 +60,7 @@ fn col2im(col: &[f32], g: &Geometry, dx: &mut [f32]) {
     let (columns, stride) = (g.columns(), g.stride[1]);
     for ci in 0..c {
         let dx = &mut dx[ci * h * w..][..h * w];
-        g.rows(|out_row, in_row, k_row| {
+        for (out_row, in_row, k_row) in g.rows() {
             let dx = &mut dx[in_row * w..][..w];
             for &(k_col, first, end, offset) in &columns {
                 let row = (ci * k_h + k_row) * k_w + k_col;
@@ -76,7 +77,7 @@ fn col2im(col: &[f32], g: &Geometry, dx: &mut [f32]) {
                     }
                 }
             }
-        });
+        }
     }
 }
 
@@ -85,20 +86,20 @@ pub fn forward(x: &[f32], weight: &[f32], g: &Geometry, filters: usize) -> Vec<f
     let [batch, c, h, w] = g.input;
     let (rows, p) = (col_rows(g), pixels_out(g));
     let kernel = Matrix::row_major(weight, filters, rows);
-    let mut y = vec![0.0f32; batch * filters * p];
-    if p == 0 {
-        return y;
+    let len = batch * filters * p;
+    if len == 0 {
+        return Vec::new();
     }
-    y.par_chunks_mut(filters * p)
-        .zip(x.par_chunks(c * h * w))
-        .for_each_init(
-            || vec![0.0f32; rows * p],
-            |col, (y, x)| {
-                im2col(x, g, col);
-                matmul(y, false, kernel, Matrix::row_major(col, rows, p));
-            },
-        );
-    y
+    let image = c * h * w;
+    filled(
+        len,
+        filters * p,
+        || vec![0.0f32; rows * p],
+        |col, n, y| {
+            im2col(&x[n * image..][..image], g, col);
+            y.product(kernel, Matrix::row_major(col, rows, p))
+        },
+    )
 }
 
 /// `dx[n] = col2im(Wᵀ · dy[n])`.

@@ -1,6 +1,8 @@
 //! A bounds-checked `f32` matrix product on top of the `gemm` crate (the one burn-flex uses),
 //! on strided views, single-threaded unless asked (callers mostly parallelise over images).
 
+use std::mem::MaybeUninit;
+
 /// A strided, read-only matrix view: element `(i, j)` is `data[i·row_stride + j·col_stride]`.
 #[derive(Clone, Copy)]
 pub struct Matrix<'a> {
@@ -65,17 +67,63 @@ pub fn matmul_strided(
     b: Matrix,
     parallel: bool,
 ) {
+    // SAFETY: `out` is a unique borrow of initialised floats, `out.len()` long.
+    unsafe {
+        product(
+            out.as_mut_ptr(),
+            out.len(),
+            out_strides,
+            accumulate,
+            a,
+            b,
+            parallel,
+        )
+    }
+}
+
+/// `out = a · b` into row-major uninitialised memory, which it writes in full.
+///
+/// # Panics
+/// When the shapes disagree or a view reaches outside its slice.
+pub fn matmul_uninit(out: &mut [MaybeUninit<f32>], a: Matrix, b: Matrix) {
+    assert_eq!(out.len(), a.rows * b.cols, "output has the wrong size");
+    if a.cols == 0 {
+        out.fill(MaybeUninit::new(0.0));
+        return;
+    }
+    // SAFETY: `out` is a unique borrow `out.len()` long; with `accumulate` false gemm only
+    // writes it (`dst = a·b`, never reading the old values).
+    unsafe {
+        product(
+            out.as_mut_ptr().cast(),
+            out.len(),
+            [b.cols, 1],
+            false,
+            a,
+            b,
+            false,
+        )
+    }
+}
+
+/// # Safety
+/// `out` must be valid for writes of `out_len` floats (and for reads when `accumulate`),
+/// and must not overlap `a` or `b`.
+unsafe fn product(
+    out: *mut f32,
+    out_len: usize,
+    out_strides: [usize; 2],
+    accumulate: bool,
+    a: Matrix,
+    b: Matrix,
+    parallel: bool,
+) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(b.rows, k, "inner dimensions differ");
-    let out_view = Matrix {
-        data: out,
-        rows: m,
-        cols: n,
-        row_stride: out_strides[0],
-        col_stride: out_strides[1],
-    };
+    let out_fits =
+        m == 0 || n == 0 || (m - 1) * out_strides[0] + (n - 1) * out_strides[1] < out_len;
     assert!(
-        out_view.fits() && a.fits() && b.fits(),
+        out_fits && a.fits() && b.fits(),
         "a matrix view reaches outside its data"
     );
     if m == 0 || n == 0 {
@@ -86,14 +134,14 @@ pub fn matmul_strided(
     } else {
         gemm::Parallelism::None
     };
-    // SAFETY: every index gemm touches is inside the slices (checked above); `out` is a
-    // unique borrow and does not overlap the shared inputs.
+    // SAFETY: every index gemm touches is inside the slices (checked above); the caller
+    // guarantees `out` is writable and does not overlap the shared inputs.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            out.as_mut_ptr(),
+            out,
             out_strides[1] as isize,
             out_strides[0] as isize,
             accumulate,

@@ -67,26 +67,25 @@ impl Geometry {
         ]
     }
 
-    /// Calls `f(output_row, input_row, kernel_row)` for every output row and kernel row whose
-    /// input row lies inside the image.
-    pub(crate) fn rows(&self, mut f: impl FnMut(usize, usize, usize)) {
+    /// Every `(output_row, input_row, kernel_row)` whose input row lies inside the image.
+    /// (An iterator, not a callback: a loop body stays in the kernel function, compiled with
+    /// that kernel's instruction set.)
+    pub(crate) fn rows(&self) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
         let h = self.input[2] as isize;
         let [oh, _] = self.output_hw();
-        for o in 0..oh {
-            for k in 0..self.kernel[0] {
+        (0..oh).flat_map(move |o| {
+            (0..self.kernel[0]).filter_map(move |k| {
                 let i =
                     (o * self.stride[0] + k * self.dilation[0]) as isize - self.pads[0] as isize;
-                if (0..h).contains(&i) {
-                    f(o, i as usize, k);
-                }
-            }
-        }
+                (0..h).contains(&i).then_some((o, i as usize, k))
+            })
+        })
     }
 
     /// For every kernel column: `(kernel_col, first_out, end_out, input_offset)` where output
     /// columns `first_out..end_out` read input column `out × stride + input_offset`, all inside
     /// the image.
-    pub(crate) fn columns(&self) -> Vec<(usize, usize, usize, isize)> {
+    pub(crate) fn columns(&self) -> Vec<Column> {
         let w = self.input[3] as isize;
         let s = self.stride[1] as isize;
         let [_, ow] = self.output_hw();
@@ -106,6 +105,9 @@ impl Geometry {
             .collect()
     }
 }
+
+/// `(kernel_col, first_out, end_out, input_offset)`, see [`Geometry::columns`].
+pub(crate) type Column = (usize, usize, usize, isize);
 
 /// The input column an output column reads (inside the image by construction of `columns`).
 #[inline]

@@ -25,9 +25,11 @@ pub mod depthwise;
 mod flex;
 mod gemm;
 mod geometry;
+mod output;
 mod parallel;
 pub mod pointwise;
 pub mod pool;
+pub mod simd;
 #[cfg(test)]
 mod test_values;
 

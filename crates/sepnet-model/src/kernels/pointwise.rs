@@ -13,9 +13,8 @@
 //! a broadcast `matmul` in autodiff materialises one `[filters, channels]` gradient per image
 //! before summing, 512 MiB for MobileNet's last layer.)
 
-use rayon::prelude::*;
-
 use super::gemm::{Matrix, matmul, matmul_strided};
+use super::output::filled;
 use super::parallel::sum_over_batch;
 
 /// `[batch, channels, pixels]` in, `[batch, filters, pixels]` out.
@@ -54,11 +53,12 @@ impl Dims {
 /// `y[n] = W · x[n]`.
 pub fn forward(x: &[f32], weight: &[f32], d: Dims) -> Vec<f32> {
     let w = Matrix::row_major(weight, d.filters, d.channels);
-    let mut y = vec![0.0f32; d.batch * d.filters * d.pixels];
-    if d.pixels == 0 {
-        return y;
+    let len = d.batch * d.filters * d.pixels;
+    if len == 0 {
+        return Vec::new();
     }
     if d.per_pixel() {
+        let mut y = vec![0.0f32; len];
         let strides = [d.pixels, d.filters * d.pixels];
         for p in 0..d.pixels {
             let x = d.pixel(x, d.channels, p);
@@ -66,20 +66,29 @@ pub fn forward(x: &[f32], weight: &[f32], d: Dims) -> Vec<f32> {
         }
         return y;
     }
-    y.par_chunks_mut(d.filters * d.pixels)
-        .zip(x.par_chunks(d.channels * d.pixels))
-        .for_each(|(y, x)| matmul(y, false, w, Matrix::row_major(x, d.channels, d.pixels)));
-    y
+    let image = d.channels * d.pixels;
+    filled(
+        len,
+        d.filters * d.pixels,
+        || (),
+        |_, n, y| {
+            y.product(
+                w,
+                Matrix::row_major(&x[n * image..][..image], d.channels, d.pixels),
+            )
+        },
+    )
 }
 
 /// `dx[n] = Wᵀ · dy[n]`.
 pub fn backward_input(weight: &[f32], dy: &[f32], d: Dims) -> Vec<f32> {
     let w_t = Matrix::row_major(weight, d.filters, d.channels).t();
-    let mut dx = vec![0.0f32; d.batch * d.channels * d.pixels];
-    if d.pixels == 0 {
-        return dx;
+    let len = d.batch * d.channels * d.pixels;
+    if len == 0 {
+        return Vec::new();
     }
     if d.per_pixel() {
+        let mut dx = vec![0.0f32; len];
         let strides = [d.pixels, d.channels * d.pixels];
         for p in 0..d.pixels {
             let dy = d.pixel(dy, d.filters, p);
@@ -87,10 +96,18 @@ pub fn backward_input(weight: &[f32], dy: &[f32], d: Dims) -> Vec<f32> {
         }
         return dx;
     }
-    dx.par_chunks_mut(d.channels * d.pixels)
-        .zip(dy.par_chunks(d.filters * d.pixels))
-        .for_each(|(dx, dy)| matmul(dx, false, w_t, Matrix::row_major(dy, d.filters, d.pixels)));
-    dx
+    let grad = d.filters * d.pixels;
+    filled(
+        len,
+        d.channels * d.pixels,
+        || (),
+        |_, n, dx| {
+            dx.product(
+                w_t,
+                Matrix::row_major(&dy[n * grad..][..grad], d.filters, d.pixels),
+            )
+        },
+    )
 }
 
 /// `dW = Σₙ dy[n] · x[n]ᵀ`: each thread sums its share of the images, then the shares add.

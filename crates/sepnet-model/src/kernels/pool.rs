@@ -60,7 +60,7 @@ pub fn forward(x: &[f32], g: &Geometry) -> Vec<f32> {
     y.par_chunks_mut(oh * ow)
         .zip(x.par_chunks(h * w))
         .for_each(|(y, x)| {
-            g.rows(|out_row, in_row, _| {
+            for (out_row, in_row, _) in g.rows() {
                 let y = &mut y[out_row * ow..][..ow];
                 let x = &x[in_row * w..][..w];
                 for &(_, first, end, offset) in &columns {
@@ -71,7 +71,7 @@ pub fn forward(x: &[f32], g: &Geometry) -> Vec<f32> {
                         }
                     }
                 }
-            });
+            }
         });
     y
 }
@@ -108,7 +108,7 @@ pub fn backward(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
                 }
                 best.fill((f32::NEG_INFINITY, usize::MAX));
             };
-            g.rows(|out_row, in_row, _| {
+            for (out_row, in_row, _) in g.rows() {
                 if out_row != current_row {
                     if current_row != usize::MAX {
                         flush(&mut best, current_row, dx);
@@ -123,7 +123,7 @@ pub fn backward(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
                         }
                     }
                 }
-            });
+            }
             if current_row != usize::MAX {
                 flush(&mut best, current_row, dx);
             }

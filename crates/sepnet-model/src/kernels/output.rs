@@ -1,0 +1,70 @@
+//! Kernel outputs allocated without zeroing them first.
+//!
+//! `vec![0.0; n]` writes every byte before a kernel overwrites it; for a 32 MiB activation
+//! that extra pass cost as much as the 1×1 convolution producing it (glibc `memset` was 13% of
+//! a VGG-separable training step). [`filled`] hands out the uninitialised chunks, and a chunk
+//! only turns into a [`Written`] proof through a method that writes all of it, so the vector
+//! it returns holds no uninitialised value.
+
+use std::marker::PhantomData;
+use std::mem::MaybeUninit;
+
+use rayon::prelude::*;
+
+use super::gemm::{Matrix, matmul_uninit};
+
+/// One chunk of an output being built by [`filled`].
+pub struct Chunk<'a>(&'a mut [MaybeUninit<f32>]);
+
+/// Proof that the [`Chunk`] of lifetime `'a` was written in full (invariant in `'a`, so a
+/// proof for one chunk cannot stand in for another's).
+pub struct Written<'a>(PhantomData<fn(&'a ()) -> &'a ()>);
+
+impl<'a> Chunk<'a> {
+    /// Writes `a · b` (row-major, `a.rows × b.cols` = the chunk's length).
+    pub fn product(self, a: Matrix, b: Matrix) -> Written<'a> {
+        matmul_uninit(self.0, a, b);
+        Written(PhantomData)
+    }
+
+    /// Copies `rows` rows of `width` values from `src`, whose rows start `pitch` apart; the
+    /// chunk must be exactly `rows × width` long.
+    ///
+    /// # Panics
+    /// When the sizes disagree.
+    pub fn rows_from(self, src: &[f32], pitch: usize, width: usize) -> Written<'a> {
+        assert!(
+            width > 0 && self.0.len() % width == 0,
+            "chunk is not whole rows"
+        );
+        for (i, row) in self.0.chunks_exact_mut(width).enumerate() {
+            row.write_copy_of_slice(&src[i * pitch..][..width]);
+        }
+        Written(PhantomData)
+    }
+}
+
+/// A `len`-long vector built in parallel from consecutive `chunk`-long pieces: `fill(scratch,
+/// index, piece)` must write its piece (it returns the proof that it did); `scratch` is made
+/// by `init` once per rayon task, as in `for_each_init`.
+///
+/// # Panics
+/// When `chunk` is 0 or does not divide `len`.
+pub fn filled<S, I, F>(len: usize, chunk: usize, init: I, fill: F) -> Vec<f32>
+where
+    I: Fn() -> S + Sync + Send,
+    F: for<'a> Fn(&mut S, usize, Chunk<'a>) -> Written<'a> + Sync + Send,
+{
+    assert!(chunk > 0 && len % chunk == 0, "chunks must tile the output");
+    let mut out = Vec::with_capacity(len);
+    out.spare_capacity_mut()[..len]
+        .par_chunks_mut(chunk)
+        .enumerate()
+        .for_each_init(init, |scratch, (i, piece)| {
+            let _written = fill(scratch, i, Chunk(piece));
+        });
+    // SAFETY: the chunks tile `0..len` and each was written in full: a `Written` exists only
+    // once a `Chunk` method wrote every element of its chunk.
+    unsafe { out.set_len(len) };
+    out
+}
