@@ -10,7 +10,8 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, AutodiffBackend};
 
-use super::{Geometry, NormGrads, NormTrain, SepnetKernels};
+use super::{BiasGrads, Geometry, NormGrads, NormTrain, SepnetKernels};
+use crate::layers::Activation;
 
 /// Which two-input (input, weight) operation a [`ConvBackward`] differentiates.
 #[derive(Clone, Copy, Debug)]
@@ -147,7 +148,66 @@ impl<B: SepnetKernels> Backward<B, 3> for NormBackward {
     }
 }
 
+/// Bias and activation's backward: the output (after the activation) is all it needs.
+#[derive(Debug)]
+struct BiasActBackward;
+
+impl<B: SepnetKernels> Backward<B, 2> for BiasActBackward {
+    type State = (FloatTensor<B>, Activation);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_bias] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (output, activation) = ops.state;
+        let g = B::bias_activation_grads(output, grad, activation);
+        for (node, grad) in [(node_x, g.x), (node_bias, g.bias)] {
+            if let Some(node) = node {
+                grads.register::<B>(node.id, grad);
+            }
+        }
+    }
+}
+
 impl<B: SepnetKernels, C: CheckpointStrategy> SepnetKernels for Autodiff<B, C> {
+    fn bias_activation(
+        x: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        activation: Activation,
+    ) -> FloatTensor<Self> {
+        let prepared = BiasActBackward
+            .prepare::<C>([x.node(), bias.node()])
+            .compute_bound()
+            .stateful();
+        match prepared {
+            OpsKind::Tracked(prep) => {
+                let out = B::bias_activation(x.into_primitive(), bias.into_primitive(), activation);
+                prep.finish((out.clone(), activation), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::bias_activation(
+                x.into_primitive(),
+                bias.into_primitive(),
+                activation,
+            )),
+        }
+    }
+
+    fn bias_activation_grads(
+        output: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        activation: Activation,
+    ) -> BiasGrads<Self> {
+        let g = B::bias_activation_grads(Self::inner(output), Self::inner(output_grad), activation);
+        BiasGrads {
+            x: Self::from_inner(g.x),
+            bias: Self::from_inner(g.bias),
+        }
+    }
+
     fn fused_batch_norm(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,

@@ -7,7 +7,12 @@
 //! accuracy against a two-pass `f32` mean and variance. The variance is the biased one (divided
 //! by the count), as burn's `batch_norm_train` returns and its running statistics use.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
+
+use super::output::filled;
+use super::simd::multiversion;
 
 /// `[batch, channels, pixels]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,36 +52,38 @@ pub fn forward(x: &[f32], gamma: &[f32], beta: &[f32], epsilon: f64, d: Dims) ->
     let (mean, variance): (Vec<f32>, Vec<f32>) = (0..d.channels)
         .into_par_iter()
         .map(|c| {
+            let shift = d.planes(x, c).next().and_then(|p| p.first()).copied();
+            let shift = shift.unwrap_or(0.0);
             let (mut sum, mut squares) = (0.0f64, 0.0f64);
             for plane in d.planes(x, c) {
-                for &v in plane {
-                    let v = v as f64;
-                    sum += v;
-                    squares += v * v;
-                }
+                let (s, q) = moments(plane, shift);
+                sum += s;
+                squares += q;
             }
-            let mean = sum / d.count();
+            let shifted_mean = sum / d.count();
             (
-                (mean as f32),
-                (squares / d.count() - mean * mean).max(0.0) as f32,
+                (shift as f64 + shifted_mean) as f32,
+                (squares / d.count() - shifted_mean * shifted_mean).max(0.0) as f32,
             )
         })
         .unzip();
-    let mut output = vec![0.0f32; x.len()];
-    if d.pixels > 0 {
-        output
-            .par_chunks_mut(d.pixels)
-            .zip(x.par_chunks(d.pixels))
-            .enumerate()
-            .for_each(|(plane, (y, x))| {
+    let output = if x.is_empty() || d.pixels == 0 {
+        vec![0.0f32; x.len()]
+    } else {
+        filled(
+            x.len(),
+            d.pixels,
+            || (),
+            |_, plane, y| {
                 let c = plane % d.channels;
                 let scale = gamma[c] / (variance[c] as f64 + epsilon).sqrt() as f32;
                 let shift = beta[c] - mean[c] * scale;
-                y.iter_mut()
-                    .zip(x)
-                    .for_each(|(y, x)| *y = x * scale + shift);
-            });
-    }
+                let x = &x[plane * d.pixels..][..d.pixels];
+                // SAFETY: `affine` writes every element of `y` (it checks the lengths match).
+                unsafe { y.write_all(|y| affine(x, y, scale, shift)) }
+            },
+        )
+    };
     Normalized {
         output,
         mean,
@@ -114,34 +121,115 @@ pub fn backward(
         .map(|c| {
             let (mut sum_dy, mut sum_dy_xhat) = (0.0f64, 0.0f64);
             for (x, dy) in d.planes(x, c).zip(d.planes(dy, c)) {
-                let (s, p) = x.iter().zip(dy).fold((0.0f32, 0.0f32), |(s, p), (&x, &g)| {
-                    (s + g, p + g * (x - mean[c]))
-                });
+                let (s, p) = grad_moments(x, dy, mean[c]);
                 sum_dy += s as f64;
                 sum_dy_xhat += p as f64;
             }
             (sum_dy as f32, (sum_dy_xhat as f32) * inv_std[c])
         })
         .unzip();
-    let mut dx = vec![0.0f32; x.len()];
-    if d.pixels > 0 {
-        let m = d.count() as f32;
-        dx.par_chunks_mut(d.pixels)
-            .zip(x.par_chunks(d.pixels).zip(dy.par_chunks(d.pixels)))
-            .enumerate()
-            .for_each(|(plane, (dx, (x, dy)))| {
+    let m = d.count() as f32;
+    let dx = if x.is_empty() || d.pixels == 0 {
+        vec![0.0f32; x.len()]
+    } else {
+        filled(
+            x.len(),
+            d.pixels,
+            || (),
+            |_, plane, dx| {
                 let c = plane % d.channels;
                 let k = gamma[c] * inv_std[c] / m;
                 let (mean_dy, xhat_coeff) = (beta_grad[c], gamma_grad[c] * inv_std[c]);
-                for ((dx, &x), &g) in dx.iter_mut().zip(x).zip(dy) {
-                    *dx = k * (m * g - mean_dy - (x - mean[c]) * xhat_coeff);
-                }
-            });
-    }
+                let coefficients = [k, m, mean_dy, mean[c], xhat_coeff];
+                let (x, dy) = (
+                    &x[plane * d.pixels..][..d.pixels],
+                    &dy[plane * d.pixels..][..d.pixels],
+                );
+                // SAFETY: `input_grad` writes every element of `dx` (it checks the lengths match).
+                unsafe { dx.write_all(|dx| input_grad(x, dy, dx, coefficients)) }
+            },
+        )
+    };
     Gradients {
         x: dx,
         gamma: gamma_grad,
         beta: beta_grad,
+    }
+}
+
+/// Independent accumulator lanes of the reductions below. Written as element-wise loops over
+/// 64-long arrays, they compile to full-width vector code at every [`Level`]; with 16 lanes
+/// and two sums, LLVM left them scalar under AVX-512.
+///
+/// [`Level`]: super::simd::Level
+const LANES: usize = 64;
+
+multiversion! {
+    /// `(Σ (v − shift), Σ (v − shift)²)` over a plane. The shift (a value of the channel)
+    /// keeps `E[x²] − E[x]²` from cancelling when the mean is large beside the spread, so the
+    /// per-plane sums can be `f32` lanes; the planes add up in `f64`.
+    fn moments(plane: &[f32], shift: f32) -> (f64, f64) {
+        let (mut sums, mut squares) = ([0.0f32; LANES], [0.0f32; LANES]);
+        let chunks = plane.chunks_exact(LANES);
+        let tail = chunks.remainder();
+        for chunk in chunks {
+            for ((s, q), &v) in sums.iter_mut().zip(squares.iter_mut()).zip(chunk) {
+                let d = v - shift;
+                *s += d;
+                *q += d * d;
+            }
+        }
+        let wide = |lanes: &[f32]| lanes.iter().map(|&v| v as f64).sum::<f64>();
+        let (mut sum, mut square) = (wide(&sums), wide(&squares));
+        for &v in tail {
+            let d = (v - shift) as f64;
+            sum += d;
+            square += d * d;
+        }
+        (sum, square)
+    }
+}
+
+multiversion! {
+    /// `y = x · scale + shift`.
+    fn affine(x: &[f32], y: &mut [MaybeUninit<f32>], scale: f32, shift: f32) {
+        assert_eq!(x.len(), y.len(), "affine: input and output differ in length");
+        for (y, x) in y.iter_mut().zip(x) {
+            y.write(x * scale + shift);
+        }
+    }
+}
+
+multiversion! {
+    /// `(Σ dy, Σ dy · (x − mean))` over a plane.
+    fn grad_moments(x: &[f32], dy: &[f32], mean: f32) -> (f32, f32) {
+        let (mut sums, mut products) = ([0.0f32; LANES], [0.0f32; LANES]);
+        let (x_chunks, dy_chunks) = (x.chunks_exact(LANES), dy.chunks_exact(LANES));
+        let (x_tail, dy_tail) = (x_chunks.remainder(), dy_chunks.remainder());
+        for (x, g) in x_chunks.zip(dy_chunks) {
+            let lanes = sums.iter_mut().zip(products.iter_mut());
+            for (((s, p), &g), &x) in lanes.zip(g).zip(x) {
+                *s += g;
+                *p += g * (x - mean);
+            }
+        }
+        let (mut sum, mut product) = (sums.iter().sum::<f32>(), products.iter().sum::<f32>());
+        for (&x, &g) in x_tail.iter().zip(dy_tail) {
+            sum += g;
+            product += g * (x - mean);
+        }
+        (sum, product)
+    }
+}
+
+multiversion! {
+    /// `dx = k · (m · dy − mean_dy − (x − mean) · xhat_coeff)`, coefficients in that order.
+    fn input_grad(x: &[f32], dy: &[f32], dx: &mut [MaybeUninit<f32>], coefficients: [f32; 5]) {
+        assert!(x.len() == dx.len() && dy.len() == dx.len(), "input_grad: lengths differ");
+        let [k, m, mean_dy, mean, xhat_coeff] = coefficients;
+        for ((dx, &x), &g) in dx.iter_mut().zip(x).zip(dy) {
+            dx.write(k * (m * g - mean_dy - (x - mean) * xhat_coeff));
+        }
     }
 }
 

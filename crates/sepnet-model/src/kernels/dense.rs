@@ -13,6 +13,7 @@ use super::gemm::{Matrix, matmul};
 use super::geometry::{Geometry, input_col};
 use super::output::filled;
 use super::parallel::sum_over_batch;
+use super::simd::multiversion;
 
 /// Rows of the unfolded image: one per input channel and kernel position.
 fn col_rows(g: &Geometry) -> usize {
@@ -24,27 +25,29 @@ fn pixels_out(g: &Geometry) -> usize {
     oh * ow
 }
 
-/// Unfolds one image `[c, h, w]` into `col [c·k_h·k_w, oh·ow]`, zeros where a window leaves
-/// the image.
-fn im2col(x: &[f32], g: &Geometry, col: &mut [f32]) {
-    let [_, c, h, w] = g.input;
-    let [_, ow] = g.output_hw();
-    let (p, [k_h, k_w]) = (pixels_out(g), g.kernel);
-    let (columns, stride) = (g.columns(), g.stride[1]);
-    col.fill(0.0);
-    for ci in 0..c {
-        let x = &x[ci * h * w..][..h * w];
-        for (out_row, in_row, k_row) in g.rows() {
-            let x = &x[in_row * w..][..w];
-            for &(k_col, first, end, offset) in &columns {
-                let row = (ci * k_h + k_row) * k_w + k_col;
-                let dst = &mut col[row * p + out_row * ow..][..ow];
-                if stride == 1 {
-                    let start = (first as isize + offset) as usize;
-                    dst[first..end].copy_from_slice(&x[start..start + end - first]);
-                } else {
-                    for (j, d) in dst[first..end].iter_mut().enumerate() {
-                        *d = x[input_col(first + j, stride, offset)];
+multiversion! {
+    /// Unfolds one image `[c, h, w]` into `col [c·k_h·k_w, oh·ow]`, zeros where a window leaves
+    /// the image.
+    fn im2col(x: &[f32], g: &Geometry, col: &mut [f32]) {
+        let [_, c, h, w] = g.input;
+        let [_, ow] = g.output_hw();
+        let (p, [k_h, k_w]) = (pixels_out(g), g.kernel);
+        let (columns, stride) = (g.columns(), g.stride[1]);
+        col.fill(0.0);
+        for ci in 0..c {
+            let x = &x[ci * h * w..][..h * w];
+            for (out_row, in_row, k_row) in g.rows() {
+                let x = &x[in_row * w..][..w];
+                for &(k_col, first, end, offset) in &columns {
+                    let row = (ci * k_h + k_row) * k_w + k_col;
+                    let dst = &mut col[row * p + out_row * ow..][..ow];
+                    if stride == 1 {
+                        let start = (first as isize + offset) as usize;
+                        dst[first..end].copy_from_slice(&x[start..start + end - first]);
+                    } else {
+                        for (j, d) in dst[first..end].iter_mut().enumerate() {
+                            *d = x[input_col(first + j, stride, offset)];
+                        }
                     }
                 }
             }
@@ -52,28 +55,30 @@ fn im2col(x: &[f32], g: &Geometry, col: &mut [f32]) {
     }
 }
 
-/// Adds `col [c·k_h·k_w, oh·ow]` back onto the image positions each entry was read from.
-fn col2im(col: &[f32], g: &Geometry, dx: &mut [f32]) {
-    let [_, c, h, w] = g.input;
-    let [_, ow] = g.output_hw();
-    let (p, [k_h, k_w]) = (pixels_out(g), g.kernel);
-    let (columns, stride) = (g.columns(), g.stride[1]);
-    for ci in 0..c {
-        let dx = &mut dx[ci * h * w..][..h * w];
-        for (out_row, in_row, k_row) in g.rows() {
-            let dx = &mut dx[in_row * w..][..w];
-            for &(k_col, first, end, offset) in &columns {
-                let row = (ci * k_h + k_row) * k_w + k_col;
-                let src = &col[row * p + out_row * ow..][..ow];
-                if stride == 1 {
-                    let start = (first as isize + offset) as usize;
-                    let dx = &mut dx[start..start + end - first];
-                    dx.iter_mut()
-                        .zip(&src[first..end])
-                        .for_each(|(d, s)| *d += s);
-                } else {
-                    for (j, s) in src[first..end].iter().enumerate() {
-                        dx[input_col(first + j, stride, offset)] += s;
+multiversion! {
+    /// Adds `col [c·k_h·k_w, oh·ow]` back onto the image positions each entry was read from.
+    fn col2im(col: &[f32], g: &Geometry, dx: &mut [f32]) {
+        let [_, c, h, w] = g.input;
+        let [_, ow] = g.output_hw();
+        let (p, [k_h, k_w]) = (pixels_out(g), g.kernel);
+        let (columns, stride) = (g.columns(), g.stride[1]);
+        for ci in 0..c {
+            let dx = &mut dx[ci * h * w..][..h * w];
+            for (out_row, in_row, k_row) in g.rows() {
+                let dx = &mut dx[in_row * w..][..w];
+                for &(k_col, first, end, offset) in &columns {
+                    let row = (ci * k_h + k_row) * k_w + k_col;
+                    let src = &col[row * p + out_row * ow..][..ow];
+                    if stride == 1 {
+                        let start = (first as isize + offset) as usize;
+                        let dx = &mut dx[start..start + end - first];
+                        dx.iter_mut()
+                            .zip(&src[first..end])
+                            .for_each(|(d, s)| *d += s);
+                    } else {
+                        for (j, s) in src[first..end].iter().enumerate() {
+                            dx[input_col(first + j, stride, offset)] += s;
+                        }
                     }
                 }
             }

@@ -6,8 +6,10 @@ use burn::backend::flex::FlexTensor;
 use burn::tensor::TensorData;
 
 use super::{
-    Geometry, NormGrads, NormTrain, SepnetKernels, batch_norm, dense, depthwise, pointwise, pool,
+    BiasGrads, Geometry, NormGrads, NormTrain, SepnetKernels, batch_norm, bias_act, dense,
+    depthwise, pointwise, pool,
 };
+use crate::layers::Activation;
 
 /// Runs `f` on the contiguous `f32` values of a tensor.
 fn with_values<R>(t: &FlexTensor, f: impl FnOnce(&[f32]) -> R) -> R {
@@ -125,6 +127,53 @@ impl SepnetKernels for Flex {
     fn max_pool_input_grad(x: FlexTensor, dy: FlexTensor, g: Geometry) -> FlexTensor {
         let dx = with_pair(&x, &dy, |x, dy| pool::backward(x, dy, &g));
         tensor(dx, g.input)
+    }
+
+    fn bias_activation(x: FlexTensor, bias: FlexTensor, activation: Activation) -> FlexTensor {
+        let [batch, channels, h, w] = dims(&x);
+        let d = bias_act::Dims {
+            batch,
+            channels,
+            pixels: h * w,
+        };
+        // In place when the convolution's output is ours alone (it is, straight from a kernel).
+        let mut x = {
+            let contiguous = x.to_contiguous();
+            drop(x); // so `contiguous` is the only owner when it shares `x`'s buffer
+            contiguous
+        };
+        let shape = dims(&x);
+        with_values(&bias, |bias| match x.try_storage_mut::<f32>() {
+            Some(values) => {
+                bias_act::forward_in_place(values, bias, activation, d);
+                x
+            }
+            None => {
+                let mut values = with_values(&x, <[f32]>::to_vec);
+                bias_act::forward_in_place(&mut values, bias, activation, d);
+                tensor(values, shape)
+            }
+        })
+    }
+
+    fn bias_activation_grads(
+        output: FlexTensor,
+        dy: FlexTensor,
+        activation: Activation,
+    ) -> BiasGrads<Self> {
+        let shape = dims(&output);
+        let d = bias_act::Dims {
+            batch: shape[0],
+            channels: shape[1],
+            pixels: shape[2] * shape[3],
+        };
+        let (x, bias) = with_pair(&output, &dy, |y, dy| {
+            bias_act::backward(y, dy, activation, d)
+        });
+        BiasGrads {
+            x: tensor(x, shape),
+            bias: vector(bias),
+        }
     }
 
     fn fused_batch_norm(

@@ -20,6 +20,7 @@
 
 mod autodiff;
 pub mod batch_norm;
+pub mod bias_act;
 pub mod dense;
 pub mod depthwise;
 mod flex;
@@ -41,6 +42,8 @@ use burn::tensor::{DType, Device, Tensor};
 
 pub use geometry::Geometry;
 
+use crate::layers::Activation;
+
 /// A training-mode BatchNorm's output and the batch statistics it used.
 #[derive(ExtensionType)]
 pub struct NormTrain<B: Backend> {
@@ -61,6 +64,15 @@ pub struct NormGrads<B: Backend> {
     pub gamma: FloatTensor<B>,
     /// For the shift β.
     pub beta: FloatTensor<B>,
+}
+
+/// Gradients of a bias-and-activation pass.
+#[derive(ExtensionType)]
+pub struct BiasGrads<B: Backend> {
+    /// For the pre-activation input.
+    pub x: FloatTensor<B>,
+    /// For the bias.
+    pub bias: FloatTensor<B>,
 }
 
 /// The operations sepnet implements itself. Shapes are NCHW; weights are burn's
@@ -127,6 +139,20 @@ pub trait SepnetKernels: Backend {
         geometry: Geometry,
     ) -> FloatTensor<Self>;
 
+    /// `act(x + bias)` with `bias [c]` broadcast over `x [n, c, h, w]`: a convolution's
+    /// epilogue in one pass.
+    fn bias_activation(
+        x: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        activation: Activation,
+    ) -> FloatTensor<Self>;
+    /// Gradients of [`bias_activation`](SepnetKernels::bias_activation) from its output.
+    fn bias_activation_grads(
+        output: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        activation: Activation,
+    ) -> BiasGrads<Self>;
+
     /// BatchNorm over the channels of `x [n, c, h, w]` with the batch's own statistics.
     fn fused_batch_norm(
         x: FloatTensor<Self>,
@@ -180,6 +206,15 @@ pub fn dense_conv2d(x: Tensor<4>, weight: Tensor<4>, geometry: Geometry) -> Tens
         x.into_dispatch(),
         weight.into_dispatch(),
         geometry,
+    ))
+}
+
+/// A convolution's bias and activation through [`SepnetKernels`], in one pass.
+pub fn bias_activation(x: Tensor<4>, bias: Tensor<1>, activation: Activation) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as SepnetKernels>::bias_activation(
+        x.into_dispatch(),
+        bias.into_dispatch(),
+        activation,
     ))
 }
 

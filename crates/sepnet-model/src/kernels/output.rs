@@ -44,6 +44,18 @@ impl<'a> Chunk<'a> {
     }
 }
 
+impl<'a> Chunk<'a> {
+    /// Lets `write` fill the chunk (an element-wise kernel taking its output as
+    /// `&mut [MaybeUninit<f32>]`).
+    ///
+    /// # Safety
+    /// `write` must initialise every element of the slice it receives.
+    pub unsafe fn write_all(self, write: impl FnOnce(&mut [MaybeUninit<f32>])) -> Written<'a> {
+        write(self.0);
+        Written(PhantomData)
+    }
+}
+
 /// A `len`-long vector built in parallel from consecutive `chunk`-long pieces: `fill(scratch,
 /// index, piece)` must write its piece (it returns the proof that it did); `scratch` is made
 /// by `init` once per rayon task, as in `for_each_init`.

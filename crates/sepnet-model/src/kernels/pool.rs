@@ -8,6 +8,7 @@
 use rayon::prelude::*;
 
 use super::geometry::{Geometry, input_col};
+use super::simd::multiversion;
 
 /// The common 2×2, stride 2, unpadded window gets straight-line code.
 fn is_2x2(g: &Geometry) -> bool {
@@ -17,7 +18,7 @@ fn is_2x2(g: &Geometry) -> bool {
 /// The input index of the first maximum (row-major) of 2×2 window `(i, j)` of a plane `w`
 /// wide. Branch-free: with random activations, "is this one larger" is a coin flip that a
 /// branch predictor loses half the time, which had made this pooling 3× slower.
-#[inline]
+#[inline(always)]
 fn argmax_2x2(x: &[f32], w: usize, i: usize, j: usize) -> usize {
     let top = 2 * i * w + 2 * j;
     let at = [top, top + 1, top + w, top + w + 1];
@@ -31,7 +32,7 @@ fn argmax_2x2(x: &[f32], w: usize, i: usize, j: usize) -> usize {
 }
 
 /// The maximum of 2×2 window `(i, j)`.
-#[inline]
+#[inline(always)]
 fn max_2x2(x: &[f32], w: usize, i: usize, j: usize) -> f32 {
     let top = 2 * i * w + 2 * j;
     (x[top].max(x[top + 1])).max(x[top + w].max(x[top + w + 1]))
@@ -45,13 +46,7 @@ pub fn forward(x: &[f32], g: &Geometry) -> Vec<f32> {
         let mut y = vec![0.0f32; g.input[0] * g.input[1] * oh * ow];
         y.par_chunks_mut(oh * ow)
             .zip(x.par_chunks(h * w))
-            .for_each(|(y, x)| {
-                for i in 0..oh {
-                    for j in 0..ow {
-                        y[i * ow + j] = max_2x2(x, w, i, j);
-                    }
-                }
-            });
+            .for_each(|(y, x)| plane_max_2x2(x, w, y, ow));
         return y;
     }
     let (columns, stride) = (g.columns(), g.stride[1]);
@@ -74,6 +69,17 @@ pub fn forward(x: &[f32], g: &Geometry) -> Vec<f32> {
             }
         });
     y
+}
+
+multiversion! {
+    /// One plane of a 2×2, stride-2 max pool; `y` holds whole output rows of `ow`.
+    fn plane_max_2x2(x: &[f32], w: usize, y: &mut [f32], ow: usize) {
+        for (i, y) in y.chunks_exact_mut(ow).enumerate() {
+            for (j, y) in y.iter_mut().enumerate() {
+                *y = max_2x2(x, w, i, j);
+            }
+        }
+    }
 }
 
 /// `dx[argmax of each window] += dy`.

@@ -64,9 +64,9 @@ fn convolve(
             kernels::dense_conv2d(x, weight, geometry)
         }
     };
-    let y = match bias {
-        Some(bias) => y + bias.reshape([1, c_out, 1, 1]),
-        None => y,
-    };
-    activation.apply(y)
+    match bias {
+        Some(bias) if kernels::applies_to(&y) => kernels::bias_activation(y, bias, activation),
+        Some(bias) => activation.apply(y + bias.reshape([1, c_out, 1, 1])),
+        None => activation.apply(y),
+    }
 }

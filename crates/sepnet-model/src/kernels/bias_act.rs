@@ -1,0 +1,165 @@
+//! A convolution's bias and activation in one pass over its output.
+//!
+//! As two burn operations they were three passes over an activation in the forward pass (add
+//! the broadcast bias into a new tensor, apply the activation into another) and more in the
+//! backward (the activation's mask, the bias gradient's reduction over batch and pixels).
+//! Here the forward pass rewrites the convolution's output in place when nothing else holds
+//! it, and the backward pass masks the gradient and sums it per channel in one pass, from
+//! the saved output alone (`act'(pre)` is known from `act(pre)` for ReLU and ReLU6).
+
+use std::mem::MaybeUninit;
+
+use rayon::prelude::*;
+
+use super::output::filled;
+use super::simd::multiversion;
+use crate::layers::Activation;
+
+/// `x [planes, pixels]` planes of `channels` channels: plane `p` has channel `p % channels`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dims {
+    /// Images.
+    pub batch: usize,
+    /// Channels (the bias length).
+    pub channels: usize,
+    /// `h · w`.
+    pub pixels: usize,
+}
+
+/// `x = act(x + bias[c])`, in place.
+pub fn forward_in_place(x: &mut [f32], bias: &[f32], activation: Activation, d: Dims) {
+    if d.pixels == 0 {
+        return;
+    }
+    x.par_chunks_mut(d.pixels)
+        .enumerate()
+        .for_each(|(plane, x)| add_activate(x, bias[plane % d.channels], activation));
+}
+
+multiversion! {
+    fn add_activate(x: &mut [f32], bias: f32, activation: Activation) {
+        match activation {
+            Activation::Linear => x.iter_mut().for_each(|v| *v += bias),
+            Activation::Relu => x.iter_mut().for_each(|v| *v = (*v + bias).max(0.0)),
+            Activation::Relu6 => x.iter_mut().for_each(|v| *v = (*v + bias).clamp(0.0, 6.0)),
+        }
+    }
+}
+
+/// Gradients for the pre-activation `x` and the bias, from the output and its gradient.
+pub fn backward(
+    output: &[f32],
+    dy: &[f32],
+    activation: Activation,
+    d: Dims,
+) -> (Vec<f32>, Vec<f32>) {
+    if output.is_empty() || d.pixels == 0 {
+        return (vec![0.0; output.len()], vec![0.0; d.channels]);
+    }
+    let dx = filled(
+        output.len(),
+        d.pixels,
+        || (),
+        |_, plane, dx| {
+            let (y, dy) = (
+                &output[plane * d.pixels..][..d.pixels],
+                &dy[plane * d.pixels..][..d.pixels],
+            );
+            // SAFETY: `mask` writes every element of `dx` (it checks the lengths match).
+            unsafe { dx.write_all(|dx| mask(y, dy, dx, activation)) }
+        },
+    );
+    let bias = (0..d.channels)
+        .into_par_iter()
+        .map(|c| {
+            (0..d.batch)
+                .map(|n| plane_sum(&dx[(n * d.channels + c) * d.pixels..][..d.pixels]) as f64)
+                .sum::<f64>() as f32
+        })
+        .collect();
+    (dx, bias)
+}
+
+multiversion! {
+    /// `dx = dy` where the activation passed its input through (`0 < y`, and `y < 6` for
+    /// ReLU6), else 0. At the boundaries the derivative taken is burn's: 0.
+    fn mask(y: &[f32], dy: &[f32], dx: &mut [MaybeUninit<f32>], activation: Activation) {
+        assert!(y.len() == dx.len() && dy.len() == dx.len(), "mask: lengths differ");
+        let pairs = dx.iter_mut().zip(y.iter().zip(dy));
+        match activation {
+            Activation::Linear => pairs.for_each(|(dx, (_, &g))| {
+                dx.write(g);
+            }),
+            Activation::Relu => pairs.for_each(|(dx, (&y, &g))| {
+                dx.write(if y > 0.0 { g } else { 0.0 });
+            }),
+            Activation::Relu6 => pairs.for_each(|(dx, (&y, &g))| {
+                dx.write(if y > 0.0 && y < 6.0 { g } else { 0.0 });
+            }),
+        }
+    }
+}
+
+multiversion! {
+    /// `Σ v` over a plane in 16 independent lanes.
+    fn plane_sum(v: &[f32]) -> f32 {
+        let mut lanes = [0.0f32; 16];
+        let chunks = v.chunks_exact(16);
+        let tail: f32 = chunks.remainder().iter().sum();
+        for chunk in chunks {
+            for (lane, v) in lanes.iter_mut().zip(chunk) {
+                *lane += v;
+            }
+        }
+        lanes.iter().sum::<f32>() + tail
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Plain reference: the bias added, the activation applied, and the gradients by the
+    /// definition (`∂/∂pre = dy · act'(pre)`, `∂/∂b[c] = Σ over c's planes`).
+    #[test]
+    fn matches_the_definition() {
+        let d = Dims {
+            batch: 3,
+            channels: 2,
+            pixels: 37,
+        };
+        let n = d.batch * d.channels * d.pixels;
+        let pre: Vec<f32> = (0..n).map(|i| ((i * 7919) % 23) as f32 - 9.0).collect();
+        let dy: Vec<f32> = (0..n)
+            .map(|i| ((i * 104729) % 13) as f32 * 0.25 - 1.5)
+            .collect();
+        let bias = [0.5f32, -2.0];
+        for activation in [Activation::Linear, Activation::Relu, Activation::Relu6] {
+            let mut out = pre.clone();
+            forward_in_place(&mut out, &bias, activation, d);
+            let (dx, db) = backward(&out, &dy, activation, d);
+            let mut expected_db = [0.0f32; 2];
+            for i in 0..n {
+                let c = (i / d.pixels) % d.channels;
+                let z = pre[i] + bias[c];
+                let (y, slope) = match activation {
+                    Activation::Linear => (z, 1.0),
+                    Activation::Relu => (z.max(0.0), if z > 0.0 { 1.0 } else { 0.0 }),
+                    Activation::Relu6 => (
+                        z.clamp(0.0, 6.0),
+                        if z > 0.0 && z < 6.0 { 1.0 } else { 0.0 },
+                    ),
+                };
+                assert_eq!(out[i], y, "{activation:?} output {i}");
+                assert_eq!(dx[i], dy[i] * slope, "{activation:?} input gradient {i}");
+                expected_db[c] += dy[i] * slope;
+            }
+            for c in 0..2 {
+                assert!(
+                    (db[c] - expected_db[c]).abs() < 1e-4,
+                    "{activation:?} bias gradient {c}"
+                );
+            }
+        }
+    }
+}
