@@ -125,8 +125,19 @@ impl<B: SepnetKernels> Backward<B, 1> for MaxPoolBackward {
 #[derive(Debug)]
 struct NormBackward;
 
+/// What BatchNorm's backward needs: checkpoints of `x`, `γ`, `β`, the batch statistics and
+/// the settings.
+#[derive(Clone, Debug)]
+struct NormState<B: SepnetKernels> {
+    inputs: [NodeId; 3],
+    mean: FloatTensor<B>,
+    variance: FloatTensor<B>,
+    epsilon: f64,
+    activation: Activation,
+}
+
 impl<B: SepnetKernels> Backward<B, 3> for NormBackward {
-    type State = (NodeId, NodeId, FloatTensor<B>, FloatTensor<B>, f64);
+    type State = NormState<B>;
 
     fn backward(
         self,
@@ -136,10 +147,20 @@ impl<B: SepnetKernels> Backward<B, 3> for NormBackward {
     ) {
         let [node_x, node_gamma, node_beta] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
-        let (x_state, gamma_state, mean, variance, epsilon) = ops.state;
-        let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_state);
-        let gamma = checkpointer.retrieve_node_output::<FloatTensor<B>>(gamma_state);
-        let g = B::fused_batch_norm_grads(x, gamma, mean, variance, epsilon, grad);
+        let s = ops.state;
+        let [x, gamma, beta] = s
+            .inputs
+            .map(|id| checkpointer.retrieve_node_output::<FloatTensor<B>>(id));
+        let g = B::fused_batch_norm_grads(
+            x,
+            gamma,
+            beta,
+            s.mean,
+            s.variance,
+            s.epsilon,
+            s.activation,
+            grad,
+        );
         for (node, grad) in [(node_x, g.x), (node_gamma, g.gamma), (node_beta, g.beta)] {
             if let Some(node) = node {
                 grads.register::<B>(node.id, grad);
@@ -213,6 +234,7 @@ impl<B: SepnetKernels, C: CheckpointStrategy> SepnetKernels for Autodiff<B, C> {
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
+        activation: Activation,
     ) -> NormTrain<Self> {
         let prepared = NormBackward
             .prepare::<C>([x.node(), gamma.node(), beta.node()])
@@ -220,21 +242,25 @@ impl<B: SepnetKernels, C: CheckpointStrategy> SepnetKernels for Autodiff<B, C> {
             .stateful();
         let (output, mean, variance) = match prepared {
             OpsKind::Tracked(mut prep) => {
-                let x_state = prep.checkpoint(&x);
-                let gamma_state = prep.checkpoint(&gamma);
+                let inputs = [
+                    prep.checkpoint(&x),
+                    prep.checkpoint(&gamma),
+                    prep.checkpoint(&beta),
+                ];
                 let out = B::fused_batch_norm(
                     x.into_primitive(),
                     gamma.into_primitive(),
                     beta.into_primitive(),
                     epsilon,
+                    activation,
                 );
-                let state = (
-                    x_state,
-                    gamma_state,
-                    out.mean.clone(),
-                    out.variance.clone(),
+                let state = NormState {
+                    inputs,
+                    mean: out.mean.clone(),
+                    variance: out.variance.clone(),
                     epsilon,
-                );
+                    activation,
+                };
                 (prep.finish(state, out.output), out.mean, out.variance)
             }
             OpsKind::UnTracked(prep) => {
@@ -243,6 +269,7 @@ impl<B: SepnetKernels, C: CheckpointStrategy> SepnetKernels for Autodiff<B, C> {
                     gamma.into_primitive(),
                     beta.into_primitive(),
                     epsilon,
+                    activation,
                 );
                 (prep.finish(out.output), out.mean, out.variance)
             }
@@ -257,17 +284,21 @@ impl<B: SepnetKernels, C: CheckpointStrategy> SepnetKernels for Autodiff<B, C> {
     fn fused_batch_norm_grads(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
         mean: FloatTensor<Self>,
         variance: FloatTensor<Self>,
         epsilon: f64,
+        activation: Activation,
         output_grad: FloatTensor<Self>,
     ) -> NormGrads<Self> {
         let g = B::fused_batch_norm_grads(
             Self::inner(x),
             Self::inner(gamma),
+            Self::inner(beta),
             Self::inner(mean),
             Self::inner(variance),
             epsilon,
+            activation,
             Self::inner(output_grad),
         );
         NormGrads {

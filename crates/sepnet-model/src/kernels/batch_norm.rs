@@ -1,11 +1,14 @@
-//! Batch normalisation over the channels of an NCHW batch (training mode) on the CPU: one pass
-//! for the statistics, one for the output; backward likewise. burn's generic formulation
-//! builds the same arithmetic from a dozen whole-tensor operations, which made MobileNet's
-//! BatchNorm layers cost more than its convolutions.
+//! Batch normalisation over the channels of an NCHW batch (training mode) on the CPU, with the
+//! activation that follows it folded in: one pass for the statistics, one for the output;
+//! backward likewise. burn's generic formulation builds the same arithmetic from a dozen
+//! whole-tensor operations, which made MobileNet's BatchNorm layers cost more than its
+//! convolutions; the activation as a layer of its own cost two more passes.
 //!
-//! Statistics are accumulated in `f64` (sum and sum of squares), so the single pass loses no
-//! accuracy against a two-pass `f32` mean and variance. The variance is the biased one (divided
-//! by the count), as burn's `batch_norm_train` returns and its running statistics use.
+//! Statistics: per plane in `f32` vector lanes of values shifted by one value of the channel
+//! (so `E[x²] − E[x]²` does not cancel when the mean is large beside the spread), planes
+//! added in `f64`. The variance is the biased one (divided by the count), as burn's
+//! `batch_norm_train` returns and its running statistics use. The backward pass recomputes
+//! the activation's mask from the input, so the output need not be kept.
 
 use std::mem::MaybeUninit;
 
@@ -13,6 +16,7 @@ use rayon::prelude::*;
 
 use super::output::filled;
 use super::simd::multiversion;
+use crate::layers::Activation;
 
 /// `[batch, channels, pixels]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,11 +39,38 @@ impl Dims {
     fn planes<'a>(&self, x: &'a [f32], c: usize) -> impl Iterator<Item = &'a [f32]> {
         (0..self.batch).map(move |n| &x[(n * self.channels + c) * self.pixels..][..self.pixels])
     }
+
+    /// Plane `plane` of `x`.
+    fn plane<'a>(&self, x: &'a [f32], plane: usize) -> &'a [f32] {
+        &x[plane * self.pixels..][..self.pixels]
+    }
+}
+
+/// The layer's parameters and the activation applied to its output.
+#[derive(Clone, Copy, Debug)]
+pub struct Affine<'a> {
+    /// Scale γ per channel.
+    pub gamma: &'a [f32],
+    /// Shift β per channel.
+    pub beta: &'a [f32],
+    /// Added to the variance.
+    pub epsilon: f64,
+    /// Applied to the normalised output.
+    pub activation: Activation,
+}
+
+impl Affine<'_> {
+    /// `(scale, shift)` of channel `c`: the output is `act(x · scale + shift)`. The backward
+    /// pass calls this too, so its mask sees exactly the forward pass's values.
+    fn scale_shift(&self, c: usize, mean: &[f32], variance: &[f32]) -> [f32; 2] {
+        let scale = self.gamma[c] / (variance[c] as f64 + self.epsilon).sqrt() as f32;
+        [scale, self.beta[c] - mean[c] * scale]
+    }
 }
 
 /// The output with the batch's per-channel mean and (biased) variance.
 pub struct Normalized {
-    /// `γ · (x − mean) / √(var + ε) + β`.
+    /// `act(γ · (x − mean) / √(var + ε) + β)`.
     pub output: Vec<f32>,
     /// Per-channel mean.
     pub mean: Vec<f32>,
@@ -48,24 +79,10 @@ pub struct Normalized {
 }
 
 /// Forward pass in training mode: normalise with the batch's own statistics.
-pub fn forward(x: &[f32], gamma: &[f32], beta: &[f32], epsilon: f64, d: Dims) -> Normalized {
+pub fn forward(x: &[f32], p: Affine, d: Dims) -> Normalized {
     let (mean, variance): (Vec<f32>, Vec<f32>) = (0..d.channels)
         .into_par_iter()
-        .map(|c| {
-            let shift = d.planes(x, c).next().and_then(|p| p.first()).copied();
-            let shift = shift.unwrap_or(0.0);
-            let (mut sum, mut squares) = (0.0f64, 0.0f64);
-            for plane in d.planes(x, c) {
-                let (s, q) = moments(plane, shift);
-                sum += s;
-                squares += q;
-            }
-            let shifted_mean = sum / d.count();
-            (
-                (shift as f64 + shifted_mean) as f32,
-                (squares / d.count() - shifted_mean * shifted_mean).max(0.0) as f32,
-            )
-        })
+        .map(|c| channel_moments(x, c, d))
         .unzip();
     let output = if x.is_empty() || d.pixels == 0 {
         vec![0.0f32; x.len()]
@@ -75,12 +92,10 @@ pub fn forward(x: &[f32], gamma: &[f32], beta: &[f32], epsilon: f64, d: Dims) ->
             d.pixels,
             || (),
             |_, plane, y| {
-                let c = plane % d.channels;
-                let scale = gamma[c] / (variance[c] as f64 + epsilon).sqrt() as f32;
-                let shift = beta[c] - mean[c] * scale;
-                let x = &x[plane * d.pixels..][..d.pixels];
+                let line = p.scale_shift(plane % d.channels, &mean, &variance);
+                let x = d.plane(x, plane);
                 // SAFETY: `affine` writes every element of `y` (it checks the lengths match).
-                unsafe { y.write_all(|y| affine(x, y, scale, shift)) }
+                unsafe { y.write_all(|y| affine(x, y, line, p.activation)) }
             },
         )
     };
@@ -89,6 +104,23 @@ pub fn forward(x: &[f32], gamma: &[f32], beta: &[f32], epsilon: f64, d: Dims) ->
         mean,
         variance,
     }
+}
+
+/// Mean and biased variance of channel `c`.
+fn channel_moments(x: &[f32], c: usize, d: Dims) -> (f32, f32) {
+    let shift = d.planes(x, c).next().and_then(|p| p.first()).copied();
+    let shift = shift.unwrap_or(0.0);
+    let (mut sum, mut squares) = (0.0f64, 0.0f64);
+    for plane in d.planes(x, c) {
+        let (s, q) = moments(plane, shift);
+        sum += s;
+        squares += q;
+    }
+    let shifted_mean = sum / d.count();
+    (
+        (shift as f64 + shifted_mean) as f32,
+        (squares / d.count() - shifted_mean * shifted_mean).max(0.0) as f32,
+    )
 }
 
 /// Gradients of [`forward`] for `x`, `γ` and `β`.
@@ -101,31 +133,32 @@ pub struct Gradients {
     pub beta: Vec<f32>,
 }
 
-/// With `x̂ = (x − mean)·inv_std`: `∂β = Σ dy`, `∂γ = Σ dy·x̂` and
-/// `∂x = γ·inv_std/M · (M·dy − ∂β − x̂·∂γ)` (M values per channel).
+/// With `g = dy · act'(y)` (the gradient reaching the normalisation) and
+/// `x̂ = (x − mean)·inv_std`: `∂β = Σ g`, `∂γ = Σ g·x̂` and
+/// `∂x = γ·inv_std/M · (M·g − ∂β − x̂·∂γ)` (M values per channel).
 pub fn backward(
     x: &[f32],
-    gamma: &[f32],
+    p: Affine,
     mean: &[f32],
     variance: &[f32],
-    epsilon: f64,
     dy: &[f32],
     d: Dims,
 ) -> Gradients {
     let inv_std: Vec<f32> = variance
         .iter()
-        .map(|v| (1.0 / (*v as f64 + epsilon).sqrt()) as f32)
+        .map(|v| (1.0 / (*v as f64 + p.epsilon).sqrt()) as f32)
         .collect();
     let (beta_grad, gamma_grad): (Vec<f32>, Vec<f32>) = (0..d.channels)
         .into_par_iter()
         .map(|c| {
-            let (mut sum_dy, mut sum_dy_xhat) = (0.0f64, 0.0f64);
+            let line = p.scale_shift(c, mean, variance);
+            let (mut sum_g, mut sum_g_xhat) = (0.0f64, 0.0f64);
             for (x, dy) in d.planes(x, c).zip(d.planes(dy, c)) {
-                let (s, p) = grad_moments(x, dy, mean[c]);
-                sum_dy += s as f64;
-                sum_dy_xhat += p as f64;
+                let (s, q) = grad_moments(x, dy, [mean[c], line[0], line[1]], p.activation);
+                sum_g += s as f64;
+                sum_g_xhat += q as f64;
             }
-            (sum_dy as f32, (sum_dy_xhat as f32) * inv_std[c])
+            (sum_g as f32, (sum_g_xhat as f32) * inv_std[c])
         })
         .unzip();
     let m = d.count() as f32;
@@ -138,15 +171,13 @@ pub fn backward(
             || (),
             |_, plane, dx| {
                 let c = plane % d.channels;
-                let k = gamma[c] * inv_std[c] / m;
-                let (mean_dy, xhat_coeff) = (beta_grad[c], gamma_grad[c] * inv_std[c]);
-                let coefficients = [k, m, mean_dy, mean[c], xhat_coeff];
-                let (x, dy) = (
-                    &x[plane * d.pixels..][..d.pixels],
-                    &dy[plane * d.pixels..][..d.pixels],
-                );
+                let [scale, shift] = p.scale_shift(c, mean, variance);
+                let k = p.gamma[c] * inv_std[c] / m;
+                let (sum_g, xhat_coeff) = (beta_grad[c], gamma_grad[c] * inv_std[c]);
+                let coefficients = [k, m, sum_g, mean[c], xhat_coeff, scale, shift];
+                let (x, dy) = (d.plane(x, plane), d.plane(dy, plane));
                 // SAFETY: `input_grad` writes every element of `dx` (it checks the lengths match).
-                unsafe { dx.write_all(|dx| input_grad(x, dy, dx, coefficients)) }
+                unsafe { dx.write_all(|dx| input_grad(x, dy, dx, coefficients, p.activation)) }
             },
         )
     };
@@ -164,10 +195,36 @@ pub fn backward(
 /// [`Level`]: super::simd::Level
 const LANES: usize = 64;
 
+/// Evaluates `body` with `passes` bound to "does the activation pass the gradient at output
+/// `y`" (burn's convention: not at the kinks), once per activation: a `match` per element
+/// kept LLVM from vectorising the loops.
+macro_rules! with_mask {
+    ($activation:expr, |$passes:ident| $body:expr) => {
+        match $activation {
+            Activation::Linear => {
+                let $passes = |_: f32| true;
+                $body
+            }
+            Activation::Relu => {
+                let $passes = |y: f32| y > 0.0;
+                $body
+            }
+            Activation::Relu6 => {
+                let $passes = |y: f32| y > 0.0 && y < 6.0;
+                $body
+            }
+        }
+    };
+}
+
+/// `dy` where `passes(y)`, else 0.
+#[inline(always)]
+fn through(passes: impl Fn(f32) -> bool, y: f32, dy: f32) -> f32 {
+    if passes(y) { dy } else { 0.0 }
+}
+
 multiversion! {
-    /// `(Σ (v − shift), Σ (v − shift)²)` over a plane. The shift (a value of the channel)
-    /// keeps `E[x²] − E[x]²` from cancelling when the mean is large beside the spread, so the
-    /// per-plane sums can be `f32` lanes; the planes add up in `f64`.
+    /// `(Σ (v − shift), Σ (v − shift)²)` over a plane, in `f32` lanes added in `f64`.
     fn moments(plane: &[f32], shift: f32) -> (f64, f64) {
         let (mut sums, mut squares) = ([0.0f32; LANES], [0.0f32; LANES]);
         let chunks = plane.chunks_exact(LANES);
@@ -191,45 +248,65 @@ multiversion! {
 }
 
 multiversion! {
-    /// `y = x · scale + shift`.
-    fn affine(x: &[f32], y: &mut [MaybeUninit<f32>], scale: f32, shift: f32) {
+    /// `y = act(x · scale + shift)` with `line = [scale, shift]`.
+    fn affine(x: &[f32], y: &mut [MaybeUninit<f32>], line: [f32; 2], activation: Activation) {
         assert_eq!(x.len(), y.len(), "affine: input and output differ in length");
-        for (y, x) in y.iter_mut().zip(x) {
-            y.write(x * scale + shift);
+        let [scale, shift] = line;
+        let pairs = y.iter_mut().zip(x);
+        match activation {
+            Activation::Linear => pairs.for_each(|(y, x)| {
+                y.write(x * scale + shift);
+            }),
+            Activation::Relu => pairs.for_each(|(y, x)| {
+                y.write((x * scale + shift).max(0.0));
+            }),
+            Activation::Relu6 => pairs.for_each(|(y, x)| {
+                y.write((x * scale + shift).clamp(0.0, 6.0));
+            }),
         }
     }
 }
 
 multiversion! {
-    /// `(Σ dy, Σ dy · (x − mean))` over a plane.
-    fn grad_moments(x: &[f32], dy: &[f32], mean: f32) -> (f32, f32) {
-        let (mut sums, mut products) = ([0.0f32; LANES], [0.0f32; LANES]);
-        let (x_chunks, dy_chunks) = (x.chunks_exact(LANES), dy.chunks_exact(LANES));
-        let (x_tail, dy_tail) = (x_chunks.remainder(), dy_chunks.remainder());
-        for (x, g) in x_chunks.zip(dy_chunks) {
-            let lanes = sums.iter_mut().zip(products.iter_mut());
-            for (((s, p), &g), &x) in lanes.zip(g).zip(x) {
-                *s += g;
-                *p += g * (x - mean);
+    /// `(Σ g, Σ g · (x − mean))` over a plane, `g = dy · act'(x · scale + shift)`, with
+    /// `at = [mean, scale, shift]`.
+    fn grad_moments(x: &[f32], dy: &[f32], at: [f32; 3], activation: Activation) -> (f32, f32) {
+        let [mean, scale, shift] = at;
+        with_mask!(activation, |passes| {
+            let (mut sums, mut products) = ([0.0f32; LANES], [0.0f32; LANES]);
+            let (x_chunks, dy_chunks) = (x.chunks_exact(LANES), dy.chunks_exact(LANES));
+            let (x_tail, dy_tail) = (x_chunks.remainder(), dy_chunks.remainder());
+            for (x, dy) in x_chunks.zip(dy_chunks) {
+                let lanes = sums.iter_mut().zip(products.iter_mut());
+                for (((s, p), &dy), &x) in lanes.zip(dy).zip(x) {
+                    let g = through(passes, x * scale + shift, dy);
+                    *s += g;
+                    *p += g * (x - mean);
+                }
             }
-        }
-        let (mut sum, mut product) = (sums.iter().sum::<f32>(), products.iter().sum::<f32>());
-        for (&x, &g) in x_tail.iter().zip(dy_tail) {
-            sum += g;
-            product += g * (x - mean);
-        }
-        (sum, product)
+            let (mut sum, mut product) = (sums.iter().sum::<f32>(), products.iter().sum::<f32>());
+            for (&x, &dy) in x_tail.iter().zip(dy_tail) {
+                let g = through(passes, x * scale + shift, dy);
+                sum += g;
+                product += g * (x - mean);
+            }
+            (sum, product)
+        })
     }
 }
 
 multiversion! {
-    /// `dx = k · (m · dy − mean_dy − (x − mean) · xhat_coeff)`, coefficients in that order.
-    fn input_grad(x: &[f32], dy: &[f32], dx: &mut [MaybeUninit<f32>], coefficients: [f32; 5]) {
+    /// `dx = k · (m · g − Σg − (x − mean) · xhat_coeff)`, `g = dy · act'(x · scale + shift)`,
+    /// with `c = [k, m, Σg, mean, xhat_coeff, scale, shift]`.
+    fn input_grad(x: &[f32], dy: &[f32], dx: &mut [MaybeUninit<f32>], c: [f32; 7], activation: Activation) {
         assert!(x.len() == dx.len() && dy.len() == dx.len(), "input_grad: lengths differ");
-        let [k, m, mean_dy, mean, xhat_coeff] = coefficients;
-        for ((dx, &x), &g) in dx.iter_mut().zip(x).zip(dy) {
-            dx.write(k * (m * g - mean_dy - (x - mean) * xhat_coeff));
-        }
+        let [k, m, sum_g, mean, xhat_coeff, scale, shift] = c;
+        with_mask!(activation, |passes| {
+            for ((dx, &x), &dy) in dx.iter_mut().zip(x).zip(dy) {
+                let g = through(passes, x * scale + shift, dy);
+                dx.write(k * (m * g - sum_g - (x - mean) * xhat_coeff));
+            }
+        })
     }
 }
 
@@ -291,14 +368,63 @@ mod tests {
                 dg.push(sum_dy_xhat);
                 db.push(sum_dy);
             }
-            let ours = forward(&x, &gamma, &beta, eps, d);
+            let p = Affine {
+                gamma: &gamma,
+                beta: &beta,
+                epsilon: eps,
+                activation: Activation::Linear,
+            };
+            let ours = forward(&x, p, d);
             close(&ours.output, &y, "output");
             close(&ours.mean, &means, "mean");
             close(&ours.variance, &vars, "variance");
-            let grads = backward(&x, &gamma, &ours.mean, &ours.variance, eps, &dy, d);
+            let grads = backward(&x, p, &ours.mean, &ours.variance, &dy, d);
             close(&grads.x, &dx, "dx");
             close(&grads.gamma, &dg, "dgamma");
             close(&grads.beta, &db, "dbeta");
+        }
+    }
+
+    /// With an activation folded in, the output is the activation of the plain output, and
+    /// the gradients are the plain gradients of the masked output gradient.
+    #[test]
+    fn activation_is_applied_and_masked() {
+        let d = Dims {
+            batch: 4,
+            channels: 3,
+            pixels: 67,
+        };
+        let x = values(d.batch * d.channels * d.pixels, 5);
+        let (gamma, beta) = (values(d.channels, 6), values(d.channels, 7));
+        let dy = values(x.len(), 8);
+        let with = |activation| Affine {
+            gamma: &gamma,
+            beta: &beta,
+            epsilon: 1e-3,
+            activation,
+        };
+        let plain = forward(&x, with(Activation::Linear), d);
+        for activation in [Activation::Relu, Activation::Relu6] {
+            let ours = forward(&x, with(activation), d);
+            let masked: Vec<f32> = plain
+                .output
+                .iter()
+                .zip(&dy)
+                .map(|(&y, &g)| with_mask!(activation, |passes| through(passes, y, g)))
+                .collect();
+            for (o, &y) in ours.output.iter().zip(&plain.output) {
+                let expected = match activation {
+                    Activation::Relu6 => y.clamp(0.0, 6.0),
+                    _ => y.max(0.0),
+                };
+                assert_eq!(*o, expected);
+            }
+            let (m, v) = (&plain.mean, &plain.variance);
+            let ours = backward(&x, with(activation), m, v, &dy, d);
+            let expected = backward(&x, with(Activation::Linear), m, v, &masked, d);
+            assert_eq!(ours.x, expected.x, "{activation:?} dx");
+            assert_eq!(ours.gamma, expected.gamma, "{activation:?} dgamma");
+            assert_eq!(ours.beta, expected.beta, "{activation:?} dbeta");
         }
     }
 }

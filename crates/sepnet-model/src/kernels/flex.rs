@@ -180,11 +180,20 @@ impl SepnetKernels for Flex {
         x: FlexTensor,
         gamma: FlexTensor,
         beta: FlexTensor,
-        eps: f64,
+        epsilon: f64,
+        activation: Activation,
     ) -> NormTrain<Self> {
         let (shape, d) = (dims(&x), norm_dims(&x));
-        let out = with_pair(&x, &gamma, |x, g| {
-            with_values(&beta, |b| batch_norm::forward(x, g, b, eps, d))
+        let out = with_pair(&x, &gamma, |x, gamma| {
+            with_values(&beta, |beta| {
+                let p = batch_norm::Affine {
+                    gamma,
+                    beta,
+                    epsilon,
+                    activation,
+                };
+                batch_norm::forward(x, p, d)
+            })
         });
         NormTrain {
             output: tensor(out.output, shape),
@@ -196,15 +205,25 @@ impl SepnetKernels for Flex {
     fn fused_batch_norm_grads(
         x: FlexTensor,
         gamma: FlexTensor,
+        beta: FlexTensor,
         mean: FlexTensor,
         variance: FlexTensor,
-        eps: f64,
+        epsilon: f64,
+        activation: Activation,
         dy: FlexTensor,
     ) -> NormGrads<Self> {
         let (shape, d) = (dims(&x), norm_dims(&x));
-        let grads = with_pair(&x, &gamma, |x, g| {
-            with_pair(&mean, &variance, |m, v| {
-                with_values(&dy, |dy| batch_norm::backward(x, g, m, v, eps, dy, d))
+        let grads = with_pair(&x, &dy, |x, dy| {
+            with_pair(&gamma, &beta, |gamma, beta| {
+                with_pair(&mean, &variance, |mean, variance| {
+                    let p = batch_norm::Affine {
+                        gamma,
+                        beta,
+                        epsilon,
+                        activation,
+                    };
+                    batch_norm::backward(x, p, mean, variance, dy, d)
+                })
             })
         });
         NormGrads {

@@ -153,20 +153,25 @@ pub trait SepnetKernels: Backend {
         activation: Activation,
     ) -> BiasGrads<Self>;
 
-    /// BatchNorm over the channels of `x [n, c, h, w]` with the batch's own statistics.
+    /// BatchNorm over the channels of `x [n, c, h, w]` with the batch's own statistics, and
+    /// the activation that follows it.
     fn fused_batch_norm(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
+        activation: Activation,
     ) -> NormTrain<Self>;
     /// Gradients of [`fused_batch_norm`](SepnetKernels::fused_batch_norm).
+    #[allow(clippy::too_many_arguments)] // the forward pass's inputs, statistics and settings
     fn fused_batch_norm_grads(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
         mean: FloatTensor<Self>,
         variance: FloatTensor<Self>,
         epsilon: f64,
+        activation: Activation,
         output_grad: FloatTensor<Self>,
     ) -> NormGrads<Self>;
 }
@@ -218,18 +223,21 @@ pub fn bias_activation(x: Tensor<4>, bias: Tensor<1>, activation: Activation) ->
     ))
 }
 
-/// Training-mode BatchNorm through [`SepnetKernels`]: `(output, batch mean, batch variance)`.
+/// Training-mode BatchNorm and its activation through [`SepnetKernels`]:
+/// `(output, batch mean, batch variance)`.
 pub fn batch_norm_train(
     x: Tensor<4>,
     gamma: Tensor<1>,
     beta: Tensor<1>,
     epsilon: f64,
+    activation: Activation,
 ) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
     let out = <Dispatch as SepnetKernels>::fused_batch_norm(
         x.into_dispatch(),
         gamma.into_dispatch(),
         beta.into_dispatch(),
         epsilon,
+        activation,
     );
     (
         Tensor::from_dispatch(out.output),

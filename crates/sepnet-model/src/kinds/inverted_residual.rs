@@ -52,12 +52,13 @@ pub struct InvertedResidual {
 impl InvertedResidual {
     /// `[batch, c_in, h, w]` → `[batch, filters, h / stride, w / stride]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let relu6 = |t| Activation::Relu6.apply(t);
         let mut y = x.clone();
         if let Some((conv, bn)) = &self.expand {
-            y = relu6(bn.forward(conv.forward(y)));
+            y = bn.forward_activated(conv.forward(y), Activation::Relu6);
         }
-        y = relu6(self.bn_dw.forward(self.conv_dw.forward(y)));
+        y = self
+            .bn_dw
+            .forward_activated(self.conv_dw.forward(y), Activation::Relu6);
         y = self.bn_project.forward(self.project.forward(y));
         if self.residual { y + x } else { y }
     }

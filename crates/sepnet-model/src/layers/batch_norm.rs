@@ -5,6 +5,7 @@ use burn::module::Module;
 use burn::nn::{BatchNorm as BurnBatchNorm, BatchNormConfig as BurnBatchNormConfig};
 use burn::tensor::{Device, Tensor};
 
+use super::Activation;
 use crate::kernels;
 
 /// Configuration of a [`BatchNorm`]. Defaults are PyTorch's (`epsilon` 1e-5, `momentum` 0.1,
@@ -43,25 +44,33 @@ impl BatchNormConfig {
 impl BatchNorm {
     /// `[batch, channels, h, w]` → same shape.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward_activated(x, Activation::Linear)
+    }
+
+    /// `activation(BatchNorm(x))`; on sepnet's CPU kernels the activation costs no pass of
+    /// its own (it is applied as the normalised values are written, and its mask is
+    /// recomputed in the backward pass).
+    pub fn forward_activated(&self, x: Tensor<4>, activation: Activation) -> Tensor<4> {
         if !kernels::applies_to(&x) {
-            return self.inner.forward(x);
+            return activation.apply(self.inner.forward(x));
         }
         let bn = &self.inner;
         if !(x.device().is_autodiff() && bn.training.is_enabled()) {
-            // Inference: the running statistics fold into one scale and shift per channel,
-            // two passes over the activation instead of burn's four.
+            // Inference: the running statistics fold into one scale and shift per channel;
+            // the shift and the activation go in one more pass.
             let channels = bn.gamma.dims()[0];
             let device = x.device();
             let var = bn.running_var.value().to_device(&device);
             let scale = bn.gamma.val() / (var + bn.epsilon).sqrt();
             let mean = bn.running_mean.value().to_device(&device);
             let shift = bn.beta.val() - mean * scale.clone();
-            return x * scale.reshape([1, channels, 1, 1]) + shift.reshape([1, channels, 1, 1]);
+            let scaled = x * scale.reshape([1, channels, 1, 1]);
+            return kernels::bias_activation(scaled, shift, activation);
         }
         // burn's training step on sepnet's fused kernel: batch statistics normalise, and the
         // running statistics move toward them by `momentum` (biased variance, as burn does).
         let (output, mean, variance) =
-            kernels::batch_norm_train(x, bn.gamma.val(), bn.beta.val(), bn.epsilon);
+            kernels::batch_norm_train(x, bn.gamma.val(), bn.beta.val(), bn.epsilon, activation);
         let keep = 1.0 - bn.momentum;
         let running_mean = bn.running_mean.value_sync().to_device(&mean.device()) * keep
             + mean.detach() * bn.momentum;

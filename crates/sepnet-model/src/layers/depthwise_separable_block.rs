@@ -74,9 +74,9 @@ impl DepthwiseSeparableBlock {
     /// `[batch, in_channels, h, w]` → `[batch, filters, ceil(h / s), ceil(w / s)]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = self
-            .activation
-            .apply(self.bn_dw.forward(self.conv_dw.forward(x)));
-        self.activation
-            .apply(self.bn_pw.forward(self.conv_pw.forward(x)))
+            .bn_dw
+            .forward_activated(self.conv_dw.forward(x), self.activation);
+        self.bn_pw
+            .forward_activated(self.conv_pw.forward(x), self.activation)
     }
 }
