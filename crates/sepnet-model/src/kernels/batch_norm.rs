@@ -39,11 +39,6 @@ impl Dims {
     fn planes<'a>(&self, x: &'a [f32], c: usize) -> impl Iterator<Item = &'a [f32]> {
         (0..self.batch).map(move |n| &x[(n * self.channels + c) * self.pixels..][..self.pixels])
     }
-
-    /// Plane `plane` of `x`.
-    fn plane<'a>(&self, x: &'a [f32], plane: usize) -> &'a [f32] {
-        &x[plane * self.pixels..][..self.pixels]
-    }
 }
 
 /// The layer's parameters and the activation applied to its output.
@@ -87,15 +82,18 @@ pub fn forward(x: &[f32], p: Affine, d: Dims) -> Normalized {
     let output = if x.is_empty() || d.pixels == 0 {
         vec![0.0f32; x.len()]
     } else {
+        let lines: Vec<[f32; 2]> = (0..d.channels)
+            .map(|c| p.scale_shift(c, &mean, &variance))
+            .collect();
+        let image = d.channels * d.pixels;
         filled(
             x.len(),
-            d.pixels,
+            image,
             || (),
-            |_, plane, y| {
-                let line = p.scale_shift(plane % d.channels, &mean, &variance);
-                let x = d.plane(x, plane);
+            |_, n, y| {
+                let x = &x[n * image..][..image];
                 // SAFETY: `affine` writes every element of `y` (it checks the lengths match).
-                unsafe { y.write_all(|y| affine(x, y, line, p.activation)) }
+                unsafe { y.write_all(|y| affine(x, y, &lines, p.activation)) }
             },
         )
     };
@@ -110,12 +108,7 @@ pub fn forward(x: &[f32], p: Affine, d: Dims) -> Normalized {
 fn channel_moments(x: &[f32], c: usize, d: Dims) -> (f32, f32) {
     let shift = d.planes(x, c).next().and_then(|p| p.first()).copied();
     let shift = shift.unwrap_or(0.0);
-    let (mut sum, mut squares) = (0.0f64, 0.0f64);
-    for plane in d.planes(x, c) {
-        let (s, q) = moments(plane, shift);
-        sum += s;
-        squares += q;
-    }
+    let (sum, squares) = channel_sums(x, c, d, shift);
     let shifted_mean = sum / d.count();
     (
         (shift as f64 + shifted_mean) as f32,
@@ -151,13 +144,9 @@ pub fn backward(
     let (beta_grad, gamma_grad): (Vec<f32>, Vec<f32>) = (0..d.channels)
         .into_par_iter()
         .map(|c| {
-            let line = p.scale_shift(c, mean, variance);
-            let (mut sum_g, mut sum_g_xhat) = (0.0f64, 0.0f64);
-            for (x, dy) in d.planes(x, c).zip(d.planes(dy, c)) {
-                let (s, q) = grad_moments(x, dy, [mean[c], line[0], line[1]], p.activation);
-                sum_g += s as f64;
-                sum_g_xhat += q as f64;
-            }
+            let [scale, shift] = p.scale_shift(c, mean, variance);
+            let at = [mean[c], scale, shift];
+            let (sum_g, sum_g_xhat) = channel_grad_sums(x, dy, c, d, at, p.activation);
             (sum_g as f32, (sum_g_xhat as f32) * inv_std[c])
         })
         .unzip();
@@ -165,19 +154,23 @@ pub fn backward(
     let dx = if x.is_empty() || d.pixels == 0 {
         vec![0.0f32; x.len()]
     } else {
-        filled(
-            x.len(),
-            d.pixels,
-            || (),
-            |_, plane, dx| {
-                let c = plane % d.channels;
+        let coefficients: Vec<[f32; 7]> = (0..d.channels)
+            .map(|c| {
                 let [scale, shift] = p.scale_shift(c, mean, variance);
                 let k = p.gamma[c] * inv_std[c] / m;
-                let (sum_g, xhat_coeff) = (beta_grad[c], gamma_grad[c] * inv_std[c]);
-                let coefficients = [k, m, sum_g, mean[c], xhat_coeff, scale, shift];
-                let (x, dy) = (d.plane(x, plane), d.plane(dy, plane));
+                let xhat_coeff = gamma_grad[c] * inv_std[c];
+                [k, m, beta_grad[c], mean[c], xhat_coeff, scale, shift]
+            })
+            .collect();
+        let image = d.channels * d.pixels;
+        filled(
+            x.len(),
+            image,
+            || (),
+            |_, n, dx| {
+                let (x, dy) = (&x[n * image..][..image], &dy[n * image..][..image]);
                 // SAFETY: `input_grad` writes every element of `dx` (it checks the lengths match).
-                unsafe { dx.write_all(|dx| input_grad(x, dy, dx, coefficients, p.activation)) }
+                unsafe { dx.write_all(|dx| input_grad(x, dy, dx, &coefficients, p.activation)) }
             },
         )
     };
@@ -188,12 +181,56 @@ pub fn backward(
     }
 }
 
-/// Independent accumulator lanes of the reductions below. Written as element-wise loops over
-/// 64-long arrays, they compile to full-width vector code at every [`Level`]; with 16 lanes
-/// and two sums, LLVM left them scalar under AVX-512.
+/// Independent accumulator lanes of the reductions below, at most. Written as element-wise
+/// loops over arrays of run-time width, they compile to full-width vector code at every
+/// [`Level`]; with 16 fixed lanes and two sums, LLVM left them scalar under AVX-512.
 ///
 /// [`Level`]: super::simd::Level
 const LANES: usize = 64;
+
+/// `f32` lanes as wide as a plane (up to [`LANES`]; a 4×4 plane is one 16-lane vector), added
+/// into `f64` totals after every plane, or every [`LANES`] planes when planes are narrower,
+/// so no lane sums more than a few thousand values in `f32`.
+struct Lanes {
+    width: usize,
+    flush_every: usize,
+    sums: [[f32; LANES]; 2],
+    totals: [f64; 2],
+}
+
+impl Lanes {
+    #[inline(always)]
+    fn new(pixels: usize) -> Lanes {
+        let width = pixels.clamp(1, LANES);
+        Lanes {
+            width,
+            flush_every: if pixels >= LANES { 1 } else { LANES },
+            sums: [[0.0; LANES]; 2],
+            totals: [0.0; 2],
+        }
+    }
+
+    #[inline(always)]
+    fn after_plane(&mut self, planes_done: usize) {
+        if planes_done % self.flush_every == 0 {
+            self.flush();
+        }
+    }
+
+    #[inline(always)]
+    fn flush(&mut self) {
+        for (total, lanes) in self.totals.iter_mut().zip(&mut self.sums) {
+            *total += lanes[..self.width].iter().map(|&v| v as f64).sum::<f64>();
+            lanes[..self.width].fill(0.0);
+        }
+    }
+
+    #[inline(always)]
+    fn finish(mut self) -> (f64, f64) {
+        self.flush();
+        (self.totals[0], self.totals[1])
+    }
+}
 
 /// Evaluates `body` with `passes` bound to "does the activation pass the gradient at output
 /// `y`" (burn's convention: not at the kinks), once per activation: a `match` per element
@@ -224,87 +261,108 @@ fn through(passes: impl Fn(f32) -> bool, y: f32, dy: f32) -> f32 {
 }
 
 multiversion! {
-    /// `(Σ (v − shift), Σ (v − shift)²)` over a plane, in `f32` lanes added in `f64`.
-    fn moments(plane: &[f32], shift: f32) -> (f64, f64) {
-        let (mut sums, mut squares) = ([0.0f32; LANES], [0.0f32; LANES]);
-        let chunks = plane.chunks_exact(LANES);
-        let tail = chunks.remainder();
-        for chunk in chunks {
-            for ((s, q), &v) in sums.iter_mut().zip(squares.iter_mut()).zip(chunk) {
-                let d = v - shift;
-                *s += d;
-                *q += d * d;
+    /// `(Σ (v − shift), Σ (v − shift)²)` over channel `c`. The shift (a value of the
+    /// channel) keeps `E[x²] − E[x]²` from cancelling when the mean is large beside the
+    /// spread, so the lanes can be `f32`.
+    fn channel_sums(x: &[f32], c: usize, d: Dims, shift: f32) -> (f64, f64) {
+        let mut lanes = Lanes::new(d.pixels);
+        let width = lanes.width;
+        for (i, plane) in d.planes(x, c).enumerate() {
+            let chunks = plane.chunks_exact(width);
+            for &v in chunks.remainder() {
+                let e = (v - shift) as f64;
+                lanes.totals[0] += e;
+                lanes.totals[1] += e * e;
             }
-        }
-        let wide = |lanes: &[f32]| lanes.iter().map(|&v| v as f64).sum::<f64>();
-        let (mut sum, mut square) = (wide(&sums), wide(&squares));
-        for &v in tail {
-            let d = (v - shift) as f64;
-            sum += d;
-            square += d * d;
-        }
-        (sum, square)
-    }
-}
-
-multiversion! {
-    /// `y = act(x · scale + shift)` with `line = [scale, shift]`.
-    fn affine(x: &[f32], y: &mut [MaybeUninit<f32>], line: [f32; 2], activation: Activation) {
-        assert_eq!(x.len(), y.len(), "affine: input and output differ in length");
-        let [scale, shift] = line;
-        let pairs = y.iter_mut().zip(x);
-        match activation {
-            Activation::Linear => pairs.for_each(|(y, x)| {
-                y.write(x * scale + shift);
-            }),
-            Activation::Relu => pairs.for_each(|(y, x)| {
-                y.write((x * scale + shift).max(0.0));
-            }),
-            Activation::Relu6 => pairs.for_each(|(y, x)| {
-                y.write((x * scale + shift).clamp(0.0, 6.0));
-            }),
-        }
-    }
-}
-
-multiversion! {
-    /// `(Σ g, Σ g · (x − mean))` over a plane, `g = dy · act'(x · scale + shift)`, with
-    /// `at = [mean, scale, shift]`.
-    fn grad_moments(x: &[f32], dy: &[f32], at: [f32; 3], activation: Activation) -> (f32, f32) {
-        let [mean, scale, shift] = at;
-        with_mask!(activation, |passes| {
-            let (mut sums, mut products) = ([0.0f32; LANES], [0.0f32; LANES]);
-            let (x_chunks, dy_chunks) = (x.chunks_exact(LANES), dy.chunks_exact(LANES));
-            let (x_tail, dy_tail) = (x_chunks.remainder(), dy_chunks.remainder());
-            for (x, dy) in x_chunks.zip(dy_chunks) {
-                let lanes = sums.iter_mut().zip(products.iter_mut());
-                for (((s, p), &dy), &x) in lanes.zip(dy).zip(x) {
-                    let g = through(passes, x * scale + shift, dy);
-                    *s += g;
-                    *p += g * (x - mean);
+            let [sums, squares] = &mut lanes.sums;
+            for chunk in chunks {
+                let pairs = sums[..width].iter_mut().zip(squares[..width].iter_mut());
+                for ((s, q), &v) in pairs.zip(chunk) {
+                    let e = v - shift;
+                    *s += e;
+                    *q += e * e;
                 }
             }
-            let (mut sum, mut product) = (sums.iter().sum::<f32>(), products.iter().sum::<f32>());
-            for (&x, &dy) in x_tail.iter().zip(dy_tail) {
-                let g = through(passes, x * scale + shift, dy);
-                sum += g;
-                product += g * (x - mean);
+            lanes.after_plane(i + 1);
+        }
+        lanes.finish()
+    }
+}
+
+multiversion! {
+    /// `(Σ g, Σ g · (x − mean))` over channel `c`, `g = dy · act'(x · scale + shift)`, with
+    /// `at = [mean, scale, shift]`.
+    fn channel_grad_sums(x: &[f32], dy: &[f32], c: usize, d: Dims, at: [f32; 3], activation: Activation) -> (f64, f64) {
+        let [mean, scale, shift] = at;
+        with_mask!(activation, |passes| {
+            let mut lanes = Lanes::new(d.pixels);
+            let width = lanes.width;
+            for (i, (x, dy)) in d.planes(x, c).zip(d.planes(dy, c)).enumerate() {
+                let (x_chunks, dy_chunks) = (x.chunks_exact(width), dy.chunks_exact(width));
+                for (&x, &dy) in x_chunks.remainder().iter().zip(dy_chunks.remainder()) {
+                    let g = through(passes, x * scale + shift, dy) as f64;
+                    lanes.totals[0] += g;
+                    lanes.totals[1] += g * (x - mean) as f64;
+                }
+                let [sums, products] = &mut lanes.sums;
+                for (x, dy) in x_chunks.zip(dy_chunks) {
+                    let pairs = sums[..width].iter_mut().zip(products[..width].iter_mut());
+                    for (((s, p), &dy), &x) in pairs.zip(dy).zip(x) {
+                        let g = through(passes, x * scale + shift, dy);
+                        *s += g;
+                        *p += g * (x - mean);
+                    }
+                }
+                lanes.after_plane(i + 1);
             }
-            (sum, product)
+            lanes.finish()
         })
     }
 }
 
 multiversion! {
-    /// `dx = k · (m · g − Σg − (x − mean) · xhat_coeff)`, `g = dy · act'(x · scale + shift)`,
-    /// with `c = [k, m, Σg, mean, xhat_coeff, scale, shift]`.
-    fn input_grad(x: &[f32], dy: &[f32], dx: &mut [MaybeUninit<f32>], c: [f32; 7], activation: Activation) {
+    /// One image: `y = act(x · scale + shift)` with `lines[c] = [scale, shift]`.
+    fn affine(x: &[f32], y: &mut [MaybeUninit<f32>], lines: &[[f32; 2]], activation: Activation) {
+        assert_eq!(x.len(), y.len(), "affine: input and output differ in length");
+        let pixels = x.len() / lines.len().max(1);
+        if pixels == 0 {
+            return;
+        }
+        for ((y, x), &[scale, shift]) in y.chunks_exact_mut(pixels).zip(x.chunks_exact(pixels)).zip(lines) {
+            let pairs = y.iter_mut().zip(x);
+            match activation {
+                Activation::Linear => pairs.for_each(|(y, x)| {
+                    y.write(x * scale + shift);
+                }),
+                Activation::Relu => pairs.for_each(|(y, x)| {
+                    y.write((x * scale + shift).max(0.0));
+                }),
+                Activation::Relu6 => pairs.for_each(|(y, x)| {
+                    y.write((x * scale + shift).clamp(0.0, 6.0));
+                }),
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// One image: `dx = k · (m · g − Σg − (x − mean) · xhat_coeff)`,
+    /// `g = dy · act'(x · scale + shift)`, with
+    /// `coefficients[c] = [k, m, Σg, mean, xhat_coeff, scale, shift]`.
+    fn input_grad(x: &[f32], dy: &[f32], dx: &mut [MaybeUninit<f32>], coefficients: &[[f32; 7]], activation: Activation) {
         assert!(x.len() == dx.len() && dy.len() == dx.len(), "input_grad: lengths differ");
-        let [k, m, sum_g, mean, xhat_coeff, scale, shift] = c;
+        let pixels = x.len() / coefficients.len().max(1);
+        if pixels == 0 {
+            return;
+        }
         with_mask!(activation, |passes| {
-            for ((dx, &x), &dy) in dx.iter_mut().zip(x).zip(dy) {
-                let g = through(passes, x * scale + shift, dy);
-                dx.write(k * (m * g - sum_g - (x - mean) * xhat_coeff));
+            let planes = dx.chunks_exact_mut(pixels).zip(x.chunks_exact(pixels).zip(dy.chunks_exact(pixels)));
+            for ((dx, (x, dy)), c) in planes.zip(coefficients) {
+                let [k, m, sum_g, mean, xhat_coeff, scale, shift] = *c;
+                for ((dx, &x), &dy) in dx.iter_mut().zip(x).zip(dy) {
+                    let g = through(passes, x * scale + shift, dy);
+                    dx.write(k * (m * g - sum_g - (x - mean) * xhat_coeff));
+                }
             }
         })
     }

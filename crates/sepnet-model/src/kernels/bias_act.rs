@@ -26,22 +26,29 @@ pub struct Dims {
     pub pixels: usize,
 }
 
-/// `x = act(x + bias[c])`, in place.
+/// `x = act(x + bias[c])`, in place; one image per task (planes can be as small as 2×2).
 pub fn forward_in_place(x: &mut [f32], bias: &[f32], activation: Activation, d: Dims) {
-    if d.pixels == 0 {
+    let image = d.channels * d.pixels;
+    if image == 0 {
         return;
     }
-    x.par_chunks_mut(d.pixels)
-        .enumerate()
-        .for_each(|(plane, x)| add_activate(x, bias[plane % d.channels], activation));
+    x.par_chunks_mut(image)
+        .for_each(|x| add_activate(x, bias, activation));
 }
 
 multiversion! {
-    fn add_activate(x: &mut [f32], bias: f32, activation: Activation) {
-        match activation {
-            Activation::Linear => x.iter_mut().for_each(|v| *v += bias),
-            Activation::Relu => x.iter_mut().for_each(|v| *v = (*v + bias).max(0.0)),
-            Activation::Relu6 => x.iter_mut().for_each(|v| *v = (*v + bias).clamp(0.0, 6.0)),
+    /// One image `[channels, pixels]`: `x = act(x + bias[c])`.
+    fn add_activate(x: &mut [f32], bias: &[f32], activation: Activation) {
+        let pixels = x.len() / bias.len().max(1);
+        if pixels == 0 {
+            return;
+        }
+        for (x, &b) in x.chunks_exact_mut(pixels).zip(bias) {
+            match activation {
+                Activation::Linear => x.iter_mut().for_each(|v| *v += b),
+                Activation::Relu => x.iter_mut().for_each(|v| *v = (*v + b).max(0.0)),
+                Activation::Relu6 => x.iter_mut().for_each(|v| *v = (*v + b).clamp(0.0, 6.0)),
+            }
         }
     }
 }
@@ -53,29 +60,23 @@ pub fn backward(
     activation: Activation,
     d: Dims,
 ) -> (Vec<f32>, Vec<f32>) {
-    if output.is_empty() || d.pixels == 0 {
+    let image = d.channels * d.pixels;
+    if output.is_empty() || image == 0 {
         return (vec![0.0; output.len()], vec![0.0; d.channels]);
     }
     let dx = filled(
         output.len(),
-        d.pixels,
+        image,
         || (),
-        |_, plane, dx| {
-            let (y, dy) = (
-                &output[plane * d.pixels..][..d.pixels],
-                &dy[plane * d.pixels..][..d.pixels],
-            );
+        |_, n, dx| {
+            let (y, dy) = (&output[n * image..][..image], &dy[n * image..][..image]);
             // SAFETY: `mask` writes every element of `dx` (it checks the lengths match).
             unsafe { dx.write_all(|dx| mask(y, dy, dx, activation)) }
         },
     );
     let bias = (0..d.channels)
         .into_par_iter()
-        .map(|c| {
-            (0..d.batch)
-                .map(|n| plane_sum(&dx[(n * d.channels + c) * d.pixels..][..d.pixels]) as f64)
-                .sum::<f64>() as f32
-        })
+        .map(|c| channel_sum(&dx, c, d) as f32)
         .collect();
     (dx, bias)
 }
@@ -100,18 +101,29 @@ multiversion! {
     }
 }
 
+/// Lanes of the per-channel sum, at most (as wide as a plane below that).
+const LANES: usize = 64;
+
 multiversion! {
-    /// `Σ v` over a plane in 16 independent lanes.
-    fn plane_sum(v: &[f32]) -> f32 {
-        let mut lanes = [0.0f32; 16];
-        let chunks = v.chunks_exact(16);
-        let tail: f32 = chunks.remainder().iter().sum();
-        for chunk in chunks {
-            for (lane, v) in lanes.iter_mut().zip(chunk) {
-                *lane += v;
+    /// `Σ v` over channel `c`'s planes: `f32` lanes as wide as a plane (up to 64), added in
+    /// `f64` after each plane.
+    fn channel_sum(v: &[f32], c: usize, d: Dims) -> f64 {
+        let width = d.pixels.clamp(1, LANES);
+        let mut lanes = [0.0f32; LANES];
+        let mut total = 0.0f64;
+        for n in 0..d.batch {
+            let plane = &v[(n * d.channels + c) * d.pixels..][..d.pixels];
+            let chunks = plane.chunks_exact(width);
+            total += chunks.remainder().iter().map(|&v| v as f64).sum::<f64>();
+            for chunk in chunks {
+                for (lane, v) in lanes[..width].iter_mut().zip(chunk) {
+                    *lane += v;
+                }
             }
+            total += lanes[..width].iter().map(|&v| v as f64).sum::<f64>();
+            lanes[..width].fill(0.0);
         }
-        lanes.iter().sum::<f32>() + tail
+        total
     }
 }
 
