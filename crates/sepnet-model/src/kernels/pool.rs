@@ -5,30 +5,17 @@
 //! output gradient there. burn-flex's pooling under autodiff computed the indices in the
 //! forward pass, which made vgg's 2×2 max pool cost as much as the convolution before it.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 use super::geometry::{Geometry, input_col};
+use super::output::filled;
 use super::simd::multiversion;
 
 /// The common 2×2, stride 2, unpadded window gets straight-line code.
 fn is_2x2(g: &Geometry) -> bool {
     g.kernel == [2, 2] && g.stride == [2, 2] && g.dilation == [1, 1] && g.pads == [0; 4]
-}
-
-/// The input index of the first maximum (row-major) of 2×2 window `(i, j)` of a plane `w`
-/// wide. Branch-free: with random activations, "is this one larger" is a coin flip that a
-/// branch predictor loses half the time, which had made this pooling 3× slower.
-#[inline(always)]
-fn argmax_2x2(x: &[f32], w: usize, i: usize, j: usize) -> usize {
-    let top = 2 * i * w + 2 * j;
-    let at = [top, top + 1, top + w, top + w + 1];
-    let v = [x[at[0]], x[at[1]], x[at[2]], x[at[3]]];
-    let max = v[0].max(v[1]).max(v[2].max(v[3]));
-    let mut first = at[3];
-    for k in (0..3).rev() {
-        first = if v[k] == max { at[k] } else { first };
-    }
-    first
 }
 
 /// The maximum of 2×2 window `(i, j)`.
@@ -82,24 +69,63 @@ multiversion! {
     }
 }
 
+multiversion! {
+    /// One plane of a 2×2, stride-2 max pool's input gradient, written in full: each
+    /// window's first maximum (row-major) gets the window's gradient, the other three
+    /// positions (and the last row or column a window never covers) zero. No zeroing pass,
+    /// no scattered adds, and no branches: with random activations "is this one larger" is a
+    /// coin flip a branch predictor loses half the time.
+    fn plane_backward_2x2(x: &[f32], dy: &[f32], dx: &mut [MaybeUninit<f32>], dims: [usize; 4]) {
+        let [h, w, oh, ow] = dims;
+        assert!(x.len() == h * w && dx.len() == h * w && dy.len() == oh * ow, "pool: sizes differ");
+        for r in 2 * oh..h {
+            dx[r * w..][..w].fill(MaybeUninit::new(0.0));
+        }
+        for i in 0..oh {
+            let (top, bottom) = (2 * i * w, (2 * i + 1) * w);
+            for j in 0..ow {
+                let (a, b) = (top + 2 * j, bottom + 2 * j);
+                let v = [x[a], x[a + 1], x[b], x[b + 1]];
+                let max = v[0].max(v[1]).max(v[2].max(v[3]));
+                let first = [v[0] == max, v[1] == max, v[2] == max];
+                let k0 = first[0];
+                let k1 = !k0 && first[1];
+                let k2 = !k0 && !k1 && first[2];
+                let k3 = !(k0 || k1 || k2);
+                let g = dy[i * ow + j];
+                let pick = |taken: bool| MaybeUninit::new(if taken { g } else { 0.0 });
+                dx[a] = pick(k0);
+                dx[a + 1] = pick(k1);
+                dx[b] = pick(k2);
+                dx[b + 1] = pick(k3);
+            }
+            if 2 * ow < w {
+                dx[top + w - 1] = MaybeUninit::new(0.0);
+                dx[bottom + w - 1] = MaybeUninit::new(0.0);
+            }
+        }
+    }
+}
+
 /// `dx[argmax of each window] += dy`.
 pub fn backward(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
     let [_, _, h, w] = g.input;
     let [oh, ow] = g.output_hw();
     let (columns, stride) = (g.columns(), g.stride[1]);
-    let mut dx = vec![0.0f32; x.len()];
-    if is_2x2(g) {
-        dx.par_chunks_mut(h * w)
-            .zip(x.par_chunks(h * w).zip(dy.par_chunks(oh * ow)))
-            .for_each(|(dx, (x, dy))| {
-                for i in 0..oh {
-                    for j in 0..ow {
-                        dx[argmax_2x2(x, w, i, j)] += dy[i * ow + j];
-                    }
-                }
-            });
-        return dx;
+    if is_2x2(g) && !x.is_empty() && oh * ow > 0 {
+        let (plane, out) = (h * w, oh * ow);
+        return filled(
+            x.len(),
+            plane,
+            || (),
+            |_, p, dx| {
+                let (x, dy) = (&x[p * plane..][..plane], &dy[p * out..][..out]);
+                // SAFETY: `plane_backward_2x2` writes every element of `dx` (it checks the size).
+                unsafe { dx.write_all(|dx| plane_backward_2x2(x, dy, dx, [h, w, oh, ow])) }
+            },
+        );
     }
+    let mut dx = vec![0.0f32; x.len()];
     dx.par_chunks_mut(h * w)
         .zip(x.par_chunks(h * w).zip(dy.par_chunks(oh * ow)))
         .for_each(|(dx, (x, dy))| {

@@ -333,7 +333,8 @@ fn full_conv_forward_and_gradients_match_naive_loops() {
     }
 }
 
-/// Max pooling 2×2/2 (valid), 3×3/2 (TensorFlow `same`, asymmetric) and 3×3/1 (overlapping
+/// Max pooling 2×2/2 (valid, even and odd sizes: the last row and column of an odd plane
+/// get no gradient), 3×3/2 (TensorFlow `same`, asymmetric) and 3×3/1 (overlapping
 /// windows): the maximum forward, and the gradient routed to the first maximum of each window.
 #[test]
 fn max_pool_forward_and_gradient_match_naive_loops() {
@@ -341,6 +342,7 @@ fn max_pool_forward_and_gradient_match_naive_loops() {
     let (n, c) = (2, 3);
     for (size, k, stride, padding) in [
         (8, 2, 2, Padding::Valid),
+        (7, 2, 2, Padding::Valid),
         (7, 3, 2, Padding::Same),
         (6, 3, 1, Padding::Same),
     ] {
