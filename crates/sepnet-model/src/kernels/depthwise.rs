@@ -19,6 +19,7 @@ use rayon::prelude::*;
 use super::geometry::{Column, Geometry, input_col};
 use super::output::filled;
 use super::simd::multiversion;
+use super::wide::Wide;
 
 /// `Σ a·b` in sixteen independent lanes, so the compiler can vectorise it (a single running
 /// sum is a dependency chain it may not reorder). The element-wise form of the lane loop is
@@ -39,68 +40,6 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
         }
     }
     lanes.iter().sum::<f32>() + tail
-}
-
-/// Stride-1 planes laid out with the padded row pitch.
-struct Wide {
-    /// Padded input `[height + top + bottom, width + left + right]`.
-    padded: [usize; 2],
-    /// Length of a wide output: `(oh − 1)·pitch + ow`.
-    len: usize,
-    /// Offset of every kernel tap `(row, col)` into the padded plane, row-major.
-    taps: Vec<usize>,
-}
-
-impl Wide {
-    /// The wide layout applies at stride 1. (Measured with AVX-512: row by row, without the
-    /// wide layout's copies, is still slower even on 32-column planes — VGG's 16×16 layer
-    /// took 10.9 ms forward instead of 5.2.)
-    fn of(g: &Geometry) -> Option<Wide> {
-        if g.stride != [1, 1] {
-            return None;
-        }
-        let [_, _, h, w] = g.input;
-        let [t, b, l, r] = g.pads;
-        let padded = [h + t + b, w + l + r];
-        let [oh, ow] = g.output_hw();
-        let taps = (0..g.kernel[0])
-            .flat_map(|a| (0..g.kernel[1]).map(move |c| (a, c)))
-            .map(|(a, c)| a * g.dilation[0] * padded[1] + c * g.dilation[1])
-            .collect();
-        Some(Wide {
-            padded,
-            len: (oh - 1) * padded[1] + ow,
-            taps,
-        })
-    }
-
-    /// Zeroed scratch planes: `(padded input, wide plane)`. Only their interior cells are
-    /// ever written afterwards ([`Wide::pad`], [`Wide::widen`]), so borders and extra
-    /// columns stay zero from plane to plane without being cleared again.
-    fn scratch(&self) -> (Vec<f32>, Vec<f32>) {
-        (
-            vec![0.0f32; self.padded[0] * self.padded[1]],
-            vec![0.0f32; self.len],
-        )
-    }
-
-    /// Copies plane `x [h, w]` into the interior of the padded scratch.
-    fn pad(&self, x: &[f32], g: &Geometry, scratch: &mut [f32]) {
-        let [_, _, h, w] = g.input;
-        for r in 0..h {
-            let start = (r + g.pads[0]) * self.padded[1] + g.pads[2];
-            scratch[start..start + w].copy_from_slice(&x[r * w..][..w]);
-        }
-    }
-
-    /// Spreads an output plane `[oh, ow]` onto a wide scratch plane (whose extra columns
-    /// stay zero).
-    fn widen(&self, y: &[f32], g: &Geometry, wide: &mut [f32]) {
-        let [oh, ow] = g.output_hw();
-        for i in 0..oh {
-            wide[i * self.padded[1]..][..ow].copy_from_slice(&y[i * ow..][..ow]);
-        }
-    }
 }
 
 /// `y[n, o] = Σ_k w[o, k] · x[n, o / m, window(k)]`.

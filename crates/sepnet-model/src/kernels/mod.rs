@@ -22,6 +22,7 @@ mod autodiff;
 pub mod batch_norm;
 pub mod bias_act;
 pub mod dense;
+mod dense_wide;
 pub mod depthwise;
 mod flex;
 mod gemm;
@@ -33,6 +34,7 @@ pub mod pool;
 pub mod simd;
 #[cfg(test)]
 mod test_values;
+mod wide;
 
 use std::sync::OnceLock;
 

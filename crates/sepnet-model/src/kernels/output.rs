@@ -45,6 +45,27 @@ impl<'a> Chunk<'a> {
 }
 
 impl<'a> Chunk<'a> {
+    /// Copies planes of `rows × width` values from `src`, whose planes start `pitches[0]`
+    /// apart and whose rows start `pitches[1]` apart within a plane; the chunk must be whole
+    /// planes.
+    ///
+    /// # Panics
+    /// When the sizes disagree.
+    pub fn planes_from(self, src: &[f32], pitches: [usize; 2], shape: [usize; 2]) -> Written<'a> {
+        let [rows, width] = shape;
+        let plane = rows * width;
+        assert!(
+            plane > 0 && self.0.len() % plane == 0,
+            "chunk is not whole planes"
+        );
+        for (p, out) in self.0.chunks_exact_mut(plane).enumerate() {
+            for (r, row) in out.chunks_exact_mut(width).enumerate() {
+                row.write_copy_of_slice(&src[p * pitches[0] + r * pitches[1]..][..width]);
+            }
+        }
+        Written(PhantomData)
+    }
+
     /// Lets `write` fill the chunk (an element-wise kernel taking its output as
     /// `&mut [MaybeUninit<f32>]`).
     ///
