@@ -12,6 +12,7 @@ use std::mem::MaybeUninit;
 use rayon::prelude::*;
 
 use super::output::filled;
+use super::parallel::few_images;
 use super::simd::multiversion;
 use crate::layers::Activation;
 
@@ -28,16 +29,21 @@ pub struct Dims {
 
 /// `x = act(x + bias[c])`, in place; one image per task (planes can be as small as 2×2).
 pub fn forward_in_place(x: &mut [f32], bias: &[f32], activation: Activation, d: Dims) {
-    let image = d.channels * d.pixels;
-    if image == 0 {
+    // Whole images per task, or single planes when images are fewer than threads.
+    let planes = if few_images(d.batch) { 1 } else { d.channels };
+    if planes * d.pixels == 0 {
         return;
     }
-    x.par_chunks_mut(image)
-        .for_each(|x| add_activate(x, bias, activation));
+    x.par_chunks_mut(planes * d.pixels)
+        .enumerate()
+        .for_each(|(i, x)| {
+            let first = (i * planes) % d.channels;
+            add_activate(x, &bias[first..first + planes], activation);
+        });
 }
 
 multiversion! {
-    /// One image `[channels, pixels]`: `x = act(x + bias[c])`.
+    /// Consecutive planes `[bias.len(), pixels]`: `x = act(x + bias[plane])`.
     fn add_activate(x: &mut [f32], bias: &[f32], activation: Activation) {
         let pixels = x.len() / bias.len().max(1);
         if pixels == 0 {

@@ -13,7 +13,7 @@ use super::dense_wide;
 use super::gemm::{Matrix, matmul};
 use super::geometry::{Geometry, input_col};
 use super::output::filled;
-use super::parallel::sum_over_batch;
+use super::parallel::{few_images, sum_over_batch};
 use super::simd::multiversion;
 use super::wide::Wide;
 
@@ -94,8 +94,11 @@ multiversion! {
 /// 128 channels at 16×16 45.4 / 106.1 → 49.4 / 103.7, 256 at 8×8 39.2 / 104.3 → 64.2 /
 /// 190.8 and the 3-channel input layer 5.1 / 17.6 → 9.2 / 20.6: with short rows or few
 /// channels, nine thin products cost more than one thick one.
+/// (Per-image products only: with fewer images than threads, one product split across
+/// threads does better than nine.)
 fn tap_products_pay(g: &Geometry) -> Option<Wide> {
-    Wide::of(g).filter(|wide| wide.len >= 1024 && g.input[1] >= 32)
+    let large = |wide: &Wide| wide.len >= 1024 && g.input[1] >= 32;
+    Wide::of(g).filter(|wide| large(wide) && !few_images(g.input[0]))
 }
 
 /// `y[n] = W · im2col(x[n])`; `weight [filters, c, k_h, k_w]`.
@@ -117,7 +120,7 @@ pub fn forward(x: &[f32], weight: &[f32], g: &Geometry, filters: usize) -> Vec<f
         || vec![0.0f32; rows * p],
         |col, n, y| {
             im2col(&x[n * image..][..image], g, col);
-            y.product(kernel, Matrix::row_major(col, rows, p))
+            y.product(kernel, Matrix::row_major(col, rows, p), few_images(batch))
         },
     )
 }

@@ -15,7 +15,7 @@
 use super::gemm::{Matrix, matmul_strided};
 use super::geometry::Geometry;
 use super::output::filled;
-use super::parallel::sum_over_batch;
+use super::parallel::{few_images, sum_over_batch};
 use super::wide::Wide;
 
 /// Sizes shared by the three passes.
@@ -114,16 +114,10 @@ pub fn forward(x: &[f32], weight: &[f32], g: &Geometry, filters: usize, wide: &W
     };
     filled(len, filters * oh * ow, scratch, |(xp, yw), n, y| {
         p.pad_image(&x[n * c * h * w..][..c * h * w], xp);
+        let parallel = few_images(batch);
         for t in 0..wide.taps.len() {
-            let strides = [p.out_plane, 1];
-            matmul_strided(
-                yw,
-                strides,
-                t > 0,
-                p.tap(weight, t),
-                p.shifted(xp, t),
-                false,
-            );
+            let (w_t, xs) = (p.tap(weight, t), p.shifted(xp, t));
+            matmul_strided(yw, [p.out_plane, 1], t > 0, w_t, xs, parallel);
         }
         // Filter planes of `oh` rows at the padded pitch: one uniform run of rows.
         y.rows_from(yw, wide.padded[1], ow)

@@ -81,11 +81,12 @@ pub fn matmul_strided(
     }
 }
 
-/// `out = a · b` into row-major uninitialised memory, which it writes in full.
+/// `out = a · b` into row-major uninitialised memory, which it writes in full; `parallel`
+/// lets gemm use rayon.
 ///
 /// # Panics
 /// When the shapes disagree or a view reaches outside its slice.
-pub fn matmul_uninit(out: &mut [MaybeUninit<f32>], a: Matrix, b: Matrix) {
+pub fn matmul_uninit(out: &mut [MaybeUninit<f32>], a: Matrix, b: Matrix, parallel: bool) {
     assert_eq!(out.len(), a.rows * b.cols, "output has the wrong size");
     if a.cols == 0 {
         out.fill(MaybeUninit::new(0.0));
@@ -101,7 +102,7 @@ pub fn matmul_uninit(out: &mut [MaybeUninit<f32>], a: Matrix, b: Matrix) {
             false,
             a,
             b,
-            false,
+            parallel,
         )
     }
 }

@@ -21,9 +21,10 @@ pub struct Chunk<'a>(&'a mut [MaybeUninit<f32>]);
 pub struct Written<'a>(PhantomData<fn(&'a ()) -> &'a ()>);
 
 impl<'a> Chunk<'a> {
-    /// Writes `a · b` (row-major, `a.rows × b.cols` = the chunk's length).
-    pub fn product(self, a: Matrix, b: Matrix) -> Written<'a> {
-        matmul_uninit(self.0, a, b);
+    /// Writes `a · b` (row-major, `a.rows × b.cols` = the chunk's length), on all threads
+    /// when `parallel`.
+    pub fn product(self, a: Matrix, b: Matrix, parallel: bool) -> Written<'a> {
+        matmul_uninit(self.0, a, b, parallel);
         Written(PhantomData)
     }
 

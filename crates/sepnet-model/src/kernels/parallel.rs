@@ -1,4 +1,5 @@
-//! A sum over the images of a batch, split across threads.
+//! Splitting a batch across threads: a sum over its images, and when images alone are too
+//! few to keep every thread busy.
 
 use std::ops::Range;
 
@@ -25,4 +26,10 @@ pub fn sum_over_batch(
             total
         })
         .unwrap_or_else(|| vec![0.0; size])
+}
+
+/// Whether a batch has fewer images than threads, so work split by image would leave threads
+/// idle (batch-1 inference): kernels then split inside an image instead.
+pub fn few_images(batch: usize) -> bool {
+    batch < rayon::current_num_threads()
 }

@@ -15,7 +15,7 @@
 
 use super::gemm::{Matrix, matmul, matmul_strided};
 use super::output::filled;
-use super::parallel::sum_over_batch;
+use super::parallel::{few_images, sum_over_batch};
 
 /// `[batch, channels, pixels]` in, `[batch, filters, pixels]` out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,10 +72,8 @@ pub fn forward(x: &[f32], weight: &[f32], d: Dims) -> Vec<f32> {
         d.filters * d.pixels,
         || (),
         |_, n, y| {
-            y.product(
-                w,
-                Matrix::row_major(&x[n * image..][..image], d.channels, d.pixels),
-            )
+            let x = Matrix::row_major(&x[n * image..][..image], d.channels, d.pixels);
+            y.product(w, x, few_images(d.batch))
         },
     )
 }
@@ -102,10 +100,8 @@ pub fn backward_input(weight: &[f32], dy: &[f32], d: Dims) -> Vec<f32> {
         d.channels * d.pixels,
         || (),
         |_, n, dx| {
-            dx.product(
-                w_t,
-                Matrix::row_major(&dy[n * grad..][..grad], d.filters, d.pixels),
-            )
+            let dy = Matrix::row_major(&dy[n * grad..][..grad], d.filters, d.pixels);
+            dx.product(w_t, dy, few_images(d.batch))
         },
     )
 }
