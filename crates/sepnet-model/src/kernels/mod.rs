@@ -27,6 +27,7 @@ pub mod depthwise;
 mod flex;
 mod gemm;
 mod geometry;
+mod layout;
 mod output;
 mod parallel;
 pub mod pointwise;

@@ -4,16 +4,16 @@
 //! Its backward is two more products per image, `dx[n] = Wᵀ · dy[n]` and
 //! `dW = Σₙ dy[n] · x[n]ᵀ`; the weight gradient is accumulated per thread and summed once.
 //!
-//! When an image has very few pixels for the batch (MobileNet's last layers: 2×2 pixels,
-//! 128 images), per-image products are too thin for gemm; the same arithmetic then
-//! runs one pixel at a time over the whole batch, `y[:, :, p] = W · x[:, :, p]`, each a
-//! `[filters, channels] × [channels, batch]` product on strided views, multi-threaded inside
-//! gemm.
+//! When an image has few pixels (MobileNet's 4×4 and 2×2 planes), per-image products are
+//! too thin for gemm: the batch then moves to a channel-major layout
+//! `[channels, batch·pixels]` and each pass is one product over the whole batch,
+//! multi-threaded inside gemm.
 //! (burn's generic convolution backward made this layer's backward up to 35× its forward;
 //! a broadcast `matmul` in autodiff materialises one `[filters, channels]` gradient per image
 //! before summing, 512 MiB for MobileNet's last layer.)
 
 use super::gemm::{Matrix, matmul, matmul_strided};
+use super::layout::{channel_major, image_major};
 use super::output::filled;
 use super::parallel::{few_images, sum_over_batch};
 
@@ -31,22 +31,17 @@ pub struct Dims {
 }
 
 impl Dims {
-    /// Whether to run one product per pixel over the batch instead of one per image.
-    /// Measured on MobileNet (batch 128): per pixel wins at 2×2 (forward 21 → 8 ms), loses
-    /// at 4×4 and 8×8.
-    fn per_pixel(&self) -> bool {
-        self.pixels * 32 <= self.batch
+    /// Whether to run one product over the whole batch in channel-major layout: planes under
+    /// 8×8. Measured on MobileNet (batch 128, `bench --layers`, forward / backward ms): 512
+    /// channels at 4×4 went 7.0 / 14.3 → 4.6 / 10.9 against a product per image, and at 2×2
+    /// 10.3 / 13.5 → 4.6 / 10.1 against the earlier product per pixel over the batch.
+    fn batched(&self) -> bool {
+        self.pixels < 64
     }
 
-    /// `[rows, batch]` view of pixel `p` of an NCHW tensor with `rows` channels.
-    fn pixel<'a>(&self, t: &'a [f32], rows: usize, p: usize) -> Matrix<'a> {
-        Matrix {
-            data: &t[p..],
-            rows,
-            cols: self.batch,
-            row_stride: self.pixels,
-            col_stride: rows * self.pixels,
-        }
+    /// Columns of a channel-major matrix.
+    fn columns(&self) -> usize {
+        self.batch * self.pixels
     }
 }
 
@@ -57,14 +52,11 @@ pub fn forward(x: &[f32], weight: &[f32], d: Dims) -> Vec<f32> {
     if len == 0 {
         return Vec::new();
     }
-    if d.per_pixel() {
-        let mut y = vec![0.0f32; len];
-        let strides = [d.pixels, d.filters * d.pixels];
-        for p in 0..d.pixels {
-            let x = d.pixel(x, d.channels, p);
-            matmul_strided(&mut y[p..], strides, false, w, x, true);
-        }
-        return y;
+    if d.batched() {
+        let xt = channel_major(x, d.batch, d.channels, d.pixels);
+        let xt = Matrix::row_major(&xt, d.channels, d.columns());
+        let yt = filled(len, len, || (), |_, _, y| y.product(w, xt, true));
+        return image_major(&yt, d.batch, d.filters, d.pixels);
     }
     let image = d.channels * d.pixels;
     filled(
@@ -85,14 +77,11 @@ pub fn backward_input(weight: &[f32], dy: &[f32], d: Dims) -> Vec<f32> {
     if len == 0 {
         return Vec::new();
     }
-    if d.per_pixel() {
-        let mut dx = vec![0.0f32; len];
-        let strides = [d.pixels, d.channels * d.pixels];
-        for p in 0..d.pixels {
-            let dy = d.pixel(dy, d.filters, p);
-            matmul_strided(&mut dx[p..], strides, false, w_t, dy, true);
-        }
-        return dx;
+    if d.batched() {
+        let dyt = channel_major(dy, d.batch, d.filters, d.pixels);
+        let dyt = Matrix::row_major(&dyt, d.filters, d.columns());
+        let dxt = filled(len, len, || (), |_, _, dx| dx.product(w_t, dyt, true));
+        return image_major(&dxt, d.batch, d.channels, d.pixels);
     }
     let grad = d.filters * d.pixels;
     filled(
@@ -112,12 +101,13 @@ pub fn backward_weight(x: &[f32], dy: &[f32], d: Dims) -> Vec<f32> {
     if d.batch == 0 || d.pixels == 0 {
         return vec![0.0; size];
     }
-    if d.per_pixel() {
+    if d.batched() {
+        let xt = channel_major(x, d.batch, d.channels, d.pixels);
+        let dyt = channel_major(dy, d.batch, d.filters, d.pixels);
+        let xt_t = Matrix::row_major(&xt, d.channels, d.columns()).t();
+        let dyt = Matrix::row_major(&dyt, d.filters, d.columns());
         let mut dw = vec![0.0f32; size];
-        for p in 0..d.pixels {
-            let (dy, x) = (d.pixel(dy, d.filters, p), d.pixel(x, d.channels, p));
-            matmul_strided(&mut dw, [d.channels, 1], p > 0, dy, x.t(), true);
-        }
+        matmul_strided(&mut dw, [d.channels, 1], false, dyt, xt_t, true);
         return dw;
     }
     let (image, grad) = (d.channels * d.pixels, d.filters * d.pixels);
@@ -137,9 +127,15 @@ mod tests {
     use super::*;
     use crate::kernels::test_values::{close, f64s, values};
 
-    /// Shape table: one image, several (more than the thread count), one pixel, wide and
-    /// narrow layers; the last two take the one-product-per-pixel path.
-    const CASES: [Dims; 4] = [
+    /// Shape table covering both paths, per image (64 pixels and more) and channel-major over
+    /// the batch (fewer pixels): one image, several, one pixel, wide and narrow layers.
+    const CASES: [Dims; 6] = [
+        Dims {
+            batch: 2,
+            channels: 3,
+            filters: 5,
+            pixels: 70,
+        },
         Dims {
             batch: 1,
             channels: 3,
@@ -163,6 +159,12 @@ mod tests {
             channels: 2,
             filters: 3,
             pixels: 4,
+        },
+        Dims {
+            batch: 40,
+            channels: 6,
+            filters: 7,
+            pixels: 1,
         },
     ];
 
