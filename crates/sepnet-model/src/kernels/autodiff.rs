@@ -217,6 +217,19 @@ impl<B: SepnetKernels, C: CheckpointStrategy> SepnetKernels for Autodiff<B, C> {
         }
     }
 
+    fn separable_inference(
+        x: FloatTensor<Self>,
+        dw_weight: FloatTensor<Self>,
+        pw_weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        geometry: Geometry,
+        activation: Activation,
+    ) -> FloatTensor<Self> {
+        // Recorded as its three differentiable parts.
+        let t = Self::depthwise_conv2d(x, dw_weight, geometry);
+        Self::bias_activation(Self::pointwise_conv2d(t, pw_weight), bias, activation)
+    }
+
     fn bias_activation_grads(
         output: FloatTensor<Self>,
         output_grad: FloatTensor<Self>,

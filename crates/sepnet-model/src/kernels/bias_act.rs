@@ -44,7 +44,7 @@ pub fn forward_in_place(x: &mut [f32], bias: &[f32], activation: Activation, d: 
 
 multiversion! {
     /// Consecutive planes `[bias.len(), pixels]`: `x = act(x + bias[plane])`.
-    fn add_activate(x: &mut [f32], bias: &[f32], activation: Activation) {
+    pub(super) fn add_activate(x: &mut [f32], bias: &[f32], activation: Activation) {
         let pixels = x.len() / bias.len().max(1);
         if pixels == 0 {
             return;

@@ -109,7 +109,7 @@ fn forward_wide(x: &[f32], weight: &[f32], g: &Geometry, wide: &Wide) -> Vec<f32
 
 multiversion! {
     /// `out = Σ_k kernel[k] · padded[taps[k]..]`: the whole wide plane, one tap at a time.
-    fn wide_taps(taps: &[usize], kernel: &[f32], padded: &[f32], out: &mut [f32]) {
+    pub(super) fn wide_taps(taps: &[usize], kernel: &[f32], padded: &[f32], out: &mut [f32]) {
         let len = out.len();
         let (Some((&first, taps)), Some((&w0, kernel))) = (taps.split_first(), kernel.split_first())
         else {

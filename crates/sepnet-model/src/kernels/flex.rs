@@ -7,7 +7,7 @@ use burn::tensor::TensorData;
 
 use super::{
     BiasGrads, Geometry, NormGrads, NormTrain, SepnetKernels, batch_norm, bias_act, dense,
-    depthwise, pointwise, pool,
+    depthwise, pointwise, pool, separable,
 };
 use crate::layers::Activation;
 
@@ -173,6 +173,35 @@ impl SepnetKernels for Flex {
         BiasGrads {
             x: tensor(x, shape),
             bias: vector(bias),
+        }
+    }
+
+    fn separable_inference(
+        x: FlexTensor,
+        dw_weight: FlexTensor,
+        pw_weight: FlexTensor,
+        bias: FlexTensor,
+        g: Geometry,
+        activation: Activation,
+    ) -> FlexTensor {
+        let filters = dims(&pw_weight)[0];
+        let [_, _, oh, ow] = g.output();
+        let fused = with_pair(&x, &dw_weight, |x, dw| {
+            with_pair(&pw_weight, &bias, |weight, bias| {
+                let pw = separable::Pointwise {
+                    weight,
+                    bias,
+                    activation,
+                };
+                separable::forward(x, dw, &g, &pw)
+            })
+        });
+        match fused {
+            Some(y) => tensor(y, [g.input[0], filters, oh, ow]),
+            None => {
+                let t = Self::depthwise_conv2d(x, dw_weight, g);
+                Self::bias_activation(Self::pointwise_conv2d(t, pw_weight), bias, activation)
+            }
         }
     }
 

@@ -32,6 +32,7 @@ mod output;
 mod parallel;
 pub mod pointwise;
 pub mod pool;
+pub mod separable;
 pub mod simd;
 #[cfg(test)]
 mod test_values;
@@ -156,6 +157,18 @@ pub trait SepnetKernels: Backend {
         activation: Activation,
     ) -> BiasGrads<Self>;
 
+    /// A separable convolution's inference in one pass per image: depthwise (`geometry`,
+    /// stride 1, no bias), pointwise `[f, c·m, 1, 1]`, bias `[f]` and activation. Where the
+    /// fused kernel does not apply (other strides, autodiff), the three operations run.
+    fn separable_inference(
+        x: FloatTensor<Self>,
+        dw_weight: FloatTensor<Self>,
+        pw_weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        geometry: Geometry,
+        activation: Activation,
+    ) -> FloatTensor<Self>;
+
     /// BatchNorm over the channels of `x [n, c, h, w]` with the batch's own statistics, and
     /// the activation that follows it.
     fn fused_batch_norm(
@@ -222,6 +235,26 @@ pub fn bias_activation(x: Tensor<4>, bias: Tensor<1>, activation: Activation) ->
     Tensor::from_dispatch(<Dispatch as SepnetKernels>::bias_activation(
         x.into_dispatch(),
         bias.into_dispatch(),
+        activation,
+    ))
+}
+
+/// A separable convolution's inference through [`SepnetKernels`]; see
+/// [`SepnetKernels::separable_inference`].
+pub fn separable_inference(
+    x: Tensor<4>,
+    weights: [Tensor<4>; 2],
+    bias: Tensor<1>,
+    geometry: Geometry,
+    activation: Activation,
+) -> Tensor<4> {
+    let [dw, pw] = weights;
+    Tensor::from_dispatch(<Dispatch as SepnetKernels>::separable_inference(
+        x.into_dispatch(),
+        dw.into_dispatch(),
+        pw.into_dispatch(),
+        bias.into_dispatch(),
+        geometry,
         activation,
     ))
 }

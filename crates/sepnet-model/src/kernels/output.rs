@@ -28,6 +28,23 @@ impl<'a> Chunk<'a> {
         Written(PhantomData)
     }
 
+    /// Writes `a · b` like [`Chunk::product`], then lets `epilogue` rewrite the finished
+    /// values in place while they are still in cache.
+    pub fn product_then(
+        self,
+        a: Matrix,
+        b: Matrix,
+        parallel: bool,
+        epilogue: impl FnOnce(&mut [f32]),
+    ) -> Written<'a> {
+        matmul_uninit(self.0, a, b, parallel);
+        // SAFETY: `matmul_uninit` wrote every element, so the chunk holds valid `f32`s (and
+        // `MaybeUninit<f32>` has `f32`'s layout).
+        let values = unsafe { &mut *(self.0 as *mut [MaybeUninit<f32>] as *mut [f32]) };
+        epilogue(values);
+        Written(PhantomData)
+    }
+
     /// Copies `rows` rows of `width` values from `src`, whose rows start `pitch` apart; the
     /// chunk must be exactly `rows × width` long.
     ///

@@ -86,6 +86,11 @@ impl Conv2dConfig {
 }
 
 impl Conv2d {
+    /// The bias and activation applied after the convolution.
+    pub(crate) fn epilogue(&self) -> (Option<Tensor<1>>, Activation) {
+        (self.bias.as_ref().map(|b| b.val()), self.activation)
+    }
+
     /// `[batch, in_channels, height, width]` → `[batch, filters, height_out, width_out]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let bias = self.bias.as_ref().map(|b| b.val());

@@ -7,6 +7,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::{Activation, Padding, convolve};
+use crate::kernels;
 
 /// How a depthwise kernel is initialised: Glorot-uniform, `U(±√(6 / (fan_in + fan_out)))`, with
 /// one of two readings of the fans, or PyTorch's default for a grouped convolution.
@@ -185,6 +186,24 @@ impl DepthwiseConv2dConfig {
 }
 
 impl DepthwiseConv2d {
+    /// The kernel geometry for input `[n, c, h, w]`, when the layer is a bare depthwise
+    /// convolution (no bias, no activation) that a fused kernel may run.
+    pub(crate) fn bare_geometry(&self, input: [usize; 4]) -> Option<kernels::Geometry> {
+        if self.bias.is_some() || self.activation != Activation::Linear {
+            return None;
+        }
+        let [c_out, _, k_h, k_w] = self.weight.dims();
+        let kernel = [k_h, k_w];
+        let pads = self
+            .padding
+            .pads_2d([input[2], input[3]], kernel, self.stride, self.dilation);
+        let geometry = kernels::Geometry::new(input, kernel, self.stride, self.dilation, pads);
+        Some(kernels::Geometry {
+            multiplier: c_out / self.channels.max(1),
+            ..geometry
+        })
+    }
+
     /// `[batch, channels, height, width]` → `[batch, channels × multiplier, height_out, width_out]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let bias = self.bias.as_ref().map(|b| b.val());

@@ -4,6 +4,8 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
+use crate::kernels;
+
 use super::{
     Activation, Conv2d, Conv2dConfig, DepthwiseConv2d, DepthwiseConv2dConfig, DepthwiseFans,
     Padding,
@@ -86,6 +88,69 @@ impl SeparableConv2dConfig {
 impl SeparableConv2d {
     /// `[batch, in_channels, h, w]` → `[batch, filters, h_out, w_out]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        if let Some(fused) = self.fused_inference(&x) {
+            return fused;
+        }
         self.conv_pw.forward(self.conv_dw.forward(x))
+    }
+
+    /// Inference on sepnet's CPU kernels in one pass per image (the depthwise output stays
+    /// in cache; see `kernels::separable`): for a bare depthwise half and a pointwise half
+    /// with bias, on a device without autodiff.
+    fn fused_inference(&self, x: &Tensor<4>) -> Option<Tensor<4>> {
+        if !kernels::applies_to(x) || x.device().is_autodiff() {
+            return None;
+        }
+        let geometry = self.conv_dw.bare_geometry(x.dims())?;
+        let (Some(bias), activation) = self.conv_pw.epilogue() else {
+            return None;
+        };
+        let weights = [self.conv_dw.weight.val(), self.conv_pw.weight.val()];
+        let y = kernels::separable_inference(x.clone(), weights, bias, geometry, activation);
+        Some(y)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::module::Param;
+    use burn::tensor::{Distribution, Tensor};
+
+    use super::*;
+
+    /// The one-pass inference kernel gives what the depthwise and pointwise layers give one
+    /// after the other, for stride 1 (fused) and 2 (the three operations), with a depth
+    /// multiplier and each activation.
+    #[test]
+    fn fused_inference_matches_the_two_layers() {
+        let device = Device::flex();
+        for (stride, multiplier, activation) in [
+            (1, 1, Activation::Relu),
+            (1, 2, Activation::Linear),
+            (2, 1, Activation::Relu6),
+        ] {
+            let mut layer = SeparableConv2dConfig::new(5, 7, [3, 3])
+                .with_depth_multiplier(multiplier)
+                .with_stride([stride, stride])
+                .with_activation(activation)
+                .init(&device);
+            let bias = Tensor::<1>::random([7], Distribution::Normal(0.0, 1.0), &device);
+            layer.conv_pw.bias = Some(Param::from_tensor(bias));
+            let x = Tensor::<4>::random([3, 5, 9, 9], Distribution::Normal(0.0, 1.0), &device);
+            let fused = layer
+                .forward(x.clone())
+                .into_data()
+                .to_vec::<f32>()
+                .unwrap();
+            let apart = layer.conv_pw.forward(layer.conv_dw.forward(x));
+            let apart = apart.into_data().to_vec::<f32>().unwrap();
+            assert_eq!(fused.len(), apart.len());
+            for (a, b) in fused.iter().zip(&apart) {
+                assert!(
+                    (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                    "{activation:?} s{stride}: {a} vs {b}"
+                );
+            }
+        }
     }
 }

@@ -1,0 +1,60 @@
+//! Inference of a separable convolution in one pass per image: the depthwise output of an
+//! image is built in a scratch buffer that stays in cache, the pointwise product reads it
+//! from there, and bias and activation rewrite the product while it is still in cache.
+//!
+//! As three operations, the depthwise output went out to memory and back, and the bias and
+//! activation pass read and wrote the output once more (VGG's 64-channel 32×32 layer moves
+//! 32 MiB each time at batch 128). Training keeps the three operations: the backward pass
+//! needs the depthwise output.
+
+use super::depthwise::wide_taps;
+use super::gemm::Matrix;
+use super::geometry::Geometry;
+use super::output::filled;
+use super::parallel::few_images;
+use super::{bias_act, wide::Wide};
+use crate::layers::Activation;
+
+/// The pointwise half: `[filters, channels·multiplier]` weights, a bias per filter and the
+/// activation after it.
+pub struct Pointwise<'a> {
+    /// Row-major `[filters, depthwise channels]`.
+    pub weight: &'a [f32],
+    /// One per filter.
+    pub bias: &'a [f32],
+    /// Applied last.
+    pub activation: Activation,
+}
+
+/// `act(W_pw · depthwise(x[n]) + b)` for every image; `None` unless the depthwise geometry
+/// has stride 1 (the wide layout).
+pub fn forward(x: &[f32], dw_weight: &[f32], g: &Geometry, pw: &Pointwise) -> Option<Vec<f32>> {
+    let wide = Wide::of(g)?;
+    let [batch, c, h, w] = g.input;
+    let [_, channels, oh, ow] = g.output();
+    let (pixels, filters, k_len) = (oh * ow, pw.bias.len(), wide.taps.len());
+    let len = batch * filters * pixels;
+    if len == 0 || channels == 0 || pw.weight.len() != filters * channels {
+        return None;
+    }
+    let weight = Matrix::row_major(pw.weight, filters, channels);
+    let scratch = || (wide.scratch(), vec![0.0f32; channels * pixels]);
+    Some(filled(
+        len,
+        filters * pixels,
+        scratch,
+        |((padded, out), t), n, y| {
+            for (o, t) in t.chunks_exact_mut(pixels).enumerate() {
+                wide.pad(&x[(n * c + o / g.multiplier) * h * w..][..h * w], g, padded);
+                wide_taps(&wide.taps, &dw_weight[o * k_len..][..k_len], padded, out);
+                for (i, row) in t.chunks_exact_mut(ow).enumerate() {
+                    row.copy_from_slice(&out[i * wide.padded[1]..][..ow]);
+                }
+            }
+            let t = Matrix::row_major(t, channels, pixels);
+            y.product_then(weight, t, few_images(batch), |y| {
+                bias_act::add_activate(y, pw.bias, pw.activation)
+            })
+        },
+    ))
+}
