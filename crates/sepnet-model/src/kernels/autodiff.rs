@@ -220,14 +220,17 @@ impl<B: SepnetKernels, C: CheckpointStrategy> SepnetKernels for Autodiff<B, C> {
     fn separable_inference(
         x: FloatTensor<Self>,
         dw_weight: FloatTensor<Self>,
+        dw_bias: FloatTensor<Self>,
         pw_weight: FloatTensor<Self>,
-        bias: FloatTensor<Self>,
+        pw_bias: FloatTensor<Self>,
         geometry: Geometry,
-        activation: Activation,
+        activations: [Activation; 2],
     ) -> FloatTensor<Self> {
-        // Recorded as its three differentiable parts.
+        // Recorded as its differentiable parts.
         let t = Self::depthwise_conv2d(x, dw_weight, geometry);
-        Self::bias_activation(Self::pointwise_conv2d(t, pw_weight), bias, activation)
+        let t = Self::bias_activation(t, dw_bias, activations[0]);
+        let y = Self::pointwise_conv2d(t, pw_weight);
+        Self::bias_activation(y, pw_bias, activations[1])
     }
 
     fn bias_activation_grads(

@@ -179,28 +179,37 @@ impl SepnetKernels for Flex {
     fn separable_inference(
         x: FlexTensor,
         dw_weight: FlexTensor,
+        dw_bias: FlexTensor,
         pw_weight: FlexTensor,
-        bias: FlexTensor,
+        pw_bias: FlexTensor,
         g: Geometry,
-        activation: Activation,
+        activations: [Activation; 2],
     ) -> FlexTensor {
         let filters = dims(&pw_weight)[0];
         let [_, _, oh, ow] = g.output();
         let fused = with_pair(&x, &dw_weight, |x, dw| {
-            with_pair(&pw_weight, &bias, |weight, bias| {
-                let pw = separable::Pointwise {
-                    weight,
-                    bias,
-                    activation,
-                };
-                separable::forward(x, dw, &g, &pw)
+            with_pair(&pw_weight, &pw_bias, |weight, bias| {
+                with_values(&dw_bias, |between| {
+                    let between = separable::Epilogue {
+                        bias: between,
+                        activation: activations[0],
+                    };
+                    let pw = separable::Pointwise {
+                        weight,
+                        bias,
+                        activation: activations[1],
+                    };
+                    separable::forward(x, dw, &g, between, &pw)
+                })
             })
         });
         match fused {
             Some(y) => tensor(y, [g.input[0], filters, oh, ow]),
             None => {
                 let t = Self::depthwise_conv2d(x, dw_weight, g);
-                Self::bias_activation(Self::pointwise_conv2d(t, pw_weight), bias, activation)
+                let t = Self::bias_activation(t, dw_bias, activations[0]);
+                let y = Self::pointwise_conv2d(t, pw_weight);
+                Self::bias_activation(y, pw_bias, activations[1])
             }
         }
     }

@@ -158,15 +158,17 @@ pub trait SepnetKernels: Backend {
     ) -> BiasGrads<Self>;
 
     /// A separable convolution's inference in one pass per image: depthwise (`geometry`,
-    /// stride 1, no bias), pointwise `[f, c·m, 1, 1]`, bias `[f]` and activation. Where the
-    /// fused kernel does not apply (other strides, autodiff), the three operations run.
+    /// no bias), bias `[c·m]` and activation, pointwise `[f, c·m, 1, 1]`, bias `[f]` and
+    /// activation. Where the fused kernel does not apply (strides other than 1, autodiff),
+    /// the operations run one after the other.
     fn separable_inference(
         x: FloatTensor<Self>,
         dw_weight: FloatTensor<Self>,
+        dw_bias: FloatTensor<Self>,
         pw_weight: FloatTensor<Self>,
-        bias: FloatTensor<Self>,
+        pw_bias: FloatTensor<Self>,
         geometry: Geometry,
-        activation: Activation,
+        activations: [Activation; 2],
     ) -> FloatTensor<Self>;
 
     /// BatchNorm over the channels of `x [n, c, h, w]` with the batch's own statistics, and
@@ -240,22 +242,25 @@ pub fn bias_activation(x: Tensor<4>, bias: Tensor<1>, activation: Activation) ->
 }
 
 /// A separable convolution's inference through [`SepnetKernels`]; see
-/// [`SepnetKernels::separable_inference`].
+/// [`SepnetKernels::separable_inference`]. `weights`, `biases` and `activations` are the
+/// depthwise half's, then the pointwise half's.
 pub fn separable_inference(
     x: Tensor<4>,
     weights: [Tensor<4>; 2],
-    bias: Tensor<1>,
+    biases: [Tensor<1>; 2],
     geometry: Geometry,
-    activation: Activation,
+    activations: [Activation; 2],
 ) -> Tensor<4> {
     let [dw, pw] = weights;
+    let [dw_bias, pw_bias] = biases;
     Tensor::from_dispatch(<Dispatch as SepnetKernels>::separable_inference(
         x.into_dispatch(),
         dw.into_dispatch(),
+        dw_bias.into_dispatch(),
         pw.into_dispatch(),
-        bias.into_dispatch(),
+        pw_bias.into_dispatch(),
         geometry,
-        activation,
+        activations,
     ))
 }
 

@@ -47,6 +47,16 @@ impl BatchNorm {
         self.forward_activated(x, Activation::Linear)
     }
 
+    /// Inference as `x · scale + shift` per channel, from the running statistics.
+    pub(crate) fn inference_affine(&self, device: &Device) -> (Tensor<1>, Tensor<1>) {
+        let bn = &self.inner;
+        let var = bn.running_var.value().to_device(device);
+        let scale = bn.gamma.val() / (var + bn.epsilon).sqrt();
+        let mean = bn.running_mean.value().to_device(device);
+        let shift = bn.beta.val() - mean * scale.clone();
+        (scale, shift)
+    }
+
     /// `activation(BatchNorm(x))`; on sepnet's CPU kernels the activation costs no pass of
     /// its own (it is applied as the normalised values are written, and its mask is
     /// recomputed in the backward pass).
@@ -59,11 +69,7 @@ impl BatchNorm {
             // Inference: the running statistics fold into one scale and shift per channel;
             // the shift and the activation go in one more pass.
             let channels = bn.gamma.dims()[0];
-            let device = x.device();
-            let var = bn.running_var.value().to_device(&device);
-            let scale = bn.gamma.val() / (var + bn.epsilon).sqrt();
-            let mean = bn.running_mean.value().to_device(&device);
-            let shift = bn.beta.val() - mean * scale.clone();
+            let (scale, shift) = self.inference_affine(&x.device());
             let scaled = x * scale.reshape([1, channels, 1, 1]);
             return kernels::bias_activation(scaled, shift, activation);
         }

@@ -5,6 +5,8 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
+use crate::kernels;
+
 use super::{
     Activation, BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, DepthwiseConv2d,
     DepthwiseConv2dConfig, DepthwiseFans, Padding,
@@ -73,10 +75,105 @@ impl DepthwiseSeparableBlockConfig {
 impl DepthwiseSeparableBlock {
     /// `[batch, in_channels, h, w]` → `[batch, filters, ceil(h / s), ceil(w / s)]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        if let Some(fused) = self.fused_inference(&x) {
+            return fused;
+        }
         let x = self
             .bn_dw
             .forward_activated(self.conv_dw.forward(x), self.activation);
         self.bn_pw
             .forward_activated(self.conv_pw.forward(x), self.activation)
+    }
+
+    /// Inference on sepnet's CPU kernels with both BatchNorms folded into the convolutions
+    /// (scale into the weights, shift as a bias) and the block run in one pass per image
+    /// (`kernels::separable`), on a device without autodiff.
+    fn fused_inference(&self, x: &Tensor<4>) -> Option<Tensor<4>> {
+        if !kernels::applies_to(x) || x.device().is_autodiff() {
+            return None;
+        }
+        let geometry = self
+            .conv_dw
+            .bare_geometry(x.dims())
+            .filter(kernels::separable::pays)?;
+        let (None, Activation::Linear) = self.conv_pw.epilogue() else {
+            return None;
+        };
+        let device = x.device();
+        let (dw_scale, dw_shift) = self.bn_dw.inference_affine(&device);
+        let (pw_scale, pw_shift) = self.bn_pw.inference_affine(&device);
+        let per_output = |scale: Tensor<1>| {
+            let n = scale.dims()[0];
+            scale.reshape([n, 1, 1, 1])
+        };
+        let weights = [
+            self.conv_dw.weight.val() * per_output(dw_scale),
+            self.conv_pw.weight.val() * per_output(pw_scale),
+        ];
+        let biases = [dw_shift, pw_shift];
+        let activations = [self.activation; 2];
+        Some(kernels::separable_inference(
+            x.clone(),
+            weights,
+            biases,
+            geometry,
+            activations,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::module::{Param, RunningState};
+    use burn::tensor::{Distribution, Tensor};
+
+    use super::*;
+
+    fn random(n: usize, low: f64, high: f64, device: &Device) -> Tensor<1> {
+        Tensor::random([n], Distribution::Uniform(low, high), device)
+    }
+
+    /// Sets every BatchNorm statistic and parameter to something other than its default.
+    fn randomise(bn: &mut BatchNorm, device: &Device) {
+        let n = bn.inner.gamma.dims()[0];
+        bn.inner.gamma = Param::from_tensor(random(n, 0.5, 1.5, device));
+        bn.inner.beta = Param::from_tensor(random(n, -0.5, 0.5, device));
+        bn.inner.running_mean = RunningState::new(random(n, -0.3, 0.3, device));
+        bn.inner.running_var = RunningState::new(random(n, 0.5, 2.0, device));
+    }
+
+    /// Inference with the BatchNorms folded into one pass per image gives what the four
+    /// layers give one after the other (stride 1 fused, stride 2 through the parts).
+    #[test]
+    fn folded_inference_matches_the_layers() {
+        let device = Device::flex();
+        for (stride, activation) in [(1, Activation::Relu), (2, Activation::Relu6)] {
+            let mut block = DepthwiseSeparableBlockConfig::new(6, 10)
+                .with_stride(stride)
+                .with_activation(activation)
+                .init(&device);
+            randomise(&mut block.bn_dw, &device);
+            randomise(&mut block.bn_pw, &device);
+            let x = Tensor::<4>::random([3, 6, 9, 9], Distribution::Normal(0.0, 1.0), &device);
+            let folded = block
+                .forward(x.clone())
+                .into_data()
+                .to_vec::<f32>()
+                .unwrap();
+            let t = block
+                .bn_dw
+                .forward_activated(block.conv_dw.forward(x), activation);
+            let y = block
+                .bn_pw
+                .forward_activated(block.conv_pw.forward(t), activation);
+            let apart = y.into_data().to_vec::<f32>().unwrap();
+            assert_eq!(folded.len(), apart.len());
+            for (a, b) in folded.iter().zip(&apart) {
+                assert!(
+                    (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                    "{activation:?} s{stride}: {a} vs {b}"
+                );
+            }
+        }
     }
 }

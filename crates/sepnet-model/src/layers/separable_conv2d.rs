@@ -101,12 +101,18 @@ impl SeparableConv2d {
         if !kernels::applies_to(x) || x.device().is_autodiff() {
             return None;
         }
-        let geometry = self.conv_dw.bare_geometry(x.dims())?;
+        let geometry = self
+            .conv_dw
+            .bare_geometry(x.dims())
+            .filter(kernels::separable::pays)?;
         let (Some(bias), activation) = self.conv_pw.epilogue() else {
             return None;
         };
         let weights = [self.conv_dw.weight.val(), self.conv_pw.weight.val()];
-        let y = kernels::separable_inference(x.clone(), weights, bias, geometry, activation);
+        let none = Tensor::zeros([geometry.output()[1]], &x.device());
+        let activations = [Activation::Linear, activation];
+        let biases = [none, bias];
+        let y = kernels::separable_inference(x.clone(), weights, biases, geometry, activations);
         Some(y)
     }
 }
