@@ -27,6 +27,9 @@ pub struct Dims {
     pub pixels: usize,
 }
 
+/// Values below which a pass runs on the calling thread.
+const SEQUENTIAL_BELOW: usize = 1 << 16;
+
 /// `x = act(x + bias[c])`, in place; one image per task (planes can be as small as 2×2).
 pub fn forward_in_place(x: &mut [f32], bias: &[f32], activation: Activation, d: Dims) {
     // Whole images per task, or single planes when images are fewer than threads.
@@ -34,12 +37,18 @@ pub fn forward_in_place(x: &mut [f32], bias: &[f32], activation: Activation, d: 
     if planes * d.pixels == 0 {
         return;
     }
-    x.par_chunks_mut(planes * d.pixels)
-        .enumerate()
-        .for_each(|(i, x)| {
-            let first = (i * planes) % d.channels;
-            add_activate(x, &bias[first..first + planes], activation);
-        });
+    let chunk = |(i, x): (usize, &mut [f32])| {
+        let first = (i * planes) % d.channels;
+        add_activate(x, &bias[first..first + planes], activation);
+    };
+    // Small activations (batch-1 inference) are done before rayon would have split them.
+    if x.len() < SEQUENTIAL_BELOW {
+        x.chunks_mut(planes * d.pixels).enumerate().for_each(chunk);
+    } else {
+        x.par_chunks_mut(planes * d.pixels)
+            .enumerate()
+            .for_each(chunk);
+    }
 }
 
 multiversion! {

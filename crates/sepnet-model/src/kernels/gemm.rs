@@ -107,6 +107,9 @@ pub fn matmul_uninit(out: &mut [MaybeUninit<f32>], a: Matrix, b: Matrix, paralle
     }
 }
 
+/// Multiply-adds from which a product asked to run in parallel does.
+const PARALLEL_MIN_MACS: usize = 1 << 23;
+
 /// # Safety
 /// `out` must be valid for writes of `out_len` floats (and for reads when `accumulate`),
 /// and must not overlap `a` or `b`.
@@ -130,7 +133,9 @@ unsafe fn product(
     if m == 0 || n == 0 {
         return;
     }
-    let parallelism = if parallel {
+    // Splitting a product across threads costs more than it saves below a few million
+    // multiply-adds (MNIST's layers at batch 1 got slower with it).
+    let parallelism = if parallel && m * n * k >= PARALLEL_MIN_MACS {
         gemm::Parallelism::Rayon(0)
     } else {
         gemm::Parallelism::None
