@@ -108,7 +108,7 @@ pub fn matmul_uninit(out: &mut [MaybeUninit<f32>], a: Matrix, b: Matrix, paralle
 }
 
 /// Multiply-adds from which a product asked to run in parallel does.
-const PARALLEL_MIN_MACS: usize = 1 << 23;
+const PARALLEL_MIN_MACS: usize = 1 << 20;
 
 /// # Safety
 /// `out` must be valid for writes of `out_len` floats (and for reads when `accumulate`),
