@@ -212,7 +212,7 @@ impl Lanes {
 
     #[inline(always)]
     fn after_plane(&mut self, planes_done: usize) {
-        if planes_done % self.flush_every == 0 {
+        if planes_done.is_multiple_of(self.flush_every) {
             self.flush();
         }
     }

@@ -52,7 +52,7 @@ impl<'a> Chunk<'a> {
     /// When the sizes disagree.
     pub fn rows_from(self, src: &[f32], pitch: usize, width: usize) -> Written<'a> {
         assert!(
-            width > 0 && self.0.len() % width == 0,
+            width > 0 && self.0.len().is_multiple_of(width),
             "chunk is not whole rows"
         );
         for (i, row) in self.0.chunks_exact_mut(width).enumerate() {
@@ -73,7 +73,7 @@ impl<'a> Chunk<'a> {
         let [rows, width] = shape;
         let plane = rows * width;
         assert!(
-            plane > 0 && self.0.len() % plane == 0,
+            plane > 0 && self.0.len().is_multiple_of(plane),
             "chunk is not whole planes"
         );
         for (p, out) in self.0.chunks_exact_mut(plane).enumerate() {
@@ -106,7 +106,10 @@ where
     I: Fn() -> S + Sync + Send,
     F: for<'a> Fn(&mut S, usize, Chunk<'a>) -> Written<'a> + Sync + Send,
 {
-    assert!(chunk > 0 && len % chunk == 0, "chunks must tile the output");
+    assert!(
+        chunk > 0 && len.is_multiple_of(chunk),
+        "chunks must tile the output"
+    );
     let mut out = Vec::with_capacity(len);
     out.spare_capacity_mut()[..len]
         .par_chunks_mut(chunk)

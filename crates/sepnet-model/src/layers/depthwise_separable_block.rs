@@ -158,7 +158,7 @@ mod tests {
             let folded = block
                 .forward(x.clone())
                 .into_data()
-                .to_vec::<f32>()
+                .try_to_vec::<f32>()
                 .unwrap();
             let t = block
                 .bn_dw
@@ -166,7 +166,7 @@ mod tests {
             let y = block
                 .bn_pw
                 .forward_activated(block.conv_pw.forward(t), activation);
-            let apart = y.into_data().to_vec::<f32>().unwrap();
+            let apart = y.into_data().try_to_vec::<f32>().unwrap();
             assert_eq!(folded.len(), apart.len());
             for (a, b) in folded.iter().zip(&apart) {
                 assert!(

@@ -146,10 +146,10 @@ mod tests {
             let fused = layer
                 .forward(x.clone())
                 .into_data()
-                .to_vec::<f32>()
+                .try_to_vec::<f32>()
                 .unwrap();
             let apart = layer.conv_pw.forward(layer.conv_dw.forward(x));
-            let apart = apart.into_data().to_vec::<f32>().unwrap();
+            let apart = apart.into_data().try_to_vec::<f32>().unwrap();
             assert_eq!(fused.len(), apart.len());
             for (a, b) in fused.iter().zip(&apart) {
                 assert!(
