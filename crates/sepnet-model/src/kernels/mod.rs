@@ -5,10 +5,13 @@
 //! convolution over swapped axes or per group for the weight gradient), which made a
 //! depthwise layer's backward 4–12× its forward and a pointwise one's up to 35×; its max
 //! pooling under autodiff cost as much as the convolution before it. [`SepnetKernels`] is an
-//! extension trait with five operations — depthwise, pointwise (1×1) and full convolution
-//! without bias, max pooling, and training-mode BatchNorm — each implemented three ways:
-//! - on [`Flex`](burn::backend::Flex) by plain loops and per-image matrix products
-//!   ([`depthwise`], [`pointwise`], [`dense`], [`pool`], [`batch_norm`]), forward and backward;
+//! extension trait with the operations sepnet runs itself — depthwise, pointwise (1×1) and
+//! full convolution without bias, a convolution's bias and activation in one pass, max
+//! pooling, training-mode BatchNorm with the activation after it, and a separable
+//! convolution's inference in one pass — each implemented three ways:
+//! - on [`Flex`](burn::backend::Flex) by plain loops and matrix products ([`depthwise`],
+//!   [`pointwise`], [`dense`], [`bias_act`], [`pool`], [`batch_norm`], [`separable`]),
+//!   forward and backward, the loops compiled per instruction set ([`simd`]);
 //! - on `Autodiff<B>` by recording the operation with its own backward pass, which calls the
 //!   inner backend's gradient kernels (`autodiff.rs`);
 //! - everywhere else not at all: the functions below are only called for tensors
@@ -17,6 +20,7 @@
 //! Each kernel is tested against its definition written as naive loops (forward and both
 //! gradients), and the layers are tested end to end in `tests/reference_conv.rs`.
 //! `SEPNET_KERNELS=burn` turns the routing off (burn's kernels everywhere), for A/B timing.
+//! Where each kernel's design choices come from (measurements): `docs/performance.md`.
 
 mod autodiff;
 pub mod batch_norm;
