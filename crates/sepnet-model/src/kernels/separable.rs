@@ -53,7 +53,7 @@ fn fuses(g: &Geometry) -> bool {
 }
 
 /// `act(W_pw · between(depthwise(x[n])) + b)` for every image; `None` where it does not
-/// does not run ([`fuses`]).
+/// does not run (see `fuses`).
 pub fn forward(
     x: &[f32],
     dw_weight: &[f32],

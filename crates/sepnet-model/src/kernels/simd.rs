@@ -1,7 +1,7 @@
 //! Run-time choice of vector instructions for the kernels' own loops.
 //!
 //! A Rust binary built for plain `x86_64` vectorises loops with 4-lane SSE2, whatever CPU it
-//! later runs on. [`multiversion!`] compiles a kernel's loop three times — for AVX-512 (16
+//! later runs on. `multiversion!` compiles a kernel's loop three times — for AVX-512 (16
 //! lanes), for AVX2 (8 lanes) and for the build's baseline — and each call runs the widest
 //! one the CPU has. The arithmetic is the same in every version: no multiply-add is fused
 //! (Rust never contracts `a * b + c`) and no sum is reordered, so every version gives
