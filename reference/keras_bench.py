@@ -19,7 +19,6 @@ like `sepnet bench --json`.
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 
@@ -31,6 +30,7 @@ import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
 from spec_text import dims, parse_layer  # noqa: E402
+from timing import timing  # noqa: E402
 
 
 def activation(name):
@@ -110,13 +110,6 @@ def build(spec_text, input_hwc):
     for token in spec_text.split(","):
         x = apply(x, token)
     return keras.Model(inputs, x)
-
-
-def timing(seconds):
-    ms = sorted(s * 1e3 for s in seconds)
-    rank = lambda p: ms[max(1, min(len(ms), -(-p * len(ms) // 100))) - 1]  # noqa: E731 (nearest rank)
-    return {"median_ms": statistics.median(ms), "min_ms": ms[0], "max_ms": ms[-1],
-            "p90_ms": rank(90), "p99_ms": rank(99)}
 
 
 def timed(fn, warmup, steps):

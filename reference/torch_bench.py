@@ -13,7 +13,6 @@ Normal(0, 1) images with uniform labels. Prints a JSON list shaped like `sepnet 
 
 import argparse
 import json
-import statistics
 import sys
 import time
 
@@ -22,13 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import torch_models
-
-
-def timing(seconds):
-    ms = sorted(s * 1e3 for s in seconds)
-    rank = lambda p: ms[max(1, min(len(ms), -(-p * len(ms) // 100))) - 1]  # noqa: E731 (nearest rank)
-    return {"median_ms": statistics.median(ms), "min_ms": ms[0], "max_ms": ms[-1],
-            "p90_ms": rank(90), "p99_ms": rank(99)}
+from timing import timing
 
 
 def bench(model, args, device):

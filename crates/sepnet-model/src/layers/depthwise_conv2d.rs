@@ -186,22 +186,26 @@ impl DepthwiseConv2dConfig {
 }
 
 impl DepthwiseConv2d {
-    /// The kernel geometry for input `[n, c, h, w]`, when the layer is a bare depthwise
-    /// convolution (no bias, no activation) that a fused kernel may run.
-    pub(crate) fn bare_geometry(&self, input: [usize; 4]) -> Option<kernels::Geometry> {
-        if self.bias.is_some() || self.activation != Activation::Linear {
+    /// The kernel geometry for `x`, when the layer is a bare depthwise convolution (no bias,
+    /// no activation) and `x` an inference input for which the fused separable kernel pays
+    /// (`kernels::separable::pays`).
+    pub(crate) fn fusable_geometry(&self, x: &Tensor<4>) -> Option<kernels::Geometry> {
+        let inference = kernels::applies_to(x) && !x.device().is_autodiff();
+        if !inference || self.bias.is_some() || self.activation != Activation::Linear {
             return None;
         }
+        let input = x.dims();
         let [c_out, _, k_h, k_w] = self.weight.dims();
         let kernel = [k_h, k_w];
         let pads = self
             .padding
             .pads_2d([input[2], input[3]], kernel, self.stride, self.dilation);
         let geometry = kernels::Geometry::new(input, kernel, self.stride, self.dilation, pads);
-        Some(kernels::Geometry {
+        let geometry = kernels::Geometry {
             multiplier: c_out / self.channels.max(1),
             ..geometry
-        })
+        };
+        kernels::separable::pays(&geometry).then_some(geometry)
     }
 
     /// `[batch, channels, height, width]` → `[batch, channels × multiplier, height_out, width_out]`.

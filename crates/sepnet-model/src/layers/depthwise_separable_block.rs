@@ -89,13 +89,7 @@ impl DepthwiseSeparableBlock {
     /// (scale into the weights, shift as a bias) and the block run in one pass per image
     /// (`kernels::separable`), on a device without autodiff.
     fn fused_inference(&self, x: &Tensor<4>) -> Option<Tensor<4>> {
-        if !kernels::applies_to(x) || x.device().is_autodiff() {
-            return None;
-        }
-        let geometry = self
-            .conv_dw
-            .bare_geometry(x.dims())
-            .filter(kernels::separable::pays)?;
+        let geometry = self.conv_dw.fusable_geometry(x)?;
         let (None, Activation::Linear) = self.conv_pw.epilogue() else {
             return None;
         };

@@ -98,13 +98,7 @@ impl SeparableConv2d {
     /// in cache; see `kernels::separable`): for a bare depthwise half and a pointwise half
     /// with bias, on a device without autodiff.
     fn fused_inference(&self, x: &Tensor<4>) -> Option<Tensor<4>> {
-        if !kernels::applies_to(x) || x.device().is_autodiff() {
-            return None;
-        }
-        let geometry = self
-            .conv_dw
-            .bare_geometry(x.dims())
-            .filter(kernels::separable::pays)?;
+        let geometry = self.conv_dw.fusable_geometry(x)?;
         let (Some(bias), activation) = self.conv_pw.epilogue() else {
             return None;
         };
