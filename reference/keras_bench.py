@@ -16,7 +16,6 @@ finished work. Batches are Normal(0, 1) images with uniform labels. Prints a JSO
 like `sepnet bench --json`.
 """
 
-import argparse
 import json
 import os
 import sys
@@ -30,7 +29,7 @@ import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
 from spec_text import dims, parse_layer  # noqa: E402
-from timing import timing  # noqa: E402
+from timing import arguments, selected_models, timing  # noqa: E402
 
 
 def activation(name):
@@ -150,23 +149,9 @@ def bench(model, args):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models-json", required=True, help="output of `sepnet models --json`")
-    p.add_argument("--models", default="mnist-full,vgg-full,vgg-separable,mobilenet")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--steps", type=int, default=10)
-    p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--seed", type=int, default=42)
-    args = p.parse_args()
+    args = arguments(__doc__).parse_args()
     keras.utils.set_random_seed(args.seed)
-    with open(args.models_json) as f:
-        known = {m["name"]: m for m in json.load(f)}
-    results = []
-    for name in args.models.split(","):
-        if name not in known:
-            sys.exit(f"unknown model {name!r}; the reference covers sepnet's built-ins: {', '.join(known)}")
-        results.append(bench(known[name], args))
-    print(json.dumps(results, indent=2))
+    print(json.dumps([bench(model, args) for model in selected_models(args)], indent=2))
 
 
 if __name__ == "__main__":

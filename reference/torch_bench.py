@@ -11,7 +11,6 @@ eval mode without autograd; every timed region ends with a device synchronisatio
 Normal(0, 1) images with uniform labels. Prints a JSON list shaped like `sepnet bench --json`.
 """
 
-import argparse
 import json
 import sys
 import time
@@ -21,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import torch_models
-from timing import timing
+from timing import arguments, selected_models, timing
 
 
 def bench(model, args, device):
@@ -89,27 +88,15 @@ def bench(model, args, device):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models-json", required=True, help="output of `sepnet models --json`")
-    p.add_argument("--models", default="mnist-full,vgg-full,vgg-separable,mobilenet")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--steps", type=int, default=10)
-    p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--seed", type=int, default=42)
+    p = arguments(__doc__)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    with open(args.models_json) as f:
-        known = {m["name"]: m for m in json.load(f)}
-    results = []
-    for name in args.models.split(","):
-        if name not in known:
-            sys.exit(f"unknown model {name!r}; the reference covers sepnet's built-ins: {', '.join(known)}")
-        results.append(bench(known[name], args, torch.device(args.device)))
-    print(json.dumps(results, indent=2))
+    device = torch.device(args.device)
+    print(json.dumps([bench(model, args, device) for model in selected_models(args)], indent=2))
 
 
 if __name__ == "__main__":
