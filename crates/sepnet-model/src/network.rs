@@ -1,6 +1,6 @@
 //! One builder that turns any [`NetworkSpec`] into a burn module.
 
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
 
 pub use crate::kinds::Layer;
@@ -45,7 +45,8 @@ pub struct Network {
 }
 
 impl Network {
-    /// Builds (and randomly initialises) the network a spec describes.
+    /// Builds the network a spec describes, its weights drawn now from the device's RNG (so
+    /// they depend only on the seed in effect at this call).
     pub fn new(spec: &NetworkSpec, device: &Device) -> Result<Network, ShapeError> {
         let shapes = infer_shapes(spec)?;
         if !matches!(shapes.last().map(|s| s.output), Some(Shape::Flat(_))) {
@@ -60,7 +61,9 @@ impl Network {
             .zip(&shapes)
             .map(|(layer, shape)| layer.build(shape, device))
             .collect();
-        Ok(Network { layers })
+        let network = Network { layers };
+        network.visit(&mut DrawNow);
+        Ok(network)
     }
 
     /// `[batch, c, h, w]` → logits `[batch, classes]`.
@@ -73,5 +76,17 @@ impl Network {
             Features::Flat(logits) => logits,
             Features::Spatial(_) => unreachable!("Network::new checked the output is flat"),
         }
+    }
+}
+
+/// Draws every parameter's initial value. burn draws a parameter lazily, at its first use,
+/// from whatever the device's RNG holds then: a training run's first step, which reseeds the
+/// RNG for dropout. A network saved before that step (a run stopped before it) would then hold
+/// other weights than the ones an unbroken run trains.
+struct DrawNow;
+
+impl ModuleVisitor for DrawNow {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        param.val();
     }
 }

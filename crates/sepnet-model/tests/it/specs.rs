@@ -123,3 +123,22 @@ fn depthwise_fans_print_only_when_not_the_default_and_round_trip() {
     let mobilenet = resolve_model("mobilenet", &options).unwrap();
     assert!(mobilenet.to_string().contains("dwsep:64:fans=keras"));
 }
+
+/// A network's weights are drawn when it is built: reseeding the RNG afterwards (as a training
+/// step does for dropout) must not change them.
+#[test]
+fn weights_are_drawn_at_build_time() {
+    let weights = |reseed: Option<u64>| {
+        let device = Device::flex();
+        device.seed(11);
+        let spec =
+            NetworkSpec::parse("conv:4:3,bn,relu,sep:8:3,flatten,dense:3", [8, 8, 1]).unwrap();
+        let network = Network::new(&spec, &device).unwrap();
+        if let Some(seed) = reseed {
+            device.seed(seed);
+        }
+        let logits = network.forward(Tensor::ones([2, 1, 8, 8], &device));
+        logits.into_data().try_to_vec::<f32>().unwrap()
+    };
+    assert_eq!(weights(None), weights(Some(12)));
+}

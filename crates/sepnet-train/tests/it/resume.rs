@@ -50,7 +50,16 @@ fn stopped_runs_resume_to_the_metrics_of_an_unbroken_one() {
         "{stopped}"
     );
 
-    for dir in [after_epoch.path(), mid_epoch.path()] {
+    // Stopped before its first step: the checkpoint holds the freshly drawn weights, which
+    // must be the ones the unbroken run trained.
+    let before_first = tempfile::tempdir().unwrap();
+    let stopped = train(&full, before_first.path(), &mut StopAtStep::new(0)).unwrap_err();
+    assert!(
+        stopped.to_string().contains("in epoch 1 after step 0"),
+        "{stopped}"
+    );
+
+    for dir in [after_epoch.path(), mid_epoch.path(), before_first.path()] {
         let again = train(&full, dir, &mut quiet()).unwrap_err().to_string();
         assert!(
             again.contains("--resume"),
