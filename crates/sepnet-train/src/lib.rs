@@ -20,6 +20,7 @@
 
 #![warn(missing_docs)]
 
+mod adam;
 pub mod bench;
 pub mod checkpoint;
 pub mod classify;

@@ -5,6 +5,7 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig};
 
+use crate::adam::Adam;
 use crate::config::{OptimizerKind, TrainConfig};
 
 /// The optimizer a config asks for (PyTorch's conventions: SGD dampening 0, Adam ε 1e-8).
@@ -25,6 +26,14 @@ pub fn build(config: &TrainConfig) -> ModuleOptimizer {
             .with_weight_decay(decay)
             .with_gradient_clipping(clip)
             .init(),
+        // Without weight decay, sepnet's one-pass Adam (the same arithmetic as burn's).
+        OptimizerKind::Adam if decay.is_none() => {
+            let optim = ModuleOptimizer::from(Adam::new());
+            match clip {
+                Some(clip) => optim.with_grad_clipping(clip.init()),
+                None => optim,
+            }
+        }
         OptimizerKind::Adam => AdamConfig::new()
             .with_epsilon(1e-8)
             .with_weight_decay(decay)

@@ -10,7 +10,7 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, AutodiffBackend};
 
-use super::{BiasGrads, Geometry, NormGrads, NormTrain, SepnetKernels};
+use super::{AdamUpdate, BiasGrads, Geometry, NormGrads, NormTrain, SepnetKernels, adam};
 use crate::layers::Activation;
 
 /// Which two-input (input, weight) operation a [`ConvBackward`] differentiates.
@@ -231,6 +231,28 @@ impl<B: SepnetKernels, C: CheckpointStrategy> SepnetKernels for Autodiff<B, C> {
         let t = Self::bias_activation(t, dw_bias, activations[0]);
         let y = Self::pointwise_conv2d(t, pw_weight);
         Self::bias_activation(y, pw_bias, activations[1])
+    }
+
+    fn adam_update(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        moment_1: FloatTensor<Self>,
+        moment_2: FloatTensor<Self>,
+        coefficients: adam::Coefficients,
+    ) -> AdamUpdate<Self> {
+        // An optimizer step is not differentiated: plain values in, plain values out.
+        let out = B::adam_update(
+            Self::inner(param),
+            Self::inner(grad),
+            Self::inner(moment_1),
+            Self::inner(moment_2),
+            coefficients,
+        );
+        AdamUpdate {
+            param: Self::from_inner(out.param),
+            moment_1: Self::from_inner(out.moment_1),
+            moment_2: Self::from_inner(out.moment_2),
+        }
     }
 
     fn bias_activation_grads(

@@ -6,8 +6,8 @@ use burn::backend::flex::FlexTensor;
 use burn::tensor::TensorData;
 
 use super::{
-    BiasGrads, Geometry, NormGrads, NormTrain, SepnetKernels, batch_norm, bias_act, dense,
-    depthwise, pointwise, pool, separable,
+    AdamUpdate, BiasGrads, Geometry, NormGrads, NormTrain, SepnetKernels, adam, batch_norm,
+    bias_act, dense, depthwise, pointwise, pool, separable,
 };
 use crate::layers::Activation;
 
@@ -21,6 +21,28 @@ fn with_values<R>(t: &FlexTensor, f: impl FnOnce(&[f32]) -> R) -> R {
 /// Runs `f` on the values of two tensors.
 fn with_pair<R>(a: &FlexTensor, b: &FlexTensor, f: impl FnOnce(&[f32], &[f32]) -> R) -> R {
     with_values(a, |a| with_values(b, |b| f(a, b)))
+}
+
+/// `t` with a buffer of its own holding exactly its values: `t` itself when nothing else
+/// holds it, else a copy.
+fn exclusive(t: FlexTensor) -> FlexTensor {
+    let mut t = {
+        let contiguous = t.to_contiguous();
+        drop(t); // so `contiguous` is the only owner when it shares `t`'s buffer
+        contiguous
+    };
+    let len = t.layout().num_elements();
+    if t.try_storage_mut::<f32>().is_some_and(|v| v.len() == len) {
+        return t;
+    }
+    let shape = t.layout().shape().to_vec();
+    FlexTensor::from_data(TensorData::new(with_values(&t, <[f32]>::to_vec), shape))
+}
+
+/// The values of a tensor made by [`exclusive`].
+fn values_mut(t: &mut FlexTensor) -> &mut [f32] {
+    t.try_storage_mut::<f32>()
+        .expect("`exclusive` gave the tensor a buffer of its own")
 }
 
 fn tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
@@ -237,6 +259,31 @@ impl SepnetKernels for Flex {
             output: tensor(out.output, shape),
             mean: vector(out.mean),
             variance: vector(out.variance),
+        }
+    }
+
+    fn adam_update(
+        param: FlexTensor,
+        grad: FlexTensor,
+        moment_1: FlexTensor,
+        moment_2: FlexTensor,
+        coefficients: adam::Coefficients,
+    ) -> AdamUpdate<Self> {
+        let mut param = exclusive(param);
+        let [mut moment_1, mut moment_2] = [moment_1, moment_2].map(exclusive);
+        with_values(&grad, |grad| {
+            let slices = adam::Slices {
+                param: values_mut(&mut param),
+                grad,
+                moment_1: values_mut(&mut moment_1),
+                moment_2: values_mut(&mut moment_2),
+            };
+            adam::update(slices, coefficients)
+        });
+        AdamUpdate {
+            param,
+            moment_1,
+            moment_2,
         }
     }
 

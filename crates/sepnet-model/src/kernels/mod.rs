@@ -22,6 +22,7 @@
 //! `SEPNET_KERNELS=burn` turns the routing off (burn's kernels everywhere), for A/B timing.
 //! Where each kernel's design choices come from (measurements): `docs/performance.md`.
 
+pub mod adam;
 mod autodiff;
 pub mod batch_norm;
 pub mod bias_act;
@@ -72,6 +73,17 @@ pub struct NormGrads<B: Backend> {
     pub gamma: FloatTensor<B>,
     /// For the shift β.
     pub beta: FloatTensor<B>,
+}
+
+/// A parameter and its Adam moments after one update.
+#[derive(ExtensionType)]
+pub struct AdamUpdate<B: Backend> {
+    /// The updated parameter.
+    pub param: FloatTensor<B>,
+    /// The first moment `m`.
+    pub moment_1: FloatTensor<B>,
+    /// The second moment `v`.
+    pub moment_2: FloatTensor<B>,
 }
 
 /// Gradients of a bias-and-activation pass.
@@ -184,6 +196,16 @@ pub trait SepnetKernels: Backend {
         epsilon: f64,
         activation: Activation,
     ) -> NormTrain<Self>;
+    /// One Adam update of a parameter of any shape from its gradient and moments, in one pass
+    /// ([`adam::update`]); rewrites the tensors in place when nothing else holds them.
+    fn adam_update(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        moment_1: FloatTensor<Self>,
+        moment_2: FloatTensor<Self>,
+        coefficients: adam::Coefficients,
+    ) -> AdamUpdate<Self>;
+
     /// Gradients of [`fused_batch_norm`](SepnetKernels::fused_batch_norm).
     #[allow(clippy::too_many_arguments)] // the forward pass's inputs, statistics and settings
     fn fused_batch_norm_grads(
@@ -206,8 +228,33 @@ pub fn enabled() -> bool {
 
 /// Whether `x` lives where sepnet's kernels apply: f32 on the Flex CPU backend (with or
 /// without autodiff).
-pub fn applies_to(x: &Tensor<4>) -> bool {
+pub fn applies_to<const D: usize>(x: &Tensor<D>) -> bool {
     enabled() && x.dtype() == DType::F32 && x.device().inner() == Device::flex()
+}
+
+/// One Adam update through [`SepnetKernels`], for tensors [`applies_to`] accepts: the
+/// parameter and its moments `[m, v]` after the step.
+pub fn adam_update<const D: usize>(
+    param: Tensor<D>,
+    grad: Tensor<D>,
+    moments: [Tensor<D>; 2],
+    coefficients: adam::Coefficients,
+) -> (Tensor<D>, [Tensor<D>; 2]) {
+    let [moment_1, moment_2] = moments;
+    let out = <Dispatch as SepnetKernels>::adam_update(
+        param.into_dispatch(),
+        grad.into_dispatch(),
+        moment_1.into_dispatch(),
+        moment_2.into_dispatch(),
+        coefficients,
+    );
+    (
+        Tensor::from_dispatch(out.param),
+        [
+            Tensor::from_dispatch(out.moment_1),
+            Tensor::from_dispatch(out.moment_2),
+        ],
+    )
 }
 
 /// Bias-free depthwise convolution through [`SepnetKernels`].
