@@ -66,9 +66,21 @@ fn all_outputs() -> Vec<Vec<u32>> {
             keep(v);
         }
     }
-    let pooled = Geometry::new([2, 3, 10, 10], [2, 2], [2, 2], [1, 1], [(0, 0), (0, 0)]);
-    keep(&pool::forward(&x[..600], &pooled));
-    keep(&pool::backward(&x[..600], &dy[..150], &pooled));
+    // 17 windows a row (16 in AVX-512 lanes, one scalar), an odd width; then ties and NaNs.
+    let pooled = Geometry::new([1, 1, 30, 35], [2, 2], [2, 2], [1, 1], [(0, 0), (0, 0)]);
+    let ties: Vec<f32> = (x.iter().enumerate())
+        .map(|(i, v)| {
+            if i % 97 == 0 {
+                f32::NAN
+            } else {
+                (v * 3.0).round()
+            }
+        })
+        .collect();
+    for x in [&x, &ties] {
+        keep(&pool::forward(x, &pooled));
+        keep(&pool::backward(x, &dy[..255], &pooled));
+    }
     let d = bias_act::Dims {
         batch: 3,
         channels: 5,

@@ -343,6 +343,7 @@ fn max_pool_forward_and_gradient_match_naive_loops() {
     for (size, k, stride, padding) in [
         (8, 2, 2, Padding::Valid),
         (7, 2, 2, Padding::Valid),
+        (37, 2, 2, Padding::Valid),
         (7, 3, 2, Padding::Same),
         (6, 3, 1, Padding::Same),
     ] {

@@ -1,6 +1,6 @@
 //! Every built-in model prints a spec, and building from that spec gives the identical network.
 
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
 use sepnet_model::layers::DepthwiseFans;
 use sepnet_model::spec::NetworkSpec;
@@ -124,21 +124,27 @@ fn depthwise_fans_print_only_when_not_the_default_and_round_trip() {
     assert!(mobilenet.to_string().contains("dwsep:64:fans=keras"));
 }
 
-/// A network's weights are drawn when it is built: reseeding the RNG afterwards (as a training
-/// step does for dropout) must not change them.
+/// A network's weights are drawn when it is built, not lazily at first use (when a training
+/// step would already have reseeded the RNG for dropout).
 #[test]
 fn weights_are_drawn_at_build_time() {
-    let weights = |reseed: Option<u64>| {
-        let device = Device::flex();
-        device.seed(11);
-        let spec =
-            NetworkSpec::parse("conv:4:3,bn,relu,sep:8:3,flatten,dense:3", [8, 8, 1]).unwrap();
-        let network = Network::new(&spec, &device).unwrap();
-        if let Some(seed) = reseed {
-            device.seed(seed);
+    struct Lazy {
+        params: usize,
+        lazy: usize,
+    }
+    impl ModuleVisitor for Lazy {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.params += 1;
+            self.lazy += usize::from(!param.is_initialized());
         }
-        let logits = network.forward(Tensor::ones([2, 1, 8, 8], &device));
-        logits.into_data().try_to_vec::<f32>().unwrap()
-    };
-    assert_eq!(weights(None), weights(Some(12)));
+    }
+    let spec = NetworkSpec::parse(
+        "conv:4:3,bn,relu,sep:8:3,dwsep:8,flatten,dense:3",
+        [8, 8, 1],
+    );
+    let network = Network::new(&spec.unwrap(), &Device::flex()).unwrap();
+    let mut count = Lazy { params: 0, lazy: 0 };
+    network.visit(&mut count);
+    assert!(count.params >= 10, "{} parameters", count.params);
+    assert_eq!(count.lazy, 0, "parameters left to draw at first use");
 }
