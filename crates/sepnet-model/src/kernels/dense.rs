@@ -94,16 +94,23 @@ multiversion! {
 /// 128 channels at 16×16 45.4 / 106.1 → 49.4 / 103.7, 256 at 8×8 39.2 / 104.3 → 64.2 /
 /// 190.8 and the 3-channel input layer 5.1 / 17.6 → 9.2 / 20.6: with short rows or few
 /// channels, nine thin products cost more than one thick one.
-/// (Per-image products only: with fewer images than threads, one product split across
-/// threads does better than nine.)
+/// (The gradients' per-image products only: with fewer images than threads, one product
+/// split across threads does better than nine. The forward pass instead splits an image's
+/// filters across threads, see [`tap_products_pay_forward`].)
 fn tap_products_pay(g: &Geometry) -> Option<Wide> {
     let large = |wide: &Wide| wide.len >= 1024 && g.input[1] >= 32;
     Wide::of(g).filter(|wide| large(wide) && !few_images(g.input[0]))
 }
 
+/// Whether [`forward`] takes the per-tap products: as [`tap_products_pay`], and also with
+/// fewer images than threads, where the forward pass splits an image's filters across threads.
+fn tap_products_pay_forward(g: &Geometry) -> Option<Wide> {
+    Wide::of(g).filter(|wide| wide.len >= 1024 && g.input[1] >= 32)
+}
+
 /// `y[n] = W · im2col(x[n])`; `weight [filters, c, k_h, k_w]`.
 pub fn forward(x: &[f32], weight: &[f32], g: &Geometry, filters: usize) -> Vec<f32> {
-    if let Some(wide) = tap_products_pay(g) {
+    if let Some(wide) = tap_products_pay_forward(g) {
         return dense_wide::forward(x, weight, g, filters, &wide);
     }
     let [batch, c, h, w] = g.input;
@@ -207,6 +214,8 @@ mod tests {
             (geometry([1, 4, 8, 8], 3, 2, 1, [0, 1, 0, 1]), 3),
             (geometry([2, 1, 9, 9], 3, 1, 2, [2, 2, 2, 2]), 2),
             (geometry([5, 3, 6, 6], 5, 1, 1, [0, 0, 0, 0]), 2),
+            // One image: the per-tap forward pass splits its filters across threads.
+            (geometry([1, 3, 8, 8], 3, 1, 1, [1, 1, 1, 1]), 4),
         ];
         for (g, f) in cases {
             let [n, c, h, w] = g.input;
