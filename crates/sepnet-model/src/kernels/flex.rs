@@ -159,23 +159,11 @@ impl SepnetKernels for Flex {
             pixels: h * w,
         };
         // In place when the convolution's output is ours alone (it is, straight from a kernel).
-        let mut x = {
-            let contiguous = x.to_contiguous();
-            drop(x); // so `contiguous` is the only owner when it shares `x`'s buffer
-            contiguous
-        };
-        let shape = dims(&x);
-        with_values(&bias, |bias| match x.try_storage_mut::<f32>() {
-            Some(values) => {
-                bias_act::forward_in_place(values, bias, activation, d);
-                x
-            }
-            None => {
-                let mut values = with_values(&x, <[f32]>::to_vec);
-                bias_act::forward_in_place(&mut values, bias, activation, d);
-                tensor(values, shape)
-            }
-        })
+        let mut x = exclusive(x);
+        with_values(&bias, |bias| {
+            bias_act::forward_in_place(values_mut(&mut x), bias, activation, d)
+        });
+        x
     }
 
     fn bias_activation_grads(
