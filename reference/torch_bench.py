@@ -84,6 +84,7 @@ def bench(model, args, device):
         "forward_gmacs_per_s": model["macs"] * b / (fwd["median_ms"] * 1e6),
         "train_gmacs_per_s": 3 * model["macs"] * b / (step["median_ms"] * 1e6),
         "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "tf32": torch.backends.cudnn.allow_tf32,
     }
 
 
@@ -91,9 +92,14 @@ def main():
     p = arguments(__doc__)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
+    p.add_argument("--tf32", action="store_true",
+                   help="let CUDA convolutions and products round inputs to TF32 (PyTorch's default for "
+                        "convolutions); off by default, so both sides compute in f32 as sepnet does")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    torch.backends.cudnn.allow_tf32 = args.tf32
+    torch.backends.cuda.matmul.allow_tf32 = args.tf32
     torch.manual_seed(args.seed)
     device = torch.device(args.device)
     print(json.dumps([bench(model, args, device) for model in selected_models(args)], indent=2))
