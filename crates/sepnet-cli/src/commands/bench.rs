@@ -2,7 +2,7 @@
 //! optional per-layer forward/backward profile.
 
 use anyhow::{Result, bail};
-use sepnet_model::{ModelOptions, human, resolve_model};
+use sepnet_model::{Backend, ModelOptions, human, resolve_model};
 use sepnet_train::bench::{
     BenchConfig, BenchResult, LayerProfile, Timing, bench_model, profile_layers,
 };
@@ -36,8 +36,9 @@ pub struct Args {
     #[command(flatten)]
     backend: BackendArg,
     /// Also time every layer's forward and backward pass on its own (separable layers split
-    /// into their depthwise and pointwise parts), with its GFLOP/s, arithmetic intensity and
-    /// % of what this machine's measured roofs (peak FLOP/s, memory bandwidth) allow.
+    /// into their depthwise and pointwise parts), with its GFLOP/s, arithmetic intensity and,
+    /// on the CPU, % of what this machine's measured roofs (peak FLOP/s, memory bandwidth)
+    /// allow. The roofs are the CPU's: on a GPU backend those two columns are left out.
     #[arg(long)]
     layers: bool,
     /// Seed for the weights and the synthetic batch.
@@ -68,7 +69,8 @@ pub fn run(args: Args) -> Result<()> {
         input: args.input,
         ..Default::default()
     };
-    let roofs = args.layers.then(|| {
+    // The roofs are measured on the CPU; a GPU layer held against them reads over 100%.
+    let roofs = (args.layers && backend == Backend::Flex).then(|| {
         eprintln!("bench: measuring this machine's peak FLOP/s and memory bandwidth…");
         Roofs::measure()
     });
@@ -125,7 +127,9 @@ fn print_result(r: &BenchResult) {
     println!("  first step {:>9.2} ms", r.first_step_ms);
     if let Some(roofs) = &r.roofs {
         print_roofs(roofs);
-        print!("{}", layer_table(&r.layers, roofs));
+    }
+    if !r.layers.is_empty() {
+        print!("{}", layer_table(&r.layers, r.roofs.as_ref()));
     }
     println!();
 }
@@ -142,19 +146,14 @@ fn print_roofs(roofs: &Roofs) {
     );
 }
 
-fn layer_table(layers: &[LayerProfile], roofs: &Roofs) -> String {
+/// One row per layer; the last two columns (which roof bounds it, and how close it gets)
+/// only with `roofs`.
+fn layer_table(layers: &[LayerProfile], roofs: Option<&Roofs>) -> String {
     let rows = layers
         .iter()
         .map(|l| {
             let input: Vec<String> = l.input.iter().map(usize::to_string).collect();
-            let bound = if l.forward_flop == 0 {
-                "-"
-            } else if l.intensity() < roofs.ridge() {
-                "memory"
-            } else {
-                "compute"
-            };
-            vec![
+            let mut row = vec![
                 l.index.to_string(),
                 l.layer.clone(),
                 input.join("×"),
@@ -164,9 +163,19 @@ fn layer_table(layers: &[LayerProfile], roofs: &Roofs) -> String {
                 format!("{:.1}", l.forward_gflops()),
                 format!("{:.1}", l.backward_gflops()),
                 format!("{:.1}", l.intensity()),
-                bound.to_string(),
-                format!("{:.0}%", l.percent_of_roof(roofs)),
-            ]
+            ];
+            if let Some(roofs) = roofs {
+                let bound = if l.forward_flop == 0 {
+                    "-"
+                } else if l.intensity() < roofs.ridge() {
+                    "memory"
+                } else {
+                    "compute"
+                };
+                row.push(bound.to_string());
+                row.push(format!("{:.0}%", l.percent_of_roof(roofs)));
+            }
+            row
         })
         .collect();
     let header = [
@@ -182,6 +191,59 @@ fn layer_table(layers: &[LayerProfile], roofs: &Roofs) -> String {
         "bound",
         "fwd % of roof",
     ];
+    let header = if roofs.is_some() {
+        &header[..]
+    } else {
+        &header[..header.len() - 2]
+    };
     let right = &header[3..];
-    draw(Style::Plain, &header, right, rows)
+    draw(Style::Plain, header, right, rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conv_layer() -> LayerProfile {
+        LayerProfile {
+            index: 0,
+            layer: "conv:8:3".into(),
+            input: vec![4, 3, 8, 8],
+            forward_ms: 1.0,
+            backward_ms: 2.0,
+            forward_flop: 2_000_000,
+            forward_bytes: 10_000,
+            backward_bytes: 20_000,
+        }
+    }
+
+    /// A CPU profile is held against the CPU's roofs; a GPU profile has no roofs, so it
+    /// shows no "bound" or "% of roof" column rather than a percentage of the wrong machine.
+    #[test]
+    fn roof_columns_only_with_roofs() {
+        let roofs = Roofs {
+            peak_gflops: 100.0,
+            bandwidth_gbs: 10.0,
+            isa: "avx512",
+            threads: 2,
+        };
+        let with = layer_table(&[conv_layer()], Some(&roofs));
+        assert!(
+            with.contains("% of roof") && with.contains("compute"),
+            "{with}"
+        );
+        assert!(
+            with.contains("2%"),
+            "2 GFLOP/s of a 100 GFLOP/s roof: {with}"
+        );
+        let without = layer_table(&[conv_layer()], None);
+        assert!(
+            !without.contains("roof") && !without.contains("bound"),
+            "{without}"
+        );
+        assert!(
+            without.contains("conv:8:3") && without.contains("200.0"),
+            "{without}"
+        );
+    }
 }
