@@ -1,12 +1,15 @@
-//! What a channels-last (NHWC) layout would buy sepnet's separable layers, measured before
-//! committing to it: vgg-separable's depthwise 3×3 and pointwise 1×1 layers (batch 128), each
-//! run by sepnet's NCHW kernels and by straightforward NHWC kernels written here (depthwise
-//! vectorised across channels, pointwise as one product over all `N·H·W` pixels), forward and
+//! What a channels-last (NHWC) layout would buy sepnet's kernels, measured before committing
+//! to it: vgg-separable's depthwise 3×3 and pointwise 1×1 layers (batch 128), forward and
 //! backward (input plus weight gradient), with the cost of converting a tensor between the two
-//! layouts. Results are checked against each other before anything is timed.
+//! layouts, and vgg-full's 3×3 convolutions forward. Each runs with sepnet's NCHW kernels and
+//! with straightforward NHWC kernels written here (depthwise vectorised across channels,
+//! pointwise as one product over all `N·H·W` pixels, a full convolution as nine products per
+//! image). Results are checked against each other before anything is timed. The allocator
+//! settings are the ones the `sepnet` binary makes at start-up:
 //!
 //! ```sh
-//! MALLOC_MMAP_THRESHOLD_=1073741824 cargo run --release -p sepnet-model --example channels_last
+//! MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=1073741824 \
+//!   cargo run --release -p sepnet-model --example channels_last
 //! ```
 
 use std::time::Instant;
@@ -59,7 +62,7 @@ fn values(len: usize, seed: u64) -> Vec<f32> {
 
 /// `[n, c, p]` → `[n, p, c]`, parallel over images.
 fn to_channels_last(x: &[f32], c: usize, p: usize) -> Vec<f32> {
-    let mut y = vec![0.0f32; x.len()];
+    let mut y = uninit(x.len());
     y.par_chunks_mut(c * p)
         .zip(x.par_chunks(c * p))
         .for_each(|(y, x)| {
@@ -72,12 +75,17 @@ fn to_channels_last(x: &[f32], c: usize, p: usize) -> Vec<f32> {
     y
 }
 
-fn max_difference(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
+/// Asserts the NHWC result equals sepnet's to f32 rounding: sums in another order differ by
+/// a few units in the last place of the largest value.
+fn assert_close(ours: &[f32], sepnet: &[f32], what: &str) {
+    assert_eq!(ours.len(), sepnet.len(), "{what}");
+    let largest = sepnet.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let worst = ours
+        .iter()
+        .zip(sepnet)
         .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max)
+        .fold(0.0, f32::max);
+    assert!(worst <= 1e-5 * (1.0 + largest), "{what}: off by {worst}");
 }
 
 fn report(name: &str, nchw: [f64; 2], nhwc: [f64; 2], convert: f64) {
@@ -111,13 +119,21 @@ fn depthwise_layer(c: usize, side: usize) {
 
     let y = depthwise::forward(&x, &w, &g);
     let y_l = dw_nhwc.forward(&x_l, &w_l);
-    assert!(max_difference(&to_channels_last(&y, c, p), &y_l) < 1e-4);
+    assert_close(&y_l, &to_channels_last(&y, c, p), "depthwise forward");
     let dx = depthwise::backward_input(&w, &dy, &g);
     let dx_l = dw_nhwc.backward_input(&w_l, &dy_l);
-    assert!(max_difference(&to_channels_last(&dx, c, p), &dx_l) < 1e-4);
+    assert_close(
+        &dx_l,
+        &to_channels_last(&dx, c, p),
+        "depthwise input gradient",
+    );
     let dw = depthwise::backward_weight(&x, &dy, &g);
     let dw_l = dw_nhwc.backward_weight(&x_l, &dy_l);
-    assert!(max_difference(&to_channels_last(&dw, c, 9), &dw_l) < 1e-1);
+    assert_close(
+        &dw_l,
+        &to_channels_last(&dw, c, 9),
+        "depthwise weight gradient",
+    );
 
     let nchw = [
         median_ms(|| drop(depthwise::forward(&x, &w, &g))),
@@ -177,6 +193,7 @@ impl DepthwiseNhwc {
 
     fn backward_weight(&self, x: &[f32], dy: &[f32]) -> Vec<f32> {
         let image = self.side * self.side * self.c;
+        // Eight images per task: enough tasks to balance, few partial sums to add.
         let shares: Vec<Vec<f32>> = x
             .par_chunks(image * 8)
             .zip(dy.par_chunks(image * 8))
@@ -217,7 +234,8 @@ fn avx512() -> bool {
     std::arch::is_x86_feature_detected!("avx512f")
 }
 
-/// The taps `(dh, dw)` of output pixel `(oh, ow)` that read inside the image.
+/// The taps of output pixel `(oh, ow)` that read inside the image: `(tap, input row, input
+/// column)`.
 fn taps(oh: usize, ow: usize, side: usize) -> impl Iterator<Item = (usize, usize, usize)> {
     (0..3).flat_map(move |kh| {
         (0..3).filter_map(move |kw| {
@@ -298,7 +316,7 @@ fn pointwise_layer(c: usize, side: usize) {
 
     let y = pointwise::forward(&x, &w, d);
     let y_l = rows_product(&x_l, [c, 1], &w, [1, c], [rows, c, c]);
-    assert!(max_difference(&to_channels_last(&y, c, p), &y_l) < 1e-3);
+    assert_close(&y_l, &to_channels_last(&y, c, p), "pointwise forward");
     let nchw = [
         median_ms(|| drop(pointwise::forward(&x, &w, d))),
         median_ms(|| {
@@ -425,7 +443,7 @@ fn full_layer(c: usize, side: usize) {
     let x_l = to_channels_last(&x, c, p);
     let y = dense::forward(&x, &w, &g, c);
     let y_l = full_forward_nhwc(&x_l, &w, c, side);
-    assert!(max_difference(&to_channels_last(&y, c, p), &y_l) < 1e-2);
+    assert_close(&y_l, &to_channels_last(&y, c, p), "full forward");
     let nchw = median_ms(|| drop(dense::forward(&x, &w, &g, c)));
     let nhwc = median_ms(|| drop(full_forward_nhwc(&x_l, &w, c, side)));
     let gflops = |ms: f64| 2.0 * (BATCH * p * c * c * 9) as f64 / ms / 1e6;
