@@ -60,6 +60,38 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// Refuses class lists a classifier cannot be trained on: fewer than two classes, or two
+    /// with the same name (their rows in every table and confusion matrix would be
+    /// indistinguishable).
+    ///
+    /// ```
+    /// use sepnet_data::{Dataset, Split};
+    /// let mut d = Dataset { name: "x".into(), classes: vec!["cat".into()], image_shape: [1, 1, 1],
+    ///     train: Split::default(), test: Split::default() };
+    /// assert!(d.check_classes().unwrap_err().contains("at least 2"));
+    /// d.classes = vec!["cat".into(), " cat".into()];
+    /// assert!(d.check_classes().unwrap_err().contains("twice"));
+    /// ```
+    pub fn check_classes(&self) -> Result<(), String> {
+        if self.classes.len() < 2 {
+            return Err(format!(
+                "{} class(es) ({:?}): a classifier needs at least 2",
+                self.classes.len(),
+                self.classes
+            ));
+        }
+        for (i, class) in self.classes.iter().enumerate() {
+            let same = |other: &String| other.trim() == class.trim();
+            if let Some(first) = self.classes[..i].iter().position(same) {
+                return Err(format!(
+                    "the class name {class:?} is given twice (classes {first} and {i}); every \
+                     class needs its own name"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// A fast 64-bit checksum of every label and pixel of both splits: two datasets with the
     /// same checksum hold the same images (an image-folder cache or a resumed run checks it).
     pub fn checksum(&self) -> u64 {

@@ -5,7 +5,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
 
 use image::{ColorType, DynamicImage};
 
@@ -79,10 +78,13 @@ fn list_split(dir: &Path) -> Result<Listing> {
                 .to_string_lossy()
                 .into_owned(),
         );
-        let images: Vec<PathBuf> = sorted_dir(class_dir)?
-            .into_iter()
-            .filter(|p| p.is_file() && is_image(p))
-            .collect();
+        let mut images = Vec::new();
+        for path in sorted_dir(class_dir)? {
+            check_readable(&path)?;
+            if path.is_file() && is_image(&path) {
+                images.push(path);
+            }
+        }
         if images.is_empty() {
             return Err(DataError::invalid(
                 class_dir,
@@ -94,34 +96,49 @@ fn list_split(dir: &Path) -> Result<Listing> {
     Ok(Listing { classes, files })
 }
 
-/// FNV-1a over every file's relative path, size and modification time.
-fn fingerprint(root: &Path, listings: &[&Listing]) -> Result<u64> {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |bytes: &[u8]| {
-        for &b in bytes {
-            hash = (hash ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+/// Refuses an entry of a class folder that cannot be read as a file: a dangling link, a FIFO,
+/// a device or a socket (a folder inside a class folder is not an image and is skipped).
+fn check_readable(path: &Path) -> Result<()> {
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if std::fs::symlink_metadata(path).is_ok() => {
+            return Err(DataError::invalid(
+                path,
+                format!("a link to nothing readable ({e}); remove it or fix it"),
+            ));
         }
+        Err(e) => return Err(DataError::io(path, e)),
     };
+    if meta.is_file() || meta.is_dir() {
+        return Ok(());
+    }
+    Err(DataError::invalid(
+        path,
+        "not a regular file (a FIFO, device or socket); an image folder holds image files only",
+    ))
+}
+
+/// MD5 over every file's relative path, label and content: the cache is used only for the
+/// very bytes it was decoded from (a size and a modification time can stay the same while the
+/// pixels change).
+fn fingerprint(root: &Path, listings: &[&Listing]) -> Result<u64> {
+    use md5::{Digest, Md5};
+    let mut hash = Md5::new();
     for listing in listings {
         for (label, path) in &listing.files {
-            let meta = std::fs::metadata(path).map_err(|e| DataError::io(path, e))?;
-            let mtime = meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_nanos());
-            feed(
-                path.strip_prefix(root)
-                    .unwrap_or(path)
-                    .to_string_lossy()
-                    .as_bytes(),
-            );
-            feed(&[*label]);
-            feed(&meta.len().to_le_bytes());
-            feed(&mtime.to_le_bytes());
+            let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+            let name = path.strip_prefix(root).unwrap_or(path).to_string_lossy();
+            hash.update((name.len() as u64).to_le_bytes());
+            hash.update(name.as_bytes());
+            hash.update([*label]);
+            hash.update((bytes.len() as u64).to_le_bytes());
+            hash.update(&bytes);
         }
     }
-    Ok(hash)
+    let digest = hash.finalize();
+    Ok(u64::from_le_bytes(
+        digest[..8].try_into().expect("16 bytes"),
+    ))
 }
 
 fn decode(path: &Path) -> Result<DynamicImage> {

@@ -214,7 +214,11 @@ impl Locator {
     /// Finds (or downloads) and loads a dataset.
     pub fn load(&self, kind: &DatasetKind) -> Result<Dataset> {
         let dir = self.locate(kind)?;
-        kind.load_from(&dir)
+        let dataset = kind.load_from(&dir)?;
+        dataset
+            .check_classes()
+            .map_err(|problem| DataError::invalid(&dir, problem))?;
+        Ok(dataset)
     }
 
     /// The folder holding a dataset's files, downloading them first when they are nowhere.

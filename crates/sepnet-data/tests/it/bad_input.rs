@@ -429,3 +429,63 @@ fn image_folder_bad_inputs() {
         "differ from train's",
     );
 }
+
+/// A file rewritten with other pixels but the same size and modification time is decoded
+/// again: the cache is keyed by the files' bytes, not their size and time.
+#[test]
+fn the_image_cache_follows_the_bytes_not_the_size_and_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, cache) = (dir.path().join("pets"), dir.path().join("cache"));
+    folder_fixture(&root);
+    let before = image_folder::load(&root, &cache).unwrap();
+    let file = root.join("train/dog/0.png");
+    let (len, mtime) = {
+        let meta = std::fs::metadata(&file).unwrap();
+        (meta.len(), meta.modified().unwrap())
+    };
+    png(&file, 5, 4, 98);
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), len, "same size");
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let after = image_folder::load(&root, &cache).unwrap();
+    assert_eq!(after.train.images[3 * 60], 98);
+    assert_ne!(after, before);
+}
+
+/// Entries an image folder cannot read are named, never skipped without a word; so are class
+/// lists a classifier cannot train on.
+#[test]
+fn unreadable_entries_and_impossible_classes_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let dangling = dir.path().join("dangling");
+    folder_fixture(&dangling);
+    let link = dangling.join("train/cat/9.png");
+    std::os::unix::fs::symlink(dir.path().join("nowhere.png"), &link).unwrap();
+    assert_error(
+        image_folder::load(&dangling, &cache).unwrap_err(),
+        &link,
+        "a link to nothing readable",
+    );
+    let fifo = dir.path().join("fifo");
+    folder_fixture(&fifo);
+    let pipe = fifo.join("test/dog/9.png");
+    let made = std::process::Command::new("mkfifo").arg(&pipe).status();
+    assert!(made.unwrap().success());
+    assert_error(
+        image_folder::load(&fifo, &cache).unwrap_err(),
+        &pipe,
+        "not a regular file",
+    );
+    let one = dir.path().join("one");
+    for split in ["train", "test"] {
+        png(&one.join(split).join("cat/0.png"), 5, 4, 1);
+    }
+    let loaded = image_folder::load(&one, &cache).unwrap();
+    let err = loaded.check_classes().unwrap_err();
+    assert!(err.contains("at least 2"), "{err}");
+}
