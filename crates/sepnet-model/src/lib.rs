@@ -42,5 +42,5 @@ pub use architectures::{
 pub use backend::Backend;
 pub use kinds::{ActivationLayer, Flatten, Layer, LayerKind};
 pub use layers::{Activation, Padding};
-pub use network::{Features, Network};
+pub use network::{Features, Network, NonFinite};
 pub use summary::{LayerSummary, Namer, SeparableCost, Summary, group_thousands, human};

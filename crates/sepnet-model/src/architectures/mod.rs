@@ -209,9 +209,7 @@ impl BuiltinModel {
             )));
         }
         let classes = options.classes.unwrap_or(self.classes);
-        if classes == 0 {
-            return Err(ModelError::Option("--classes must be at least 1".into()));
-        }
+        check_classes(classes)?;
         let [h, w, c] = self.input;
         let side = |s: usize| ((s as f64 * options.rho).round() as usize).max(1);
         let input = options.input.unwrap_or([side(h), side(w), c]);
@@ -221,6 +219,18 @@ impl BuiltinModel {
             layers: (self.build)(options, classes),
         };
         check_fits(spec)
+    }
+}
+
+/// A class count a dense head can have: 1 to [`MAX_SIZE`](crate::kinds::args::MAX_SIZE).
+fn check_classes(classes: usize) -> Result<(), ModelError> {
+    let most = crate::kinds::args::MAX_SIZE;
+    if (1..=most).contains(&classes) {
+        Ok(())
+    } else {
+        Err(ModelError::Option(format!(
+            "--classes must be between 1 and {most}, got {classes}"
+        )))
     }
 }
 
@@ -285,6 +295,7 @@ fn resolve_layers(name_or_spec: &str, options: &ModelOptions) -> Result<NetworkS
     let input = options.input.unwrap_or(MNIST);
     let mut spec = NetworkSpec::parse(name_or_spec, input)?;
     if let Some(classes) = options.classes {
+        check_classes(classes)?;
         spec = check_fits(spec.with_classes(classes))?;
     }
     Ok(spec)

@@ -147,7 +147,17 @@ impl<'a> Args<'a> {
     /// Parses the options, refusing what the kind does not accept.
     pub fn options(&self, accepts: Accepts) -> Result<Options, String> {
         let mut opts = Options::default();
+        let mut given: Vec<(&str, &str)> = Vec::new();
         for arg in &self.options {
+            if let Some(slot) = slot(arg) {
+                if let Some((_, earlier)) = given.iter().find(|(s, _)| *s == slot) {
+                    return Err(format!(
+                        "`{earlier}` and `{arg}` both set the {slot} of `{}`; give it once",
+                        self.kind
+                    ));
+                }
+                given.push((slot, arg));
+            }
             match arg.split_once('=') {
                 Some((key, value)) => self.key_value(&mut opts, accepts, key, value)?,
                 None => self.word(&mut opts, accepts, arg)?,
@@ -204,6 +214,22 @@ impl<'a> Args<'a> {
         }
         Ok(())
     }
+}
+
+/// Which setting an option sets (two options setting one are a contradiction).
+fn slot(arg: &str) -> Option<&'static str> {
+    let key = arg.split_once('=').map_or(arg, |(k, _)| k);
+    Some(match key {
+        "s" | "stride" => "stride",
+        "d" | "dilation" => "dilation",
+        "m" | "multiplier" => "depth multiplier",
+        "e" | "expansion" => "expansion",
+        "fans" => "initialisation",
+        "pad" | "same" | "valid" => "padding",
+        "bias" | "nobias" => "bias",
+        word if parse_activation(word).is_some() => "activation",
+        _ => return None,
+    })
 }
 
 fn is_flag(word: &str) -> bool {

@@ -45,6 +45,22 @@ impl LayerKind for PoolSpec {
         };
         let mut window = opts.window(size, Padding::Valid);
         window.stride = opts.stride.unwrap_or(size);
+        if let Padding::Explicit {
+            top,
+            bottom,
+            left,
+            right,
+        } = window.padding
+            && (top.max(bottom) >= size[0] || left.max(right) >= size[1])
+        {
+            // A window made of padding alone has no pixel to take: a max pool would output
+            // -inf (then NaN), an average one divide by zero; ONNX refuses such pads.
+            return Err(format!(
+                "padding {top}/{bottom}/{left}/{right} must be smaller than the {}×{} window on \
+                 each side",
+                size[0], size[1]
+            ));
+        }
         let kind = if args.kind == "avgpool" {
             PoolKind::Average
         } else {
