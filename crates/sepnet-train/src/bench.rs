@@ -33,6 +33,10 @@ pub struct BenchConfig {
     pub seed: u64,
 }
 
+/// The most timed or warm-up repetitions a bench takes (a million steps of the smallest
+/// network are hours; more is a typo).
+pub const MAX_REPETITIONS: usize = 1_000_000;
+
 impl BenchConfig {
     /// Refuses settings that leave nothing to time.
     pub(crate) fn check(&self) -> Result<(), TrainError> {
@@ -40,6 +44,13 @@ impl BenchConfig {
             return Err(TrainError::Config(
                 "bench needs --batch-size and --steps of at least 1".into(),
             ));
+        }
+        for (flag, value) in [("--steps", self.steps), ("--warmup", self.warmup)] {
+            if value > MAX_REPETITIONS {
+                return Err(TrainError::Config(format!(
+                    "{flag} {value}: at most {MAX_REPETITIONS} repetitions"
+                )));
+            }
         }
         Ok(())
     }
@@ -168,6 +179,7 @@ pub fn bench_model(
 ) -> Result<BenchResult, TrainError> {
     config.check()?;
     let summary = Summary::of(spec).map_err(|e| TrainError::Config(e.message))?;
+    crate::memory::check_fits(&summary, config.batch_size, backend)?;
     let train_device = device.clone().autodiff();
     train_device.seed(config.seed);
     let mut model = Network::new(spec, &train_device).map_err(|e| TrainError::Config(e.message))?;

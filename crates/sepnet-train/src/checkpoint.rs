@@ -144,9 +144,25 @@ pub fn write_files(
     ))
 }
 
+/// A record in the run's root that a checkpoint was committed, and where training stood: a
+/// run whose `checkpoint/state.json` is lost is then refused instead of started again.
+pub const PROGRESS: &str = "progress.json";
+
+/// `progress.json`.
+#[derive(Serialize)]
+struct Progress {
+    epochs_done: usize,
+    steps: usize,
+}
+
 /// Commits `state` (its files already written) and removes files no state refers to.
 pub fn commit(run: &RunDir, state: &TrainState) -> Result<(), TrainError> {
     run.write_json(&in_folder("state.json"), state)?;
+    let progress = Progress {
+        epochs_done: state.epochs_done,
+        steps: state.steps,
+    };
+    run.write_json(PROGRESS, &progress)?;
     let keep: Vec<&str> = [&state.model, &state.optimizer]
         .into_iter()
         .chain(state.best.as_ref().map(|b| &b.model))
@@ -163,14 +179,40 @@ pub fn commit(run: &RunDir, state: &TrainState) -> Result<(), TrainError> {
     Ok(())
 }
 
+/// What shows that a run without `checkpoint/state.json` had trained, if anything does.
+fn evidence_of_training(run_dir: &std::path::Path) -> Option<&'static str> {
+    use crate::run::{METRICS_JSON, SUMMARY};
+    if run_dir.join(PROGRESS).exists() {
+        return Some("its progress.json records a checkpoint");
+    }
+    if run_dir.join(SUMMARY).exists() {
+        return Some("it has a summary.json");
+    }
+    let epochs = std::fs::read(run_dir.join(METRICS_JSON))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Vec<serde_json::Value>>(&b).ok())
+        .map_or(0, |h| h.len());
+    (epochs > 0).then_some("its metrics.json lists finished epochs")
+}
+
 /// Reads `checkpoint/state.json` of a run, if there is one, and checks it belongs to `run_id`.
+/// A run that has trained but lost it is refused (it would silently start again).
 pub fn load_state(
     run_dir: &std::path::Path,
     run_id: &str,
 ) -> Result<Option<TrainState>, TrainError> {
     let path = run_dir.join(in_folder("state.json"));
     if !path.exists() {
-        return Ok(None);
+        return match evidence_of_training(run_dir) {
+            None => Ok(None),
+            Some(evidence) => Err(TrainError::Damaged {
+                path,
+                problem: format!(
+                    "is missing, but the run has trained ({evidence}): sepnet will not start it \
+                     again from the first step. Restore the file, or start a new run"
+                ),
+            }),
+        };
     }
     let state: TrainState = read_json(&path)?;
     if state.run_id != run_id {

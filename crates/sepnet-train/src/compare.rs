@@ -13,6 +13,7 @@ use crate::report::Reporter;
 use crate::resume::ResumeRequest;
 use sepnet_model::Summary;
 
+use crate::prepare::DatasetInfo;
 use crate::{TrainConfig, TrainError, checkpoint, launch, prepare};
 
 /// One training of a comparison: a model with a seed, in its own run directory.
@@ -50,8 +51,9 @@ pub struct Finished {
 
 /// Checks every planned run against the data (network fits, memory, settings) before any
 /// training starts; the dataset is loaded once. Returns each run's multiply-adds per image (for
-/// the time estimates).
-pub fn check(runs: &[PlannedRun]) -> Result<Vec<u64>, TrainError> {
+/// the time estimates) and what the data are (an earlier run is reused only if it was trained
+/// on the same).
+pub fn check(runs: &[PlannedRun]) -> Result<(Vec<u64>, DatasetInfo), TrainError> {
     let Some(first) = runs.first() else {
         return Err(TrainError::Config("no model to compare".into()));
     };
@@ -69,7 +71,82 @@ pub fn check(runs: &[PlannedRun]) -> Result<Vec<u64>, TrainError> {
         })?;
         all.push(macs(&spec)?);
     }
-    Ok(all)
+    Ok((all, data.info))
+}
+
+/// The settings in which two configurations differ, as `key: ours (run's: theirs)`.
+pub fn config_differences(wanted: &TrainConfig, found: &TrainConfig) -> Vec<String> {
+    let (a, b) = (
+        serde_json::to_value(wanted).expect("configs serialise"),
+        serde_json::to_value(found).expect("configs serialise"),
+    );
+    let mut out = Vec::new();
+    differences_in(&a, &b, &mut out);
+    out
+}
+
+/// The leaves in which two JSON values differ, each as `--flag ours (the run's: theirs)`.
+fn differences_in(ours: &serde_json::Value, theirs: &serde_json::Value, out: &mut Vec<String>) {
+    let (Some(a), Some(b)) = (ours.as_object(), theirs.as_object()) else {
+        return;
+    };
+    for (key, value) in a {
+        let other = b.get(key).unwrap_or(&serde_json::Value::Null);
+        if value == other {
+            continue;
+        }
+        if value.is_object() && other.is_object() {
+            differences_in(value, other, out);
+        } else {
+            out.push(format!(
+                "{} {} (the run's: {})",
+                crate::resume::flag_of(key),
+                shown(value),
+                shown(other)
+            ));
+        }
+    }
+}
+
+/// A setting as a user would type it (`none` for an absent one, strings unquoted).
+fn shown(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Null => "none".into(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Refuses an earlier run whose settings or data differ from the planned ones.
+fn check_reusable(
+    planned: &PlannedRun,
+    saved: &RunConfig,
+    data: Option<&DatasetInfo>,
+) -> Result<(), TrainError> {
+    let differences = config_differences(&planned.config, &saved.config);
+    if !differences.is_empty() {
+        return Err(TrainError::Config(format!(
+            "{} holds a run of {} with other settings: {}; choose another --out, or delete it",
+            planned.dir.display(),
+            planned.model,
+            differences.join(", ")
+        )));
+    }
+    let Some(now) = data else {
+        return Ok(());
+    };
+    let trained_on: DatasetInfo = crate::run::read_json(&planned.dir.join(crate::run::DATASET))?;
+    let differences = trained_on.differences(now);
+    if differences.is_empty() {
+        return Ok(());
+    }
+    Err(TrainError::Config(format!(
+        "{} holds a run of {} trained on other data: {}; choose another --out, or pass --fresh \
+         after deleting it",
+        planned.dir.display(),
+        planned.model,
+        differences.join("; ")
+    )))
 }
 
 /// Seconds the runs not yet done should take, from the time per epoch and per MAC of those
@@ -85,10 +162,12 @@ pub fn remaining_seconds(runs: &[PlannedRun], macs: &[u64], done: &[Finished]) -
 }
 
 /// Trains one planned run, resumes it, or reuses it when it already finished with the same
-/// settings. `fresh` refuses to reuse or resume anything: an existing run is an error.
+/// settings and, when `data` is given, the same data. `fresh` refuses to reuse or resume
+/// anything: an existing run is an error.
 pub fn run_one(
     planned: &PlannedRun,
     fresh: bool,
+    data: Option<&DatasetInfo>,
     reporter: &mut dyn Reporter,
 ) -> Result<Finished, TrainError> {
     let dir = &planned.dir;
@@ -99,14 +178,7 @@ pub fn run_one(
             launch::train(&planned.config, dir, reporter)?,
         )
     } else {
-        let saved = RunConfig::read(dir)?;
-        if saved.config != planned.config {
-            return Err(TrainError::Config(format!(
-                "{} holds a run of {} with other settings; choose another --out, or delete it",
-                dir.display(),
-                planned.model
-            )));
-        }
+        check_reusable(planned, &RunConfig::read(dir)?, data)?;
         match Run::open(dir)?.summary()? {
             Some(summary) => (Outcome::Reused, summary),
             None => (
@@ -211,10 +283,11 @@ fn row(model: &str, runs: &[&RunSummary]) -> Row {
 /// `accuracy_vs_macs.png` into `out`; returns their paths.
 pub fn write_outputs(
     out: &Path,
-    rows: &[Row],
+    table: &Table,
     markdown: &str,
     curves: &[Series],
 ) -> Result<Vec<PathBuf>, TrainError> {
+    let rows = &table.rows;
     std::fs::create_dir_all(out).map_err(|e| crate::run::io_error(out, e))?;
     let mut csv = csv::Writer::from_writer(Vec::new());
     for r in rows {
@@ -235,7 +308,7 @@ pub fn write_outputs(
         percent: true,
     };
     let files: Vec<(&str, Vec<u8>)> = vec![
-        ("compare.json", crate::run::to_json(&rows).into_bytes()),
+        ("compare.json", crate::run::to_json(table).into_bytes()),
         ("compare.csv", csv.into_inner().expect("in memory")),
         ("compare.md", markdown.as_bytes().to_vec()),
         (
@@ -250,7 +323,7 @@ pub fn write_outputs(
             render(
                 &chart(
                     "Final test accuracy against multiply-adds per image",
-                    "MACs per image (log scale)",
+                    "MACs per image",
                     Kind::Scatter,
                 ),
                 &dots,
@@ -268,14 +341,74 @@ pub fn write_outputs(
         .collect()
 }
 
-/// The line above the table: what was compared, on what, how.
+/// `compare.json`: the table with what produced it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Table {
+    /// The line above the table.
+    pub title: String,
+    /// The models, the first being the reference.
+    pub models: Vec<String>,
+    /// Seeds per model.
+    pub repeats: usize,
+    /// The settings every run shared (the first run's; `model` and `seed` vary).
+    pub settings: TrainConfig,
+    /// One row per model.
+    pub rows: Vec<Row>,
+}
+
+impl Table {
+    /// The table of `per_model` (each model's runs, one per seed) trained with `settings`.
+    pub fn new(
+        models: &[String],
+        repeats: usize,
+        settings: &TrainConfig,
+        per_model: &[(String, Vec<&RunSummary>)],
+    ) -> Table {
+        Table {
+            title: title(models, settings, repeats),
+            models: models.to_vec(),
+            repeats,
+            settings: settings.clone(),
+            rows: rows(per_model),
+        }
+    }
+}
+
+/// The line above the table: what was compared, on what, how — every setting that differs
+/// from the defaults is named.
 pub fn title(models: &[String], config: &TrainConfig, repeats: usize) -> String {
+    let defaults = TrainConfig::default();
     let mut settings = vec![
         format!("{} epochs", config.epochs),
         format!("batch {}", config.batch_size),
-        format!("{:?} lr {}", config.optimizer, config.lr),
+        format!("{} lr {}", config.optimizer.name(), config.lr),
         format!("seed {}", config.seed),
     ];
+    if let Some(steps) = config.max_steps_per_epoch {
+        settings.push(format!("at most {steps} steps per epoch"));
+    }
+    if config.optimizer == crate::OptimizerKind::Sgd {
+        let nesterov = if config.nesterov { " (Nesterov)" } else { "" };
+        settings.push(format!("momentum {}{nesterov}", config.momentum));
+    }
+    if config.schedule != defaults.schedule {
+        settings.push(format!("schedule {:?}", config.schedule).to_lowercase());
+    }
+    if config.weight_decay != 0.0 {
+        settings.push(format!("weight decay {}", config.weight_decay));
+    }
+    if config.label_smoothing != 0.0 {
+        settings.push(format!("label smoothing {}", config.label_smoothing));
+    }
+    if let Some(clip) = config.grad_clip {
+        settings.push(format!("gradient clip {clip}"));
+    }
+    if let Some(patience) = config.early_stopping {
+        settings.push(format!("early stopping after {patience} epochs"));
+    }
+    if config.backend != defaults.backend {
+        settings.push(format!("{} backend", config.backend));
+    }
     if config.augment {
         settings.push("augmented".into());
     }
@@ -350,4 +483,30 @@ pub fn markdown(title: &str, rows: &[Row]) -> String {
         "{title}\n\n{}",
         draw(Style::Markdown, &header, &header[1..], body)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn differing_settings_are_named_as_flags() {
+        let ours = TrainConfig::default();
+        let mut theirs = TrainConfig {
+            lr: 0.01,
+            max_steps_per_epoch: Some(40),
+            ..Default::default()
+        };
+        theirs.model_options.alpha = 0.5;
+        let named = config_differences(&ours, &theirs);
+        assert_eq!(
+            named,
+            [
+                "--lr 0.001 (the run's: 0.01)",
+                "--max-steps none (the run's: 40)",
+                "--alpha 1.0 (the run's: 0.5)"
+            ]
+        );
+        assert!(config_differences(&ours, &ours).is_empty());
+    }
 }

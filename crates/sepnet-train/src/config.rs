@@ -22,6 +22,17 @@ pub enum OptimizerKind {
     AdamW,
 }
 
+impl OptimizerKind {
+    /// The name `--optimizer` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            OptimizerKind::Sgd => "sgd",
+            OptimizerKind::Adam => "adam",
+            OptimizerKind::AdamW => "adamw",
+        }
+    }
+}
+
 /// How the learning rate moves over the run.
 ///
 /// ```
@@ -381,6 +392,19 @@ impl TrainConfig {
         )?;
         if let Some(c) = self.grad_clip {
             check("--grad-clip", c, c > 0.0 && c.is_finite(), "a number > 0")?;
+        }
+        if self.model_options.rho != 1.0 {
+            return Err(format!(
+                "--rho {} does not apply to training: the dataset's images set the input size \
+                 (--rho is for summary and bench)",
+                self.model_options.rho
+            ));
+        }
+        if self.nesterov && self.optimizer != OptimizerKind::Sgd {
+            return Err(format!(
+                "--nesterov is SGD's momentum; --optimizer {} has none (add --optimizer sgd)",
+                self.optimizer.name()
+            ));
         }
         if self.early_stopping == Some(0) {
             return Err("--early-stopping must be at least 1 epoch".into());

@@ -52,11 +52,14 @@ fn write_epochs(run: &RunDir, history: &[EpochMetrics]) -> Result<(), TrainError
         series("validation", |m| m.val_loss),
     ];
     let loss_chart = chart("Loss per epoch", "cross-entropy loss", false);
-    run.write_bytes("loss.png", &render(&loss_chart, &loss)?)?;
+    run.write_bytes(crate::run::LOSS_PNG, &render(&loss_chart, &loss)?)?;
     let accuracy = [
         series("train", |m| m.train_accuracy),
         series("validation", |m| m.val_accuracy),
     ];
     let accuracy_chart = chart("Accuracy per epoch", "accuracy", true);
-    run.write_bytes("accuracy.png", &render(&accuracy_chart, &accuracy)?)
+    run.write_bytes(
+        crate::run::ACCURACY_PNG,
+        &render(&accuracy_chart, &accuracy)?,
+    )
 }

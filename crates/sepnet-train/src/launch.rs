@@ -61,8 +61,30 @@ pub fn resume(
     // The network is the one the run recorded, whatever the built-in names mean today.
     data.spec = saved.network.network_spec()?;
     data.info = trained_on;
-    let record = RunConfig { config, ..saved };
+    let threads = crate::record::cpu_threads();
+    let threads_note = (threads != saved.threads).then(|| {
+        format!(
+            "warning: this run trained on {} CPU threads and continues on {threads}: its results \
+             will differ from an unbroken run's in the last bits (set RAYON_NUM_THREADS={} to \
+             continue bit for bit)",
+            saved.threads, saved.threads
+        )
+    });
+    let record = RunConfig {
+        config,
+        threads,
+        ..saved
+    };
+    let fresh_start = state.is_none();
     let mut trainer = Trainer::new(run, record, data, state, reporter)?;
+    if let Some(note) = &threads_note {
+        trainer.note(note);
+    }
+    if fresh_start {
+        trainer.note(
+            "resume: the run stopped before its first checkpoint; training from the first step",
+        );
+    }
     for note in &notes {
         trainer.note(&format!("resume: {note}"));
     }

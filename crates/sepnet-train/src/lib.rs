@@ -28,6 +28,8 @@ pub mod compare;
 mod config;
 mod evaluate;
 pub mod export;
+#[cfg(unix)]
+pub mod fuzzing;
 mod history;
 mod launch;
 mod learner;

@@ -40,6 +40,7 @@ pub enum Kind {
 }
 
 /// A chart to draw.
+#[derive(Clone, Copy)]
 pub struct Chart<'a> {
     /// Title at the top.
     pub title: &'a str,
@@ -84,22 +85,58 @@ fn error(e: impl std::fmt::Display) -> TrainError {
 /// Draws `series` as a PNG and returns its bytes.
 pub fn render(chart: &Chart, series: &[Series]) -> Result<Vec<u8>, TrainError> {
     register_fonts();
-    let mut pixels = vec![255u8; (WIDTH * HEIGHT * 3) as usize];
+    let height = HEIGHT + legend_height(series.len());
+    let mut pixels = vec![255u8; (WIDTH * height * 3) as usize];
     {
-        let root = BitMapBackend::with_buffer(&mut pixels, (WIDTH, HEIGHT)).into_drawing_area();
+        let root = BitMapBackend::with_buffer(&mut pixels, (WIDTH, height)).into_drawing_area();
         root.fill(&WHITE).map_err(error)?;
-        match chart.kind {
-            Kind::Epochs => draw_epochs(&root, chart, series)?,
-            Kind::Scatter => draw_scatter(&root, chart, series)?,
-        }
+        // The legend gets a strip of its own under the plot: it never covers a line or a dot.
+        let (plot, strip) = root.split_vertically(HEIGHT);
+        let entries = match chart.kind {
+            Kind::Epochs => draw_epochs(&plot, chart, series)?,
+            Kind::Scatter => draw_scatter(&plot, chart, series)?,
+        };
+        draw_legend(&strip, &entries)?;
         root.present().map_err(error)?;
     }
     let mut png = Vec::new();
-    image::RgbImage::from_raw(WIDTH, HEIGHT, pixels)
+    image::RgbImage::from_raw(WIDTH, height, pixels)
         .expect("buffer sized for the image")
         .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .map_err(error)?;
     Ok(png)
+}
+
+/// One line of a legend: the series' colour, its mark (a line or a dot) and its text.
+struct Entry {
+    color: RGBColor,
+    dot: bool,
+    text: String,
+}
+
+/// Pixels of legend strip for `n` series.
+fn legend_height(n: usize) -> u32 {
+    if n == 0 { 0 } else { 10 + 22 * n as u32 }
+}
+
+/// The legend, one entry a line, aligned with the plot's left edge.
+fn draw_legend(strip: &Area, entries: &[Entry]) -> Result<(), TrainError> {
+    let x = 100;
+    for (i, entry) in entries.iter().enumerate() {
+        let y = 14 + 22 * i as i32;
+        let color = entry.color;
+        if entry.dot {
+            strip
+                .draw(&Circle::new((x + 10, y), 5, color.filled()))
+                .map_err(error)?;
+        } else {
+            let line = PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3));
+            strip.draw(&line).map_err(error)?;
+        }
+        let text = Text::new(entry.text.clone(), (x + 30, y - 8), ("sans-serif", 15));
+        strip.draw(&text).map_err(error)?;
+    }
+    Ok(())
 }
 
 /// Tick labels with just enough decimals that neighbouring ticks (about `range / 8` apart)
@@ -128,13 +165,14 @@ fn frame<'a, 'b>(root: &'a Area<'b>, chart: &Chart) -> ChartBuilder<'a, 'b, BitM
     builder
 }
 
-fn draw_epochs(root: &Area, chart: &Chart, series: &[Series]) -> Result<(), TrainError> {
+/// Curves over epochs, each point marked; the value at the end is in the legend, and beside
+/// the last point when there are two curves or fewer.
+fn draw_epochs(root: &Area, chart: &Chart, series: &[Series]) -> Result<Vec<Entry>, TrainError> {
     let last_epoch = series
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.0))
         .fold(1.0, f64::max);
     let (lo, hi) = padded_range(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
-    // Half an epoch of room on each side keeps the first and last points off the frame.
     let mut plot = frame(root, chart)
         .build_cartesian_2d(0.5..last_epoch + 0.5, lo..hi)
         .map_err(error)?;
@@ -155,79 +193,89 @@ fn draw_epochs(root: &Area, chart: &Chart, series: &[Series]) -> Result<(), Trai
         .label_style(("sans-serif", 14))
         .draw()
         .map_err(error)?;
-    let ends: Vec<f64> = series
+    let top_end = series
         .iter()
         .filter_map(|s| s.points.last().map(|p| p.1))
-        .collect();
-    let top_end = ends.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    // The last value is the number a reader looks for: beside the point for one or two
-    // curves (above the top one, below the other), in the legend when more would collide.
-    let crowded = series.len() > 2;
+        .fold(f64::NEG_INFINITY, f64::max);
+    let mut entries = Vec::new();
     for (i, s) in series.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
         let last = s.points.last().copied();
-        let label = match last {
-            Some((_, y)) if crowded => {
-                format!("{} ({} at the end)", s.name, y_text(chart.percent, y))
-            }
-            _ => s.name.clone(),
-        };
         plot.draw_series(LineSeries::new(s.points.clone(), color.stroke_width(2)))
-            .map_err(error)?
-            .label(label)
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
+            .map_err(error)?;
         plot.draw_series(s.points.iter().map(|&p| Circle::new(p, 4, color.filled())))
             .map_err(error)?;
-        if let (Some((x, y)), false) = (last, crowded) {
+        if let (Some((x, y)), true) = (last, series.len() <= 2) {
             let style = ("sans-serif", 14).into_font().color(&color);
             let offset = if y >= top_end { (-60, -24) } else { (-60, 10) };
             let text = Text::new(y_text(chart.percent, y), offset, style);
             plot.draw_series([EmptyElement::at((x, y)) + text])
                 .map_err(error)?;
         }
+        let text = match last {
+            Some((_, y)) => format!("{}: {} at the end", s.name, y_text(chart.percent, y)),
+            None => s.name.clone(),
+        };
+        entries.push(Entry {
+            color,
+            dot: false,
+            text,
+        });
     }
-    // The legend goes where the curves are not: away from where they end.
-    let ends_high = ends.iter().sum::<f64>() / ends.len().max(1) as f64 > (lo + hi) / 2.0;
-    plot.configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 14))
-        .position(if ends_high {
-            SeriesLabelPosition::MiddleRight
-        } else {
-            SeriesLabelPosition::UpperRight
-        })
-        .draw()
-        .map_err(error)
+    Ok(entries)
 }
 
-fn draw_scatter(root: &Area, chart: &Chart, series: &[Series]) -> Result<(), TrainError> {
+/// The x axis of a scatter: logarithmic when the values span 20× or more (then it shows
+/// several decades), linear otherwise (a log axis over a narrow span shows one tick, or none
+/// near the data).
+fn scatter_x_range(series: &[Series]) -> (f64, f64, bool) {
     let xs = || {
         series
             .iter()
             .flat_map(|s| s.points.iter().map(|p| p.0))
             .filter(|x| *x > 0.0)
     };
-    let x_lo = xs().fold(f64::INFINITY, f64::min).min(1e9) / 2.0;
-    let x_hi = xs().fold(0.0, f64::max).max(x_lo * 4.0) * 2.0;
+    let lo = xs().fold(f64::INFINITY, f64::min).min(1e12);
+    let hi = xs().fold(0.0, f64::max).max(lo);
+    if hi >= 20.0 * lo {
+        return (lo / 2.0, hi * 2.0, true);
+    }
+    let pad = ((hi - lo) * 0.15).max(hi * 0.05);
+    ((lo - pad).max(0.0), hi + pad, false)
+}
+
+/// One labelled dot per series at (MACs, accuracy); the legend says each dot's numbers. A log
+/// axis is drawn as log10 of the values on a linear one, labelled with the values themselves.
+fn draw_scatter(root: &Area, chart: &Chart, series: &[Series]) -> Result<Vec<Entry>, TrainError> {
+    let (x_lo, x_hi, log) = scatter_x_range(series);
+    let to_axis = |x: f64| if log { x.max(1e-12).log10() } else { x };
+    let from_axis = move |v: f64| if log { 10f64.powf(v) } else { v };
     let (lo, hi) = padded_range(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
+    let x_label = format!("{}{}", chart.x_label, if log { " (log scale)" } else { "" });
     let mut plot = frame(root, chart)
-        .build_cartesian_2d((x_lo..x_hi).log_scale(), lo..hi)
+        .build_cartesian_2d(to_axis(x_lo)..to_axis(x_hi), lo..hi)
         .map_err(error)?;
     plot.configure_mesh()
-        .x_desc(chart.x_label)
+        .x_desc(&x_label)
+        .x_labels(6)
+        .x_label_formatter(&|v| sepnet_model::human(from_axis(*v).max(0.0).round() as u64))
         .y_desc(chart.y_label)
-        .x_label_formatter(&|v| sepnet_model::human(*v as u64))
         .y_label_formatter(&y_formatter(chart.percent, (lo, hi)))
         .label_style(("sans-serif", 14))
         .draw()
         .map_err(error)?;
-    // Points of similar cost and accuracy crowd together: each is numbered, and the legend
-    // names the number with its model and figures.
+    let mut entries = Vec::new();
     for (i, s) in series.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
         let number = (i + 1).to_string();
-        let legend = match s.points.first() {
+        let font = ("sans-serif", 15).into_font().color(&color);
+        plot.draw_series(s.points.iter().map(|&(x, y)| {
+            EmptyElement::at((to_axis(x), y))
+                + Circle::new((0, 0), 6, color.filled())
+                + Text::new(number.clone(), (7, -18), font.clone())
+        }))
+        .map_err(error)?;
+        let text = match s.points.first() {
             Some(&(x, y)) => format!(
                 "{number}  {}: {}, {} MACs",
                 s.name,
@@ -236,23 +284,13 @@ fn draw_scatter(root: &Area, chart: &Chart, series: &[Series]) -> Result<(), Tra
             ),
             None => format!("{number}  {}", s.name),
         };
-        let font = ("sans-serif", 15).into_font().color(&color);
-        plot.draw_series(s.points.iter().map(|&p| {
-            EmptyElement::at(p)
-                + Circle::new((0, 0), 6, color.filled())
-                + Text::new(number.clone(), (7, -18), font.clone())
-        }))
-        .map_err(error)?
-        .label(legend)
-        .legend(move |(x, y)| Circle::new((x + 8, y), 5, color.filled()));
+        entries.push(Entry {
+            color,
+            dot: true,
+            text,
+        });
     }
-    plot.configure_series_labels()
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 14))
-        .position(SeriesLabelPosition::LowerRight)
-        .draw()
-        .map_err(error)
+    Ok(entries)
 }
 
 /// A value as a label beside its point or in a legend.
@@ -261,5 +299,62 @@ fn y_text(percent: bool, y: f64) -> String {
         format!("{:.2}%", 100.0 * y)
     } else {
         format!("{y:.4}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dots(macs: &[f64]) -> Vec<Series> {
+        macs.iter()
+            .enumerate()
+            .map(|(i, &x)| Series {
+                name: format!("m{i}"),
+                points: vec![(x, 0.9 + 0.01 * i as f64)],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_narrow_span_of_macs_gets_a_linear_axis_around_the_data() {
+        let (lo, hi, log) = scatter_x_range(&dots(&[2_100_752.0, 2_294_400.0, 5_449_216.0]));
+        assert!(!log);
+        assert!(lo < 2_100_752.0 && lo > 1_000_000.0 && hi > 5_449_216.0 && hi < 7e6);
+        let (_, _, log) = scatter_x_range(&dots(&[18_295_808.0, 152_805_376.0, 397_256_704.0]));
+        assert!(log);
+    }
+
+    #[test]
+    fn the_legend_has_a_strip_of_its_own_under_the_plot() {
+        let chart = Chart {
+            title: "t",
+            x_label: "x",
+            y_label: "y",
+            kind: Kind::Epochs,
+            percent: true,
+        };
+        let curves: Vec<Series> = (0..3)
+            .map(|i| Series {
+                name: format!("model {i}"),
+                points: (1..=5).map(|e| (e as f64, 0.5 + 0.1 * i as f64)).collect(),
+            })
+            .collect();
+        for (kind, series) in [
+            (Kind::Epochs, curves),
+            (Kind::Scatter, dots(&[1e6, 2e6, 3e6])),
+        ] {
+            let png = render(&Chart { kind, ..chart }, &series).unwrap();
+            let image = image::load_from_memory(&png).unwrap();
+            assert_eq!(image.height(), HEIGHT + legend_height(3));
+            // The strip holds the legend: something is drawn there, in each series' colour.
+            let strip = image.to_rgb8();
+            for color in &COLORS[..3] {
+                let found = (HEIGHT..image.height())
+                    .flat_map(|y| (0..WIDTH).map(move |x| (x, y)))
+                    .any(|(x, y)| strip.get_pixel(x, y).0 == [color.0, color.1, color.2]);
+                assert!(found, "{kind:?}: no {color:?} in the legend strip");
+            }
+        }
     }
 }

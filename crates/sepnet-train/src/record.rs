@@ -17,7 +17,7 @@ use crate::prepare::DatasetInfo;
 use crate::run::{self, CONFIG, DATASET, SUMMARY, check_is_run, read_json};
 
 /// The layout of run directories this sepnet writes and reads.
-pub const RUN_FORMAT: u32 = 2;
+pub const RUN_FORMAT: u32 = 3;
 
 /// The network as it was built for the run: the nanoGPT rule — a run stores what rebuilds its
 /// model, so nothing is resolved a second way when it is loaded.
@@ -72,6 +72,9 @@ pub struct RunConfig {
     pub config: TrainConfig,
     /// The network as built.
     pub network: NetworkRecord,
+    /// CPU threads the run trains with (RAYON_NUM_THREADS, else one per CPU): parallel sums
+    /// are split by thread, so another count gives other last bits.
+    pub threads: usize,
 }
 
 impl RunConfig {
@@ -86,6 +89,7 @@ impl RunConfig {
                 .map_or(0.0, |d| d.as_secs_f64()),
             config,
             network,
+            threads: cpu_threads(),
         }
     }
 
@@ -93,7 +97,7 @@ impl RunConfig {
     pub fn read(dir: &Path) -> Result<Self, TrainError> {
         check_is_run(dir)?;
         let path = dir.join(CONFIG);
-        let raw: serde_json::Value = read_json(&path)?;
+        let raw = run::read_raw_json(&path)?;
         let format = raw.get("format").and_then(|f| f.as_u64());
         if format != Some(RUN_FORMAT as u64) {
             return Err(TrainError::Damaged {
@@ -105,11 +109,22 @@ impl RunConfig {
                 ),
             });
         }
-        serde_json::from_value(raw).map_err(|e| TrainError::Damaged {
+        serde_json::from_value(run::unseal(&path, raw)?).map_err(|e| TrainError::Damaged {
             path,
             problem: e.to_string(),
         })
     }
+}
+
+/// The CPU threads burn's kernels run on: RAYON_NUM_THREADS when set (and not 0), else one
+/// per CPU.
+pub fn cpu_threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+        .unwrap_or(1)
 }
 
 /// 128 random bits as hex, from the standard library's randomly keyed hasher.

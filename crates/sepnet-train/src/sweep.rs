@@ -12,7 +12,6 @@
 //!   compare.md, .csv, .json, val_accuracy.png, accuracy_vs_macs.png   (after collect)
 //! ```
 
-use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -112,7 +111,54 @@ impl Plan {
                 dir.display()
             )));
         }
-        read_json(&path)
+        let plan: Plan = read_json(&path)?;
+        plan.check().map_err(|problem| TrainError::Damaged {
+            path,
+            problem: format!("{problem}; plan the sweep again with `sepnet compare ... --plan`"),
+        })?;
+        Ok(plan)
+    }
+
+    /// Refuses a plan sepnet could not have written (a hand edit, a damaged file): tasks that
+    /// do not list each model `repeats` times in order, or run folders outside the sweep.
+    pub fn check(&self) -> Result<(), String> {
+        if self.models.is_empty() || self.repeats == 0 {
+            return Err("it lists no model, or 0 repeats".into());
+        }
+        let expected = self.models.len().checked_mul(self.repeats);
+        if expected != Some(self.tasks.len()) {
+            return Err(format!(
+                "{} tasks for {} models × {} repeats",
+                self.tasks.len(),
+                self.models.len(),
+                self.repeats
+            ));
+        }
+        for (k, task) in self.tasks.iter().enumerate() {
+            let model = &self.models[k / self.repeats];
+            if task.model != *model {
+                return Err(format!("task {k} trains `{}`, not `{model}`", task.model));
+            }
+            let inside = task
+                .run
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+            if !inside || task.run.as_os_str().is_empty() {
+                return Err(format!(
+                    "task {k}'s run folder `{}` is not a folder inside the sweep",
+                    task.run.display()
+                ));
+            }
+            if self.tasks[..k].iter().any(|t| t.run == task.run) {
+                return Err(format!(
+                    "task {k} shares its run folder with an earlier task"
+                ));
+            }
+            task.config
+                .validate()
+                .map_err(|e| format!("task {k}: {e}"))?;
+        }
+        Ok(())
     }
 }
 
@@ -124,7 +170,7 @@ pub fn run_task(
     reporter: &mut dyn Reporter,
 ) -> Result<Finished, TrainError> {
     let plan = Plan::read(dir)?;
-    compare::run_one(&plan.planned(dir, index)?, false, reporter)
+    compare::run_one(&plan.planned(dir, index)?, false, None, reporter)
 }
 
 /// Where a task stands.
@@ -138,13 +184,24 @@ pub enum Status {
     Stopped,
     /// Not started.
     Missing,
+    /// Its folder holds a run that is not this task's (other settings, or a damaged record):
+    /// never tabled.
+    Foreign(String),
 }
 
-/// True when a process holds the run directory's lock.
-fn is_running(run_dir: &Path) -> bool {
-    match File::open(run_dir.join("run.lock")) {
-        Ok(lock) => matches!(lock.try_lock_shared(), Err(TryLockError::WouldBlock)),
-        Err(_) => false,
+/// Why the run in `run_dir` is not `task`'s, if it is not.
+fn foreign(run_dir: &Path, task: &Task) -> Option<String> {
+    match crate::RunConfig::read(run_dir) {
+        Err(e) => Some(e.to_string()),
+        Ok(saved) => {
+            let differences = compare::config_differences(&task.config, &saved.config);
+            (!differences.is_empty()).then(|| {
+                format!(
+                    "holds a run with other settings than the plan's: {}",
+                    differences.join(", ")
+                )
+            })
+        }
     }
 }
 
@@ -154,14 +211,16 @@ pub fn status(dir: &Path, plan: &Plan) -> Result<Vec<Status>, TrainError> {
         .iter()
         .map(|task| {
             let run_dir = dir.join(&task.run);
-            Ok(if is_running(&run_dir) {
+            Ok(if run::is_being_written(&run_dir) {
                 Status::Running
+            } else if !run_dir.join(run::CONFIG).is_file() {
+                Status::Missing
+            } else if let Some(problem) = foreign(&run_dir, task) {
+                Status::Foreign(problem)
             } else if run_dir.join(run::SUMMARY).is_file() {
                 Status::Finished(Box::new(read_json(&run_dir.join(run::SUMMARY))?))
-            } else if run_dir.join(run::CONFIG).is_file() {
-                Status::Stopped
             } else {
-                Status::Missing
+                Status::Stopped
             })
         })
         .collect()
@@ -199,18 +258,104 @@ pub struct SlurmOptions {
     pub sepnet: PathBuf,
 }
 
-/// The Slurm batch script of a plan: one array task per run, requeued on preemption.
+/// A partition or account name for `#SBATCH`: letters, digits, `_`, `-`, `.`, `,` (a
+/// comma separates several partitions); anything else would change the batch script.
+///
+/// ```
+/// use sepnet_train::sweep::slurm_name;
+/// assert!(slurm_name("gpu,debug").is_ok());
+/// assert!(slurm_name("gpu\n#SBATCH --exclusive").is_err());
+/// ```
+pub fn slurm_name(text: &str) -> Result<String, String> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || "_-.,".contains(c);
+    if !text.is_empty() && text.chars().all(ok) {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "`{}` is not a Slurm name (letters, digits, _ - . and , only)",
+            text.escape_debug()
+        ))
+    }
+}
+
+/// A Slurm time limit: `MM`, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM` or `D-HH:MM:SS`.
+///
+/// ```
+/// use sepnet_train::sweep::slurm_time;
+/// for ok in ["30", "30:00", "04:00:00", "2-0", "1-12:00", "1-00:30:00"] {
+///     assert!(slurm_time(ok).is_ok(), "{ok}");
+/// }
+/// for bad in ["banana", "", "1:2:3:4", "-5", "04:00:00\n#SBATCH", "1-", "0"] {
+///     assert!(slurm_time(bad).is_err(), "{bad}");
+/// }
+/// ```
+pub fn slurm_time(text: &str) -> Result<String, String> {
+    let numbers = |part: &str, max: usize| {
+        let fields: Vec<&str> = part.split(':').collect();
+        fields.len() <= max
+            && fields
+                .iter()
+                .all(|f| !f.is_empty() && f.len() <= 6 && f.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let valid = match text.split_once('-') {
+        Some((days, rest)) => numbers(days, 1) && numbers(rest, 3),
+        None => numbers(text, 3),
+    };
+    let nonzero = text.bytes().any(|b| (b'1'..=b'9').contains(&b));
+    if valid && nonzero {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "`{}` is not a Slurm time limit (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS, \
+             above zero)",
+            text.escape_debug()
+        ))
+    }
+}
+
+/// A value in an `#SBATCH` line: double-quoted with `\` escapes, as sbatch reads them.
+fn sbatch_quoted(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// A word for bash: single-quoted.
+fn shell_quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+/// Refuses a sweep folder whose path a batch script cannot hold: a line break (it would end
+/// the `#SBATCH` line) or text that is not UTF-8.
+pub fn check_script_path(dir: &Path) -> Result<(), TrainError> {
+    match dir.to_str() {
+        Some(text) if !text.contains(['\n', '\r', '\0']) => Ok(()),
+        _ => Err(TrainError::Config(format!(
+            "--plan {}: a batch script cannot name this folder (a line break, or not UTF-8); \
+             choose another",
+            dir.display()
+        ))),
+    }
+}
+
+/// The Slurm batch script of a plan: one array task per run, requeued on preemption. Paths
+/// are quoted (and `%` kept literal in the log pattern), so any folder name works.
 pub fn sbatch_script(dir: &Path, plan: &Plan, options: &SlurmOptions) -> String {
     let name = dir
         .file_name()
         .map_or("sweep".into(), |n| n.to_string_lossy().into_owned());
+    let logs = format!("{}/{LOGS}/", dir.display()).replace('%', "%%");
     let mut lines = vec![
         "#!/bin/bash".to_string(),
-        format!("#SBATCH --job-name=sepnet-{name}"),
+        format!(
+            "#SBATCH --job-name={}",
+            sbatch_quoted(&format!("sepnet-{name}"))
+        ),
         format!("#SBATCH --array=0-{}", plan.tasks.len().saturating_sub(1)),
         format!("#SBATCH --cpus-per-task={}", options.cpus_per_task),
         format!("#SBATCH --time={}", options.time),
-        format!("#SBATCH --output={}/{LOGS}/%A_%a.out", dir.display()),
+        format!(
+            "#SBATCH --output={}",
+            sbatch_quoted(&format!("{logs}%A_%a.out"))
+        ),
         "#SBATCH --requeue".to_string(),
     ];
     lines.extend(
@@ -237,8 +382,92 @@ pub fn sbatch_script(dir: &Path, plan: &Plan, options: &SlurmOptions) -> String 
     );
     lines.push(format!(
         "exec {} compare --run-task {} --task \"$SLURM_ARRAY_TASK_ID\"",
-        options.sepnet.display(),
-        dir.display()
+        shell_quoted(&options.sepnet.display().to_string()),
+        shell_quoted(&dir.display().to_string())
     ));
     lines.join("\n") + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(tasks: usize) -> Plan {
+        let task = |k: usize| Task {
+            model: "m".into(),
+            run: PathBuf::from(format!("runs/m/seed-{k}")),
+            config: TrainConfig::default(),
+        };
+        Plan {
+            models: vec!["m".into()],
+            repeats: tasks,
+            tasks: (0..tasks).map(task).collect(),
+        }
+    }
+
+    #[test]
+    fn a_plan_sepnet_could_not_have_written_is_refused() {
+        assert!(plan(2).check().is_ok());
+        let mut empty = plan(2);
+        empty.tasks.clear();
+        assert!(empty.check().unwrap_err().contains("0 tasks"));
+        let mut fewer = plan(3);
+        fewer.repeats = 2;
+        assert!(
+            fewer
+                .check()
+                .unwrap_err()
+                .contains("3 tasks for 1 models × 2")
+        );
+        let mut no_models = plan(1);
+        no_models.models.clear();
+        assert!(no_models.check().is_err());
+        let mut zero = plan(1);
+        zero.repeats = 0;
+        assert!(zero.check().is_err());
+        let mut outside = plan(2);
+        outside.tasks[1].run = PathBuf::from("../../elsewhere");
+        assert!(outside.check().unwrap_err().contains("not a folder inside"));
+        let mut absolute = plan(2);
+        absolute.tasks[0].run = PathBuf::from("/tmp/x");
+        assert!(absolute.check().is_err());
+        let mut shared = plan(2);
+        shared.tasks[1].run = shared.tasks[0].run.clone();
+        assert!(shared.check().unwrap_err().contains("shares"));
+        let mut other_model = plan(2);
+        other_model.tasks[1].model = "x".into();
+        assert!(other_model.check().unwrap_err().contains("trains `x`"));
+        let mut bad_config = plan(2);
+        bad_config.tasks[0].config.lr = f64::NAN;
+        assert!(bad_config.check().unwrap_err().contains("--lr"));
+    }
+
+    #[test]
+    fn the_batch_script_quotes_every_path() {
+        let dir = Path::new("/data/my sweep/$HOME/it's 100%");
+        let options = SlurmOptions {
+            time: "01:00:00".into(),
+            cpus_per_task: 2,
+            sepnet: PathBuf::from("/opt/se pnet"),
+            ..Default::default()
+        };
+        let script = sbatch_script(dir, &plan(2), &options);
+        let lines: Vec<&str> = script.lines().collect();
+        assert!(
+            lines.contains(&"#SBATCH --job-name=\"sepnet-it's 100%\""),
+            "{script}"
+        );
+        assert!(
+            lines.contains(&"#SBATCH --output=\"/data/my sweep/$HOME/it's 100%%/logs/%A_%a.out\""),
+            "{script}"
+        );
+        let exec = lines.last().unwrap();
+        assert_eq!(
+            *exec,
+            "exec '/opt/se pnet' compare --run-task '/data/my sweep/$HOME/it'\\''s 100%' \
+             --task \"$SLURM_ARRAY_TASK_ID\""
+        );
+        assert!(check_script_path(Path::new("/a\nb")).is_err());
+        assert!(check_script_path(dir).is_ok());
+    }
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use burn::module::Module;
 use sepnet_data::{BatchConfig, Batches, Dataset};
-use sepnet_model::Network;
+use sepnet_model::{Network, NonFinite};
 
 use crate::checkpoint::{self, Best, PartialEpoch, StepRecord, TrainState};
 use crate::config::TrainConfig;
@@ -101,11 +101,7 @@ impl<'r> Trainer<'r> {
         let [h, w, c] = network.input;
         let (train, validation) = self.data.splits();
         let validated_on = format!("validation: {}", config.validation);
-        let threads = std::env::var("RAYON_NUM_THREADS")
-            .ok()
-            .and_then(|t| t.parse().ok())
-            .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
-            .unwrap_or(1);
+        let threads = self.record.threads;
         let count = |n: usize| sepnet_model::group_thousands(n as u64);
         let mut text = format!(
             "{}\n  {h}×{w}×{c} → {} classes, {} params, {} MACs per image\n  \
@@ -215,6 +211,14 @@ impl<'r> Trainer<'r> {
                 .seed(step_seed(config.seed, self.state.steps));
             self.learner.step(batch, lr, &mut sums);
             self.state.steps += 1;
+            if let Some(bad) = self.learner.model.first_non_finite() {
+                outcome = Err(Some(self.non_finite_weights(
+                    epoch + 1,
+                    sums.steps_done,
+                    &bad,
+                )));
+                break;
+            }
             if sums.steps_done.is_multiple_of(READ_EVERY) {
                 let (loss, accuracy) = sums.means();
                 if !loss.is_finite() {
@@ -288,6 +292,10 @@ impl<'r> Trainer<'r> {
     /// Writes the model and optimizer under `tag` and commits the state; with a validation
     /// accuracy, the epoch becomes the best one when it beats it.
     fn save_checkpoint(&mut self, tag: &str, val_accuracy: Option<f64>) -> Result<(), TrainError> {
+        if let Some(bad) = self.learner.model.first_non_finite() {
+            let steps = self.state.partial.as_ref().map_or(0, |p| p.steps_done);
+            return Err(self.non_finite_weights(self.state.epochs_done + 1, steps, &bad));
+        }
         let model = checkpoint::model_bytes(&self.learner.model)?;
         let (model_ref, optim_ref) =
             checkpoint::write_files(&self.run, tag, &model, &self.learner.optim)?;
@@ -326,19 +334,54 @@ impl<'r> Trainer<'r> {
         ))
     }
 
-    fn non_finite(&self, epoch: usize, step: usize) -> TrainError {
-        let kept = match (&self.state.history.last(), &self.state.best) {
+    /// What is kept after a failure: the last good checkpoint, or — when none was written —
+    /// nothing at all (the run's files are removed, so its folder can be used again).
+    fn kept_after_failure(&self) -> String {
+        match (&self.state.history.last(), &self.state.best) {
             (Some(last), Some(best)) => format!(
                 "The checkpoint of epoch {} is kept in {}/checkpoint (the best, epoch {}, too)",
                 last.epoch,
                 self.run.path().display(),
                 best.epoch
             ),
-            _ => "No epoch finished, so no checkpoint was written".into(),
-        };
+            _ if !self.state.model.file.is_empty() => format!(
+                "The last good checkpoint is kept in {}/checkpoint",
+                self.run.path().display()
+            ),
+            _ => {
+                self.run.remove_records();
+                format!(
+                    "No checkpoint was written, and the run's files were removed: {} can be used \
+                     again",
+                    self.run.path().display()
+                )
+            }
+        }
+    }
+
+    fn non_finite(&self, epoch: usize, step: usize) -> TrainError {
         TrainError::NonFinite(format!(
             "the training loss became NaN or infinite in epoch {epoch} near step {step}; stopped. \
-             {kept}. Try a lower --lr or --grad-clip 1.0"
+             {}. Try a lower --lr or --grad-clip 1.0",
+            self.kept_after_failure()
+        ))
+    }
+
+    fn non_finite_weights(&self, epoch: usize, step: usize, bad: &NonFinite) -> TrainError {
+        let layer = self
+            .data
+            .spec
+            .layers
+            .get(bad.layer)
+            .map_or(String::new(), |l| format!(" (`{l}`)"));
+        TrainError::NonFinite(format!(
+            "after step {step} of epoch {epoch} (step {} of the run), layer {}{layer} holds NaN or \
+             infinite values ({}); stopped, and no checkpoint holds them. {}. Try a lower --lr or \
+             --grad-clip 1.0",
+            self.state.steps,
+            bad.layer + 1,
+            bad.path,
+            self.kept_after_failure()
         ))
     }
 

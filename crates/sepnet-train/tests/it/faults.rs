@@ -110,7 +110,14 @@ fn an_exploding_loss_stops_with_a_message_that_says_what_is_kept() {
     assert!(matches!(err, TrainError::NonFinite(_)), "{err}");
     let text = err.to_string();
     assert!(
-        text.contains("epoch 1") && text.contains("no checkpoint was written"),
+        text.contains("epoch 1") && text.contains("No checkpoint was written"),
         "{text}"
     );
+    // The weights are checked after every step, so the failure names the layer, and the
+    // folder, which holds no checkpoint, is left free for a new run.
+    assert!(
+        text.contains("layer") && text.contains("holds NaN or infinite"),
+        "{text}"
+    );
+    assert!(!dir.path().join("config.json").exists());
 }

@@ -9,7 +9,7 @@ use sepnet_data::{Rng, cifar, idx, image_folder};
 use sepnet_model::Summary;
 use sepnet_model::spec::NetworkSpec;
 use sepnet_train::checkpoint::TrainState;
-use sepnet_train::{DatasetInfo, RunConfig};
+use sepnet_train::{DatasetInfo, RunConfig, fuzzing};
 
 /// Mutated inputs per target, spread over its corpus files.
 const MUTATIONS: usize = 20_000;
@@ -126,5 +126,42 @@ fn run_records_load_or_refuse_never_panic() {
         let _ = serde_json::from_slice::<TrainState>(&data);
         let _ = serde_json::from_slice::<RunConfig>(&data);
         let _ = serde_json::from_slice::<DatasetInfo>(&data);
+        fuzzing::check_record(&data);
+    }
+}
+
+/// Sealed records (a run's config, data description, state and summary, a sweep's plan):
+/// every mutation is refused, or changes nothing a reader sees.
+#[test]
+fn sealed_records_are_refused_or_read_unchanged() {
+    let path = Path::new("record.json");
+    let read = |bytes: &[u8]| {
+        sepnet_train::run::read_raw_json_bytes(path, bytes)
+            .and_then(|raw| sepnet_train::run::unseal(path, raw))
+            .ok()
+    };
+    let seeds: Vec<serde_json::Value> = corpus("run_records")
+        .iter()
+        .map(|seed| read(seed).expect("the seeds are sealed records"))
+        .collect();
+    let mut accepted = 0;
+    for data in inputs("run_records") {
+        fuzzing::check_record(&data);
+        if let Some(value) = read(&data) {
+            accepted += 1;
+            assert!(
+                seeds.contains(&value),
+                "a changed record was accepted: {}",
+                String::from_utf8_lossy(&data)
+            );
+        }
+    }
+    assert!(accepted >= seeds.len());
+}
+
+#[test]
+fn sweep_scripts_hold_exactly_their_own_lines() {
+    for data in inputs("sweep_script") {
+        fuzzing::check_script(&data);
     }
 }
