@@ -26,7 +26,7 @@ pub struct ModelOptionsArgs {
     pub rho: f64,
     /// VGG block list as FILTERSxCONVS,..., e.g. 64x2,128x2,256x2.
     #[arg(long, value_parser = parse_blocks, help_heading = "Model")]
-    pub blocks: Option<Vec<(usize, usize)>>,
+    pub blocks: Option<VggBlocks>,
     /// Depthwise kernels' initialisation: group (Glorot, k·k in; the default), keras (Glorot,
     /// k·k·channels in: Keras's smaller weights) or torch (PyTorch's grouped-conv default,
     /// U(±1/√(k·k))).
@@ -42,7 +42,7 @@ impl ModelOptionsArgs {
             rho: self.rho,
             classes: self.classes,
             input: self.input,
-            vgg_blocks: self.blocks.clone(),
+            vgg_blocks: self.blocks.clone().map(|b| b.0),
             depthwise_fans: self.depthwise_fans,
         }
     }
@@ -237,6 +237,40 @@ pub fn split_models(values: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// Refuses flags given on the command line that the other settings would ignore. `given` are
+/// clap ids, as [`config_key`] takes them.
+pub fn check_given(given: &[String], optim: &OptimArgs) -> Result<()> {
+    let has = |id: &str| given.iter().any(|g| g == id);
+    if has("momentum") && optim.optimizer != OptimizerKind::Sgd {
+        anyhow::bail!(
+            "--momentum is SGD's; --optimizer {} has none (add --optimizer sgd, or leave it out)",
+            optim.optimizer.name()
+        );
+    }
+    Ok(())
+}
+
+/// The flag a clap id stands for (`max_steps` → `--max-steps`).
+pub fn flag_name(id: &str) -> String {
+    format!("--{}", id.replace('_', "-"))
+}
+
+/// Refuses a model named twice in a `--models` list (its runs and rows would collide).
+pub fn check_distinct(models: &[String]) -> Result<()> {
+    for (i, model) in models.iter().enumerate() {
+        if models[..i].contains(model) {
+            anyhow::bail!("--models names `{model}` twice; each model once");
+        }
+        if let Some(other) = models[..i].iter().find(|m| sanitize(m) == sanitize(model)) {
+            anyhow::bail!(
+                "--models: `{other}` and `{model}` would share the run folder `{}`; rename one",
+                sanitize(model)
+            );
+        }
+    }
+    Ok(())
+}
+
 /// A finite number: `nan` and `inf` are refused where clap reads the flag.
 pub fn number(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
@@ -266,8 +300,15 @@ pub fn parse_input(text: &str) -> Result<[usize; 3], String> {
     }
 }
 
-fn parse_blocks(text: &str) -> Result<Vec<(usize, usize)>, String> {
-    text.split(',')
+/// A `--blocks` list: one value holding every block (clap would read a bare `Vec` as a flag
+/// given several times).
+#[derive(Clone, Debug, PartialEq)]
+pub struct VggBlocks(pub Vec<(usize, usize)>);
+
+/// `FILTERSxCONVS,...` with positive numbers.
+pub fn parse_blocks(text: &str) -> Result<VggBlocks, String> {
+    let blocks = text
+        .split(',')
         .map(|block| {
             let parsed = block
                 .split_once('x')
@@ -279,7 +320,8 @@ fn parse_blocks(text: &str) -> Result<Vec<(usize, usize)>, String> {
                 )),
             }
         })
-        .collect()
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(VggBlocks(blocks))
 }
 
 /// A file-system-safe name for a model or spec.

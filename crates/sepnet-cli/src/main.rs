@@ -52,14 +52,60 @@ enum Command {
     Bench(commands::bench::Args),
 }
 
+impl Command {
+    /// The command's name when a signal should end it at once (nothing to checkpoint).
+    fn stops_at_once(&self) -> Option<&'static str> {
+        match self {
+            Command::Train(_) | Command::Compare(_) => None,
+            Command::Models(_) => Some("models"),
+            Command::Summary(_) => Some("summary"),
+            Command::Data(_) => Some("data"),
+            Command::Eval(_) => Some("eval"),
+            Command::Predict(_) => Some("predict"),
+            Command::Export(_) => Some("export"),
+            Command::Bench(_) => Some("bench"),
+        }
+    }
+}
+
+/// The most CPU threads sepnet accepts from RAYON_NUM_THREADS, per CPU of this machine: more
+/// only slows a run down, and a typo such as 100000 would start that many threads.
+const THREADS_PER_CPU: usize = 8;
+
+/// Refuses environment settings that would hang or abort the process.
+fn check_environment() -> anyhow::Result<()> {
+    let Ok(text) = std::env::var("RAYON_NUM_THREADS") else {
+        return Ok(());
+    };
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let most = (THREADS_PER_CPU * cpus).max(64);
+    match text.trim().parse::<usize>() {
+        Ok(n) if n <= most => Ok(()),
+        Ok(n) => anyhow::bail!(
+            "RAYON_NUM_THREADS={n}: at most {most} threads on this machine ({cpus} CPUs); \
+             leave it unset to use one per CPU"
+        ),
+        Err(_) => anyhow::bail!(
+            "RAYON_NUM_THREADS={text:?} is not a whole number; leave it unset to use one per CPU"
+        ),
+    }
+}
+
 /// The ids of the flags given on the command line of the subcommand (not their defaults).
 fn given_flags(matches: &ArgMatches) -> Vec<String> {
-    let Some((_, sub)) = matches.subcommand() else {
+    let Some((name, sub)) = matches.subcommand() else {
         return Vec::new();
+    };
+    // Argument groups (a flattened struct's name) have ids too; only flags count.
+    let command = Cli::command();
+    let is_flag = |id: &str| {
+        command
+            .find_subcommand(name)
+            .is_some_and(|c| c.get_arguments().any(|a| a.get_id() == id))
     };
     sub.ids()
         .map(|id| id.as_str().to_string())
-        .filter(|id| sub.value_source(id) == Some(ValueSource::CommandLine))
+        .filter(|id| sub.value_source(id) == Some(ValueSource::CommandLine) && is_flag(id))
         .collect()
 }
 
@@ -76,6 +122,13 @@ fn main() {
     stop::install();
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Err(err) = check_environment() {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+    if let Some(name) = cli.command.stops_at_once() {
+        stop::exit_on_signal(name);
+    }
     let result = match cli.command {
         Command::Models(args) => commands::models::run(args),
         Command::Summary(args) => commands::summary::run(args),
@@ -84,7 +137,7 @@ fn main() {
         Command::Eval(args) => commands::eval::run(args),
         Command::Predict(args) => commands::predict::run(args),
         Command::Export(args) => commands::export::run(args),
-        Command::Compare(args) => commands::compare::run(args),
+        Command::Compare(args) => commands::compare::run(args, &given_flags(&matches)),
         Command::Bench(args) => commands::bench::run(args),
     };
     if let Err(err) = result {
@@ -95,5 +148,46 @@ fn main() {
         }
         eprintln!("error: {err:#}");
         std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The text of every integration test of the `sepnet` command.
+    fn test_sources() -> String {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it");
+        let mut text = String::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            text += &std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        }
+        text
+    }
+
+    /// A flag no test gives is a flag whose parsing no test has run (`--blocks` once panicked
+    /// on every value because of that).
+    #[test]
+    fn every_flag_of_every_command_is_used_by_a_test() {
+        let sources = test_sources();
+        let mut unused = Vec::new();
+        for command in Cli::command().get_subcommands() {
+            for arg in command.get_arguments() {
+                let Some(long) = arg.get_long() else { continue };
+                if ["help", "version"].contains(&long) {
+                    continue;
+                }
+                let given = [format!("\"--{long}\""), format!("\"--{long}=")];
+                if !given.iter().any(|g| sources.contains(g.as_str())) {
+                    unused.push(format!("{} --{long}", command.get_name()));
+                }
+            }
+        }
+        assert!(unused.is_empty(), "flags no test uses: {unused:?}");
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
     }
 }

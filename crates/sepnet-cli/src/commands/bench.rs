@@ -2,14 +2,14 @@
 //! optional per-layer forward/backward profile.
 
 use anyhow::{Result, bail};
-use sepnet_model::{Backend, ModelOptions, human, resolve_model};
+use sepnet_model::{Backend, human, resolve_model};
 use sepnet_train::bench::{
     BenchConfig, BenchResult, LayerProfile, Timing, bench_model, profile_layers,
 };
 use sepnet_train::roofline::Roofs;
 use sepnet_train::table::{Style, draw};
 
-use crate::args::{BackendArg, parse_input, split_models};
+use crate::args::{BackendArg, ModelOptionsArgs, split_models};
 
 /// The four reference models of the speed comparison with PyTorch.
 const REFERENCE_MODELS: &str = "mnist-full,vgg-full,vgg-separable,mobilenet";
@@ -20,9 +20,8 @@ pub struct Args {
     /// Models to time: built-in names separated by commas, or specs separated by `;`.
     #[arg(long, default_value = REFERENCE_MODELS)]
     models: Vec<String>,
-    /// Input size HxWxC, e.g. 32x32x3 (default: the model's own; 28x28x1 for specs).
-    #[arg(long, value_parser = parse_input)]
-    input: Option<[usize; 3]>,
+    #[command(flatten)]
+    model: ModelOptionsArgs,
     /// Images per batch (synthetic Normal(0, 1) images at the model's input size).
     #[arg(long, default_value_t = 128)]
     batch_size: usize,
@@ -55,6 +54,7 @@ pub fn run(args: Args) -> Result<()> {
     if models.is_empty() {
         bail!("--models is empty");
     }
+    crate::args::check_distinct(&models)?;
     let backend = args.backend.backend;
     let device = backend.device().map_err(anyhow::Error::msg)?;
     let config = BenchConfig {
@@ -65,10 +65,7 @@ pub fn run(args: Args) -> Result<()> {
         warmup: args.warmup,
         seed: args.seed,
     };
-    let options = ModelOptions {
-        input: args.input,
-        ..Default::default()
-    };
+    let options = args.model.options();
     // The roofs are measured on the CPU; a GPU layer held against them reads over 100%.
     let roofs = (args.layers && backend == Backend::Flex).then(|| {
         eprintln!("bench: measuring this machine's peak FLOP/s and memory bandwidth…");

@@ -4,13 +4,17 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use sepnet_train::compare::{self, Finished, PlannedRun};
 use sepnet_train::plot::Series;
 use sepnet_train::report::{Console, Style};
 
 use crate::args::{OutputArgs, TrainArgs, sanitize, split_models};
 use crate::stop;
+
+/// The most seeds per model: a thousand trainings of each is already a large sweep, and the
+/// plan of each is held in memory.
+const MAX_REPEATS: u64 = 1000;
 
 /// Arguments of `sepnet compare`.
 #[derive(clap::Args)]
@@ -35,7 +39,7 @@ pub struct Args {
     #[arg(long, default_value = "runs/compare")]
     out: PathBuf,
     /// Train each model with K seeds (seed, seed+1, …) and report mean ± std.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=MAX_REPEATS))]
     repeats: u64,
     /// Train every model from the start: an existing run in --out is an error, not reused.
     #[arg(long)]
@@ -112,6 +116,20 @@ fn plan(args: &Args, models: &[String]) -> Result<Vec<PlannedRun>> {
     Ok(runs)
 }
 
+/// Refuses an `--out` that is not a folder (or not yet one), or that is a run directory.
+fn check_out_folder(out: &std::path::Path) -> Result<()> {
+    if out.exists() && !out.is_dir() {
+        bail!("--out {}: not a folder", out.display());
+    }
+    if out.join(sepnet_train::run::CONFIG).is_file() {
+        bail!(
+            "--out {}: a run directory, not a folder for a comparison's runs; choose another",
+            out.display()
+        );
+    }
+    Ok(())
+}
+
 /// Prints a comparison's result the way the output flags ask, and where its files went.
 pub fn print(style: Style, rows: &[compare::Row], markdown: &str, files: &[PathBuf]) -> Result<()> {
     match style {
@@ -126,9 +144,39 @@ pub fn print(style: Style, rows: &[compare::Row], markdown: &str, files: &[PathB
     Ok(())
 }
 
+/// The flags each sweep action takes besides the output flags; any other flag given with it
+/// would be ignored (the plan fixes every setting), so it is refused.
+fn check_sweep_flags(args: &Args, given: &[String]) -> Result<()> {
+    let (action, allowed): (&str, &[&str]) = if args.run_task.is_some() {
+        ("--run-task", &["run_task", "task"])
+    } else if args.run_plan.is_some() {
+        ("--run-plan", &["run_plan", "workers"])
+    } else if args.collect.is_some() {
+        ("--collect", &["collect", "partial"])
+    } else {
+        return Ok(());
+    };
+    let ignored: Vec<String> = given
+        .iter()
+        .filter(|id| !allowed.contains(&id.as_str()) && !["json", "quiet"].contains(&id.as_str()))
+        .map(|id| crate::args::flag_name(id))
+        .collect();
+    if ignored.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "{} with {action}: the sweep's plan.json fixes the models and every setting; \
+         leave {} out (or plan a new sweep with --plan)",
+        ignored.join(", "),
+        if ignored.len() == 1 { "it" } else { "them" }
+    )
+}
+
 /// Checks every model, then trains each in turn and writes the comparison — or, with the
-/// sweep flags, plans, runs or collects a sweep.
-pub fn run(args: Args) -> Result<()> {
+/// sweep flags, plans, runs or collects a sweep. `given` are the clap ids of the flags given.
+pub fn run(args: Args, given: &[String]) -> Result<()> {
+    check_sweep_flags(&args, given)?;
+    crate::args::check_given(given, &args.train.optim)?;
     let style = args.output.style();
     if let Some(dir) = &args.run_task {
         return super::sweep::run_task(dir, args.task, style);
@@ -141,14 +189,16 @@ pub fn run(args: Args) -> Result<()> {
         return super::sweep::collect(dir, false, style);
     }
     let models = split_models(&args.models);
+    crate::args::check_distinct(&models)?;
+    check_out_folder(&args.out)?;
     let runs = plan(&args, &models)?;
-    let macs = compare::check(&runs)?;
+    let (macs, data) = compare::check(&runs)?;
     if let Some(dir) = &args.plan {
         let dir = std::path::absolute(dir)?;
         super::sweep::write_plan(&dir, &models, args.repeats as usize, &runs, &args.slurm)?;
         return Ok(());
     }
-    let finished = train_all(&runs, &macs, args.fresh, style)?;
+    let finished = train_all(&runs, &macs, &data, args.fresh, style)?;
     let repeats = args.repeats as usize;
     let per_model: Vec<(String, Vec<&sepnet_train::RunSummary>)> = models
         .iter()
@@ -158,9 +208,8 @@ pub fn run(args: Args) -> Result<()> {
             (m.clone(), runs.iter().map(|f| &f.summary).collect())
         })
         .collect();
-    let rows = compare::rows(&per_model);
-    let title = compare::title(&models, &runs[0].config, repeats);
-    let markdown = compare::markdown(&title, &rows);
+    let table = compare::Table::new(&models, repeats, &runs[0].config, &per_model);
+    let markdown = compare::markdown(&table.title, &table.rows);
     let curves: Vec<Series> = models
         .iter()
         .enumerate()
@@ -173,14 +222,15 @@ pub fn run(args: Args) -> Result<()> {
                 .collect(),
         })
         .collect();
-    let files = compare::write_outputs(&args.out, &rows, &markdown, &curves)?;
-    print(style, &rows, &markdown, &files)
+    let files = compare::write_outputs(&args.out, &table, &markdown, &curves)?;
+    print(style, &table.rows, &markdown, &files)
 }
 
 /// Trains (or resumes, or reuses) every planned run in turn, saying how long is left.
 fn train_all(
     runs: &[PlannedRun],
     macs: &[u64],
+    data: &sepnet_train::DatasetInfo,
     fresh: bool,
     style: Style,
 ) -> Result<Vec<Finished>> {
@@ -188,7 +238,7 @@ fn train_all(
     for (k, planned) in runs.iter().enumerate() {
         let label = format!("[{}/{}] {}", k + 1, runs.len(), planned.model);
         let mut reporter = Console::new(style, label.clone()).with_stop_flag(stop::flag());
-        let done = compare::run_one(planned, fresh, &mut reporter)?;
+        let done = compare::run_one(planned, fresh, Some(data), &mut reporter)?;
         let outcome = done.outcome;
         finished.push(done);
         if style == Style::Human {

@@ -18,8 +18,9 @@ pub struct Args {
     /// Which split: test or train.
     #[arg(long, default_value = "test", value_parser = ["test", "train"])]
     split: String,
-    /// Which weights: last (after the last epoch) or best (the best validation epoch).
-    #[arg(long, value_enum, default_value = "last")]
+    /// Which weights: best (the best validation epoch; the default of eval, predict and
+    /// export alike) or last (after the last epoch).
+    #[arg(long, value_enum, default_value = "best")]
     weights: WeightsArg,
     /// The dataset, when it moved since training (default: where the run found it).
     #[arg(long)]

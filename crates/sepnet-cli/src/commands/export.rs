@@ -41,6 +41,20 @@ pub struct Args {
     samples: Option<usize>,
 }
 
+/// Refuses an output path that is not a new or regular file, or that is a run's own file.
+pub fn check_output(out: &std::path::Path) -> Result<()> {
+    if out.is_dir() {
+        bail!("--out {}: is a folder; give a file name", out.display());
+    }
+    if let Some(reason) = sepnet_train::run::protected_file(out) {
+        bail!(
+            "--out {}: {reason}; sepnet never replaces it",
+            out.display()
+        );
+    }
+    sepnet_data::atomic::check_replaceable(out).with_context(|| format!("--out {}", out.display()))
+}
+
 /// Exports the run.
 pub fn run(args: Args) -> Result<()> {
     let run = Run::open(&args.run)?;
@@ -52,17 +66,24 @@ pub fn run(args: Args) -> Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| args.run.join(format!("model.{extension}")));
-    if out.is_dir() {
-        bail!("--out {}: is a folder; give a file name", out.display());
+    let samples_path = PathBuf::from(format!("{}.samples.safetensors", out.display()));
+    check_output(&out)?;
+    if args.samples.is_some() {
+        check_output(&samples_path)?;
     }
     let bytes = run.export(args.format, args.weights.into())?;
     sepnet_data::atomic::write(&out, &bytes)
         .with_context(|| format!("{}: cannot write the export", out.display()))?;
-    eprintln!("{}: {} bytes ({})", out.display(), bytes.len(), extension);
+    eprintln!(
+        "{}: {} bytes ({extension}, {} weights)",
+        out.display(),
+        bytes.len(),
+        args.weights
+    );
     if let Some(n) = args.samples {
         let data = run.load_dataset(None, None, true)?;
         let samples = run.sample(&data, n, args.weights.into())?.to_safetensors();
-        let path = PathBuf::from(format!("{}.samples.safetensors", out.display()));
+        let path = samples_path;
         sepnet_data::atomic::write(&path, &samples)
             .with_context(|| format!("{}: cannot write the samples", path.display()))?;
         eprintln!(

@@ -6,13 +6,22 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use sepnet_train::{Run, Weights};
 
-/// Which weights of a run to use.
+/// Which weights of a run to use (`best` by default in eval, predict and export).
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub enum WeightsArg {
     /// After the last epoch.
     Last,
     /// The epoch with the best validation accuracy.
     Best,
+}
+
+impl std::fmt::Display for WeightsArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WeightsArg::Last => "last",
+            WeightsArg::Best => "best",
+        })
+    }
 }
 
 impl From<WeightsArg> for Weights {
@@ -53,8 +62,14 @@ fn image_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
             let mut inside: Vec<PathBuf> = std::fs::read_dir(path)
                 .with_context(|| format!("{}: cannot list the folder", path.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file() && sepnet_data::image_folder::is_image(p))
+                .filter(|p| sepnet_data::image_folder::is_image(p))
                 .collect();
+            if let Some(odd) = inside.iter().find(|p| !p.is_file()) {
+                bail!(
+                    "{}: not a readable image file (a folder, a FIFO or a link to nothing)",
+                    odd.display()
+                );
+            }
             if inside.is_empty() {
                 bail!("{}: the folder holds no .png or .jpg image", path.display());
             }
@@ -62,6 +77,16 @@ fn image_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
             files.extend(inside);
         } else if path.is_file() {
             files.push(path.clone());
+        } else if std::fs::symlink_metadata(path).is_ok() {
+            let what = if std::fs::metadata(path).is_err() {
+                "a link to nothing"
+            } else {
+                "not a regular file (a FIFO, device or socket)"
+            };
+            bail!(
+                "{}: {what}; predict reads PNG or JPEG files",
+                path.display()
+            );
         } else {
             bail!("{}: no such file", path.display());
         }
@@ -85,6 +110,7 @@ pub fn run(args: Args) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&predictions)?);
         return Ok(());
     }
+    eprintln!("{}: {} weights", args.checkpoint.display(), args.weights);
     let [h, w, _] = run.dataset.image_shape;
     for p in &predictions {
         if let Some([pw, ph]) = p.resized_from {

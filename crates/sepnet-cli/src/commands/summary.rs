@@ -33,6 +33,7 @@ pub fn run(args: Args) -> Result<()> {
         print!("{summary}");
     }
     if args.check {
+        sepnet_train::memory::check_fits(&summary, 1, args.backend.backend)?;
         let device = args.backend.backend.device().map_err(anyhow::Error::msg)?;
         let network = Network::new(&spec, &device).map_err(|e| anyhow::anyhow!(e.message))?;
         let [h, w, c] = spec.input;

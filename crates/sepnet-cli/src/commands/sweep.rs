@@ -19,19 +19,20 @@ use crate::stop;
 #[derive(clap::Args, Clone, Debug)]
 pub struct SlurmArgs {
     /// Slurm partition for the job array.
-    #[arg(long, help_heading = "Sweeps")]
+    #[arg(long, value_parser = sweep::slurm_name, help_heading = "Sweeps")]
     partition: Option<String>,
     /// Slurm account to charge.
-    #[arg(long, help_heading = "Sweeps")]
+    #[arg(long, value_parser = sweep::slurm_name, help_heading = "Sweeps")]
     account: Option<String>,
-    /// Time limit per task (Slurm's HH:MM:SS); a task stopped by it resumes when requeued.
-    #[arg(long, default_value = "04:00:00", help_heading = "Sweeps")]
+    /// Time limit per task, in one of Slurm's forms (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM,
+    /// D-HH:MM:SS); a task stopped by it resumes when requeued.
+    #[arg(long, default_value = "04:00:00", value_parser = sweep::slurm_time, help_heading = "Sweeps")]
     time: String,
     /// CPUs per task.
-    #[arg(long, default_value_t = 2, help_heading = "Sweeps")]
+    #[arg(long, default_value_t = 2, value_parser = crate::args::positive, help_heading = "Sweeps")]
     cpus_per_task: usize,
     /// GPUs per task (with --backend wgpu).
-    #[arg(long, help_heading = "Sweeps")]
+    #[arg(long, value_parser = crate::args::positive, help_heading = "Sweeps")]
     gpus: Option<usize>,
 }
 
@@ -43,6 +44,7 @@ pub fn write_plan(
     runs: &[PlannedRun],
     slurm: &SlurmArgs,
 ) -> Result<Plan> {
+    sweep::check_script_path(dir)?;
     let plan = Plan::new(dir, models, repeats, runs);
     plan.write(dir)?;
     let options = SlurmOptions {
@@ -91,8 +93,14 @@ pub fn run_task(dir: &Path, task: Option<usize>, style: Style) -> Result<()> {
 
 fn spawn_task(dir: &Path, index: usize) -> Result<Child> {
     let log = dir.join(sweep::LOGS).join(format!("local_{index}.out"));
+    sepnet_data::atomic::check_replaceable(&log)?;
     let out = std::fs::File::create(&log).with_context(|| log.display().to_string())?;
-    Ok(Command::new(std::env::current_exe()?)
+    let mut command = Command::new(std::env::current_exe()?);
+    // A group of its own: a Ctrl-C at the terminal reaches this launcher only, which passes
+    // one SIGTERM on (a second signal would end a task before its checkpoint).
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    Ok(command
         .args(["compare", "--run-task"])
         .arg(dir)
         .args(["--task", &index.to_string()])
@@ -101,7 +109,29 @@ fn spawn_task(dir: &Path, index: usize) -> Result<Child> {
         .spawn()?)
 }
 
-/// Runs every unfinished task of the plan in `dir`, `workers` at a time.
+/// Asks the running tasks to stop (each checkpoints and exits), waits for them, and says so.
+fn stop_tasks(running: Vec<(usize, Child)>, pending: usize) -> Result<()> {
+    for (k, child) in &running {
+        eprintln!("task {k}: asked to stop");
+        // SAFETY: kill(2) with a child's pid, which is ours until we wait for it.
+        #[cfg(unix)]
+        unsafe {
+            libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+        }
+    }
+    for (k, mut child) in running {
+        let status = child.wait()?;
+        eprintln!("task {k}: {status}");
+    }
+    Err(sepnet_train::TrainError::Stopped(format!(
+        "stopped by a signal: the running tasks checkpointed, {pending} were not started; \
+         `sepnet compare --run-plan` again continues them"
+    ))
+    .into())
+}
+
+/// Runs every unfinished task of the plan in `dir`, `workers` at a time, until all are done
+/// or a signal asks to stop (then no task is started, and the running ones checkpoint).
 pub fn run_plan(dir: &Path, workers: usize) -> Result<()> {
     let plan = Plan::read(dir)?;
     let statuses = sweep::status(dir, &plan)?;
@@ -111,6 +141,9 @@ pub fn run_plan(dir: &Path, workers: usize) -> Result<()> {
         .collect();
     let mut running: Vec<(usize, Child)> = Vec::new();
     while !pending.is_empty() || !running.is_empty() {
+        if stop::requested() {
+            return stop_tasks(running, pending.len());
+        }
         while running.len() < workers.max(1)
             && let Some(k) = pending.pop()
         {
@@ -135,15 +168,24 @@ fn gather(dir: &Path, plan: &Plan) -> Result<(Vec<Option<Finished>>, Vec<String>
     let statuses = sweep::status(dir, plan)?;
     let mut finished = Vec::new();
     let mut missing = Vec::new();
+    let mut data: Option<(usize, String)> = None;
     for (k, status) in statuses.into_iter().enumerate() {
         let task = &plan.tasks[k];
         let run_dir = dir.join(&task.run);
         match status {
             Status::Finished(summary) => {
-                let history = Run::open(&run_dir)?
-                    .state()?
-                    .map(|s| s.history)
-                    .unwrap_or_default();
+                let run = Run::open(&run_dir)?;
+                let checksum = &run.dataset.checksum;
+                match &data {
+                    None => data = Some((k, checksum.clone())),
+                    Some((first, seen)) if seen != checksum => bail!(
+                        "task {k} ({}) was trained on other data than task {first} (checksum {checksum}, \
+                         not {seen}): its results cannot share a table",
+                        run_dir.display()
+                    ),
+                    Some(_) => {}
+                }
+                let history = run.state()?.map(|s| s.history).unwrap_or_default();
                 let (outcome, summary) = (Outcome::Reused, *summary);
                 finished.push(Some(Finished {
                     outcome,
@@ -214,11 +256,10 @@ pub fn collect(dir: &Path, partial: bool, style: Style) -> Result<()> {
     if per_model.is_empty() {
         bail!("no task of the sweep in {} has finished yet", dir.display());
     }
-    let rows = compare::rows(&per_model);
-    let title = compare::title(&plan.models, &plan.tasks[0].config, repeats);
-    let markdown = compare::markdown(&title, &rows);
-    let files = compare::write_outputs(dir, &rows, &markdown, &curves)?;
-    super::compare::print(style, &rows, &markdown, &files)
+    let table = compare::Table::new(&plan.models, repeats, &plan.tasks[0].config, &per_model);
+    let markdown = compare::markdown(&table.title, &table.rows);
+    let files = compare::write_outputs(dir, &table, &markdown, &curves)?;
+    super::compare::print(style, &table.rows, &markdown, &files)
 }
 
 /// The sweep folder's run directory root.

@@ -58,6 +58,7 @@ fn report(summary: &RunSummary, out: &Path, style: Style) -> Result<()> {
 
 /// Trains (or resumes) one run. `given` are the clap ids of the flags on the command line.
 pub fn run(args: Args, given: &[String]) -> Result<()> {
+    crate::args::check_given(given, &args.train.optim)?;
     let style = args.output.style();
     let label = match (&args.model, &args.resume) {
         (Some(model), _) => model.clone(),

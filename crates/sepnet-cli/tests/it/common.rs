@@ -52,3 +52,14 @@ pub fn fails(args: &[&str]) -> String {
 pub fn json(path: &std::path::Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
+
+/// A real Fashion-MNIST test image (the first), as a 28×28 grayscale PNG in `dir`.
+pub fn test_image(dir: &std::path::Path) -> std::path::PathBuf {
+    let d = sepnet_data::mnist::load(std::path::Path::new(FASHION), "fashion-mnist").unwrap();
+    let png = dir.join("item.png");
+    image::GrayImage::from_raw(28, 28, d.test.images[..784].to_vec())
+        .unwrap()
+        .save(&png)
+        .unwrap();
+    png
+}

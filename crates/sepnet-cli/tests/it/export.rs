@@ -1,5 +1,6 @@
 //! `sepnet export`: the files it writes, and clear errors for what it cannot export.
 
+use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
 use crate::common::{FASHION, TINY, fails, ok};
@@ -81,6 +82,7 @@ fn export_writes_onnx_safetensors_and_samples_or_says_why_not() {
     ]);
     assert!(err.contains("cannot write the export"), "{err}");
     assert!(!nowhere.exists());
+    never_replaced(dir.path(), &run);
 
     // A damaged checkpoint is refused, and no file is left behind.
     let state: serde_json::Value = serde_json::from_slice(
@@ -111,4 +113,78 @@ fn export_writes_onnx_safetensors_and_samples_or_says_why_not() {
         .filter(|n| n.starts_with(".tmp"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// A run's own files, and anything that is not a regular file, are never an export's --out
+/// (nor its samples file).
+fn never_replaced(dir: &Path, run: &str) {
+    let fifo = dir.join("fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.unwrap().success());
+    let link = dir.join("link.onnx");
+    std::os::unix::fs::symlink(Path::new(run).join("config.json"), &link).unwrap();
+    let state = format!("{run}/checkpoint/state.json");
+    let cases = [
+        (format!("{run}/config.json"), "a file of the run"),
+        (format!("{run}/dataset.json"), "a file of the run"),
+        (format!("{run}/metrics.csv"), "a file of the run"),
+        (state.clone(), "checkpoint folder"),
+        ("/dev/null".to_string(), "not a regular file"),
+        (fifo.display().to_string(), "not a regular file"),
+        (link.display().to_string(), "symbolic link"),
+    ];
+    for (out, why) in cases {
+        // Only regular files are read back (reading a FIFO would wait for a writer).
+        let contents = || {
+            let regular = std::fs::symlink_metadata(&out).is_ok_and(|m| m.is_file());
+            regular.then(|| std::fs::read(&out).unwrap())
+        };
+        let before = contents();
+        let err = fails(&["export", run, "--format", "onnx", "--out", &out]);
+        assert!(err.contains(why), "{out}: {err}");
+        assert_eq!(before, contents());
+    }
+    let dev_null = std::fs::metadata("/dev/null").unwrap().file_type();
+    assert!(dev_null.is_char_device());
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+    // The samples file is checked before anything is written.
+    let err = fails(&[
+        "export",
+        run,
+        "--format",
+        "onnx",
+        "--samples",
+        "4",
+        "--out",
+        &format!("{state}.x"),
+    ]);
+    assert!(err.contains("checkpoint folder"), "{err}");
+    let out = dir.join("m.onnx");
+    std::fs::create_dir(dir.join("m.onnx.samples.safetensors")).unwrap();
+    let err = fails(&[
+        "export",
+        run,
+        "--format",
+        "onnx",
+        "--samples",
+        "4",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(err.contains("a folder"), "{err}");
+    assert!(
+        !out.exists(),
+        "nothing written when the samples path is refused"
+    );
 }

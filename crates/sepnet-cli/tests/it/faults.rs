@@ -213,12 +213,10 @@ fn many_kills_at_random_moments_resume_bit_identically() {
     killed_runs_resume_exactly(30, 7);
 }
 
+/// Refused before the data are even looked for: no dataset needed.
 #[test]
 fn nan_and_absurd_numbers_are_refused_before_anything_is_created() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run");
-    let out_s = out.to_str().unwrap();
-    let cases: [(&[&str], &str); 16] = [
+    let cases: [(&[&str], &str); 12] = [
         (&["--lr", "nan"], "--lr"),
         (&["--lr", "inf"], "--lr"),
         (&["--lr=-1"], "--lr"),
@@ -231,6 +229,18 @@ fn nan_and_absurd_numbers_are_refused_before_anything_is_created() {
         (&["--schedule", "step:0:0.5"], "step"),
         (&["--epochs", "0"], "--epochs"),
         (&["--batch-size", "0"], "--batch-size"),
+    ];
+    refused_before_anything_is_created(&cases);
+}
+
+/// Refused once the network is fitted to the data, still before anything is created.
+#[test]
+#[cfg_attr(
+    not(has_fashion),
+    ignore = "needs Fashion-MNIST: apt-get install dataset-fashion-mnist"
+)]
+fn impossible_networks_are_refused_before_anything_is_created() {
+    let cases: [(&[&str], &str); 4] = [
         (
             &["--model", "conv:8:3,flatten,dense:10:m=2"],
             "dense:10:m=2",
@@ -245,7 +255,14 @@ fn nan_and_absurd_numbers_are_refused_before_anything_is_created() {
             "at most",
         ),
     ];
-    for (extra, expected) in cases {
+    refused_before_anything_is_created(&cases);
+}
+
+fn refused_before_anything_is_created(cases: &[(&[&str], &str)]) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let out_s = out.to_str().unwrap();
+    for &(extra, expected) in cases {
         let mut args = vec![
             "train",
             "--out",
@@ -296,4 +313,92 @@ fn a_relative_data_dir_still_resumes_from_another_folder() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Weights that turn NaN or infinite fail the run after that step, naming the layer — even
+/// when the loss would stay finite — and a run that never checkpointed leaves its folder free.
+#[test]
+#[cfg_attr(
+    not(has_fashion),
+    ignore = "needs Fashion-MNIST: apt-get install dataset-fashion-mnist"
+)]
+fn weights_that_turn_nan_fail_the_run_naming_the_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let args = |lr: &'static str| {
+        let mut args = train_args(&run, 1, 10);
+        args.extend(["--optimizer", "sgd", "--lr", lr].map(String::from));
+        args
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_sepnet"))
+        .args(args("1e30"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("holds NaN or infinite values"), "{err}");
+    assert!(
+        err.contains("layer ") && err.contains("can be used again"),
+        "{err}"
+    );
+    assert!(!run.join("checkpoint").exists() && !run.join("config.json").exists());
+    let status = Command::new(env!("CARGO_BIN_EXE_sepnet"))
+        .args(args("0.01"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "the folder is used again");
+    assert_complete(&run, 1);
+}
+
+/// A hand edit of any record, or a lost `state.json`, is refused by `--resume`; the restored
+/// file resumes.
+#[test]
+#[cfg_attr(
+    not(has_fashion),
+    ignore = "needs Fashion-MNIST: apt-get install dataset-fashion-mnist"
+)]
+fn edited_or_lost_records_are_refused_on_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let run_s = run.to_str().unwrap();
+    ok(&train_args(&run, 1, 5)
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>());
+    let edits = [
+        ("config.json", "\"lr\": 0.001", "\"lr\": 0.002"),
+        ("config.json", "\"seed\": 7", "\"seed\": 8"),
+        (
+            "dataset.json",
+            "\"test_images\": 10000",
+            "\"test_images\": 9999",
+        ),
+        (
+            "checkpoint/state.json",
+            "\"epochs_done\": 1",
+            "\"epochs_done\": 0",
+        ),
+        ("checkpoint/state.json", "\"steps\": 5", "\"steps\": 4"),
+    ];
+    let resume = ["train", "--resume", run_s, "--epochs", "2", "--quiet"];
+    for (file, from, to) in edits {
+        let path = run.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file} has no {from}");
+        std::fs::write(&path, text.replace(from, to)).unwrap();
+        let err = fails(&resume);
+        assert!(
+            err.contains("changed after sepnet wrote it"),
+            "{file}: {err}"
+        );
+        std::fs::write(&path, text).unwrap();
+    }
+    let state = run.join("checkpoint/state.json");
+    let kept = std::fs::read(&state).unwrap();
+    std::fs::remove_file(&state).unwrap();
+    let err = fails(&resume);
+    assert!(err.contains("is missing, but the run has trained"), "{err}");
+    std::fs::write(&state, kept).unwrap();
+    ok(&resume);
+    assert_complete(&run, 2);
 }

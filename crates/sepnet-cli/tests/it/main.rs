@@ -6,5 +6,7 @@ mod commands;
 mod common;
 mod export;
 mod faults;
+mod flags;
+mod hostile;
 mod sweep;
 mod workflow;

@@ -44,7 +44,10 @@ fn run(args: &[String], extra: &[&str]) {
 
 /// The metrics of a comparison table (`compare.json`), without the wall-clock columns.
 fn metrics(dir: &Path) -> Vec<serde_json::Value> {
-    let mut rows = json(&dir.join("compare.json")).as_array().unwrap().clone();
+    let mut rows = json(&dir.join("compare.json"))["rows"]
+        .as_array()
+        .unwrap()
+        .clone();
     for row in &mut rows {
         let row = row.as_object_mut().unwrap();
         for timing in [

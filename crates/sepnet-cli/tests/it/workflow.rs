@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::common::{FASHION, TINY, fails, json, ok, sepnet};
+use crate::common::{FASHION, TINY, fails, json, ok, sepnet, test_image};
 
 #[test]
 #[cfg_attr(
@@ -82,12 +82,7 @@ fn train_eval_predict_compare_on_fashion_mnist() {
 fn predict_and_resume(dir: &Path, run: &Path) {
     let run_s = run.to_str().unwrap();
     // A test image as a PNG: a 28×28 grayscale image from the real test split.
-    let d = sepnet_data::mnist::load(Path::new(FASHION), "fashion-mnist").unwrap();
-    let png = dir.join("item.png");
-    image::GrayImage::from_raw(28, 28, d.test.images[..784].to_vec())
-        .unwrap()
-        .save(&png)
-        .unwrap();
+    let png = test_image(dir);
     let predicted: serde_json::Value = serde_json::from_str(&ok(&[
         "predict",
         "--checkpoint",
@@ -137,9 +132,20 @@ fn compare(dir: &Path, common: &[&str]) {
     ] {
         assert!(out.join(file).is_file(), "compare wrote no {file}");
     }
-    let rows = json(&out.join("compare.json"));
+    let table = json(&out.join("compare.json"));
+    let rows = &table["rows"];
     assert_eq!(rows.as_array().unwrap().len(), 2);
     assert_eq!(rows[0]["params_ratio"], 1.0);
+    // The settings behind the table are recorded, and its title names the step cap.
+    assert_eq!(table["settings"]["max_steps_per_epoch"], 40);
+    assert_eq!(table["settings"]["batch_size"], 64);
+    assert!(
+        table["title"]
+            .as_str()
+            .unwrap()
+            .contains("at most 40 steps per epoch"),
+        "{table}"
+    );
 }
 
 /// With stderr not a terminal (a log file, CI), compare still says what it does: a header per
