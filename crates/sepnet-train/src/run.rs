@@ -161,7 +161,9 @@ impl RunDir {
                 })
                 .map_err(|e| io_error(parent, e))?;
         }
-        sepnet_data::atomic::write(&path, bytes).map_err(|e| io_error(&path, e))
+        // A folder moved during the write shows as a missing file: say what happened.
+        sepnet_data::atomic::write(&path, bytes)
+            .map_err(|e| self.check_in_place().err().unwrap_or(io_error(&path, e)))
     }
 
     /// Writes `name` atomically as pretty JSON.

@@ -402,3 +402,31 @@ fn edited_or_lost_records_are_refused_on_resume() {
     ok(&resume);
     assert_complete(&run, 2);
 }
+
+/// A run directory moved away while training stops the run with an error at its next write:
+/// nothing is written at the old path, and the moved run keeps its files.
+#[test]
+#[cfg_attr(
+    not(has_fashion),
+    ignore = "needs Fashion-MNIST: apt-get install dataset-fashion-mnist"
+)]
+fn a_run_directory_moved_while_training_stops_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sepnet"))
+        .args(train_args(&run, 3, 300))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    while !run.join("dataset.json").exists() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let moved = dir.path().join("moved");
+    std::fs::rename(&run, &moved).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("moved or deleted"), "{err}");
+    assert!(!run.exists(), "nothing was written at the old path");
+    assert!(moved.join("config.json").is_file());
+}
