@@ -413,7 +413,7 @@ fn edited_or_lost_records_are_refused_on_resume() {
 fn a_run_directory_moved_while_training_stops_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sepnet"))
+    let child = Command::new(env!("CARGO_BIN_EXE_sepnet"))
         .args(train_args(&run, 3, 300))
         .stderr(Stdio::piped())
         .spawn()
