@@ -184,8 +184,9 @@ fn a_slurm_sweep_collects_to_the_local_table_even_after_a_cancelled_task() {
     let dir = tempfile::tempdir().unwrap();
     let reference = local(dir.path(), 120);
 
-    // The whole array, untouched.
-    let sweep = dir.path().join("sweep");
+    // The whole array, untouched; its folder holds a space, a quote and a `%`, which the batch
+    // script must quote for sbatch and for bash.
+    let sweep = dir.path().join("my sweep's 100%");
     run(
         &sweep_args(120),
         &["--plan", sweep.to_str().unwrap(), "--cpus-per-task", "1"],
