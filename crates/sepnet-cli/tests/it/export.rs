@@ -159,30 +159,17 @@ fn never_replaced(dir: &Path, run: &str) {
             .is_fifo()
     );
     // The samples file is checked before anything is written.
-    let err = fails(&[
-        "export",
-        run,
-        "--format",
-        "onnx",
-        "--samples",
-        "4",
-        "--out",
-        &format!("{state}.x"),
-    ]);
-    assert!(err.contains("checkpoint folder"), "{err}");
     let out = dir.join("m.onnx");
     std::fs::create_dir(dir.join("m.onnx.samples.safetensors")).unwrap();
-    let err = fails(&[
-        "export",
-        run,
-        "--format",
-        "onnx",
-        "--samples",
-        "4",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(err.contains("a folder"), "{err}");
+    let targets = [
+        (format!("{state}.x"), "checkpoint folder"),
+        (out.display().to_string(), "a folder"),
+    ];
+    for (target, why) in targets {
+        let args = ["export", run, "--format", "onnx", "--samples", "4", "--out"];
+        let err = fails(&[&args[..], &[target.as_str()]].concat());
+        assert!(err.contains(why), "{target}: {err}");
+    }
     assert!(
         !out.exists(),
         "nothing written when the samples path is refused"
