@@ -255,6 +255,23 @@ pub fn flag_name(id: &str) -> String {
     format!("--{}", id.replace('_', "-"))
 }
 
+/// Refuses a run directory where a folder of another kind is asked for (`--out` of compare,
+/// `--plan`): what sepnet writes there would mix with the run's own files.
+pub fn refuse_run_directory(flag: &str, dir: &std::path::Path) -> Result<()> {
+    if dir.join(sepnet_train::run::CONFIG).is_file() {
+        anyhow::bail!(
+            "{flag} {}: a run directory, not a folder for {}; choose another",
+            dir.display(),
+            if flag == "--plan" {
+                "a sweep"
+            } else {
+                "a comparison's runs"
+            }
+        );
+    }
+    Ok(())
+}
+
 /// Refuses a model named twice in a `--models` list (its runs and rows would collide).
 pub fn check_distinct(models: &[String]) -> Result<()> {
     for (i, model) in models.iter().enumerate() {

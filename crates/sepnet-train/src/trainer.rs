@@ -211,31 +211,17 @@ impl<'r> Trainer<'r> {
                 .seed(step_seed(config.seed, self.state.steps));
             self.learner.step(batch, lr, &mut sums);
             self.state.steps += 1;
-            if let Some(bad) = self.learner.model.first_non_finite() {
-                outcome = Err(Some(self.non_finite_weights(
-                    epoch + 1,
-                    sums.steps_done,
-                    &bad,
-                )));
-                break;
-            }
-            if sums.steps_done.is_multiple_of(READ_EVERY) {
-                let (loss, accuracy) = sums.means();
-                if !loss.is_finite() {
-                    outcome = Err(Some(self.non_finite(epoch + 1, sums.steps_done)));
+            match self.after_step(epoch, &sums, started) {
+                Err(error) => {
+                    outcome = Err(Some(error));
                     break;
                 }
-                self.reporter.step(sums.steps_done, loss, accuracy);
-                let done: f64 = self.state.history.iter().map(|m| m.train_seconds).sum();
-                let seconds = done + sums.seconds_before + started.elapsed().as_secs_f64();
-                let step = self.state.steps;
-                let record = StepRecord {
-                    step,
-                    loss,
-                    accuracy,
-                    seconds,
-                };
-                self.state.steps_log.push(record);
+                Ok(Some(record)) => {
+                    self.reporter
+                        .step(sums.steps_done, record.loss, record.accuracy);
+                    self.state.steps_log.push(record);
+                }
+                Ok(None) => {}
             }
         }
         match outcome {
@@ -258,6 +244,34 @@ impl<'r> Trainer<'r> {
             seconds,
             seen: sums.seen,
         })
+    }
+
+    /// Checks a step's weights (every step: the weights change only in steps, so no checkpoint
+    /// can hold a NaN) and loss (every [`READ_EVERY`] steps, when the running sums are read
+    /// back); then returns the progress record for the display and the TensorBoard curves.
+    fn after_step(
+        &self,
+        epoch: usize,
+        sums: &EpochSums,
+        started: Instant,
+    ) -> Result<Option<StepRecord>, TrainError> {
+        if let Some(bad) = self.learner.model.first_non_finite() {
+            return Err(self.non_finite_weights(epoch + 1, sums.steps_done, &bad));
+        }
+        if !sums.steps_done.is_multiple_of(READ_EVERY) {
+            return Ok(None);
+        }
+        let (loss, accuracy) = sums.means();
+        if !loss.is_finite() {
+            return Err(self.non_finite(epoch + 1, sums.steps_done));
+        }
+        let done: f64 = self.state.history.iter().map(|m| m.train_seconds).sum();
+        Ok(Some(StepRecord {
+            step: self.state.steps,
+            loss,
+            accuracy,
+            seconds: done + sums.seconds_before + started.elapsed().as_secs_f64(),
+        }))
     }
 
     /// Evaluates an epoch, records it, checkpoints it; stops the run if the reporter asks.
@@ -292,10 +306,6 @@ impl<'r> Trainer<'r> {
     /// Writes the model and optimizer under `tag` and commits the state; with a validation
     /// accuracy, the epoch becomes the best one when it beats it.
     fn save_checkpoint(&mut self, tag: &str, val_accuracy: Option<f64>) -> Result<(), TrainError> {
-        if let Some(bad) = self.learner.model.first_non_finite() {
-            let steps = self.state.partial.as_ref().map_or(0, |p| p.steps_done);
-            return Err(self.non_finite_weights(self.state.epochs_done + 1, steps, &bad));
-        }
         let model = checkpoint::model_bytes(&self.learner.model)?;
         let (model_ref, optim_ref) =
             checkpoint::write_files(&self.run, tag, &model, &self.learner.optim)?;
@@ -336,7 +346,7 @@ impl<'r> Trainer<'r> {
 
     /// What is kept after a failure: the last good checkpoint, or — when none was written —
     /// nothing at all (the run's files are removed, so its folder can be used again).
-    fn kept_after_failure(&self) -> String {
+    fn keep_or_release_after_failure(&self) -> String {
         match (&self.state.history.last(), &self.state.best) {
             (Some(last), Some(best)) => format!(
                 "The checkpoint of epoch {} is kept in {}/checkpoint (the best, epoch {}, too)",
@@ -363,7 +373,7 @@ impl<'r> Trainer<'r> {
         TrainError::NonFinite(format!(
             "the training loss became NaN or infinite in epoch {epoch} near step {step}; stopped. \
              {}. Try a lower --lr or --grad-clip 1.0",
-            self.kept_after_failure()
+            self.keep_or_release_after_failure()
         ))
     }
 
@@ -381,7 +391,7 @@ impl<'r> Trainer<'r> {
             self.state.steps,
             bad.layer + 1,
             bad.path,
-            self.kept_after_failure()
+            self.keep_or_release_after_failure()
         ))
     }
 

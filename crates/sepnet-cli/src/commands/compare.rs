@@ -121,13 +121,7 @@ fn check_out_folder(out: &std::path::Path) -> Result<()> {
     if out.exists() && !out.is_dir() {
         bail!("--out {}: not a folder", out.display());
     }
-    if out.join(sepnet_train::run::CONFIG).is_file() {
-        bail!(
-            "--out {}: a run directory, not a folder for a comparison's runs; choose another",
-            out.display()
-        );
-    }
-    Ok(())
+    crate::args::refuse_run_directory("--out", out)
 }
 
 /// Prints a comparison's result the way the output flags ask, and where its files went.

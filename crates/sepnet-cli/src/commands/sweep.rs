@@ -45,12 +45,7 @@ pub fn write_plan(
     slurm: &SlurmArgs,
 ) -> Result<Plan> {
     sweep::check_script_path(dir)?;
-    if dir.join(sepnet_train::run::CONFIG).is_file() {
-        bail!(
-            "--plan {}: a run directory, not a folder for a sweep; choose another",
-            dir.display()
-        );
-    }
+    crate::args::refuse_run_directory("--plan", dir)?;
     let plan = Plan::new(dir, models, repeats, runs);
     plan.write(dir)?;
     let options = SlurmOptions {
