@@ -132,6 +132,7 @@ fn check_reusable(
             differences.join(", ")
         )));
     }
+    check_same_teacher(planned, saved)?;
     let Some(now) = data else {
         return Ok(());
     };
@@ -146,6 +147,25 @@ fn check_reusable(
         planned.dir.display(),
         planned.model,
         differences.join("; ")
+    )))
+}
+
+/// Refuses an earlier distilled run whose teacher has been trained again since: its results
+/// would be those of another teacher's student.
+fn check_same_teacher(planned: &PlannedRun, saved: &RunConfig) -> Result<(), TrainError> {
+    let Some(distill) = &planned.config.distill else {
+        return Ok(());
+    };
+    let (_, now) = crate::teacher::teaching_weights(distill, &Run::open(&distill.teacher)?)?;
+    if saved.teacher.as_ref() == Some(&now) {
+        return Ok(());
+    }
+    Err(TrainError::Config(format!(
+        "{} holds a run of {} distilled from other weights of {} than those it holds now (the \
+         teacher was trained again); delete the student's folder, or pass --fresh after deleting both",
+        planned.dir.display(),
+        planned.model,
+        distill.teacher.display()
     )))
 }
 
@@ -229,6 +249,17 @@ pub struct Row {
     pub speedup: f64,
     /// Final test accuracy minus the first model's.
     pub accuracy_delta: f64,
+    /// With a teacher (`compare --distill-from`): the final test accuracy of this model
+    /// distilled from it (mean over seeds); `None` for the teacher and without one.
+    pub distilled_test_accuracy: Option<f64>,
+    /// Its standard deviation over seeds.
+    pub distilled_test_accuracy_std: Option<f64>,
+    /// Distilled minus plain final test accuracy.
+    pub distillation_gain: Option<f64>,
+    /// Fraction of test images on which the distilled model predicts the teacher's class.
+    pub teacher_agreement: Option<f64>,
+    /// Mean training seconds per epoch distilled (the teacher's forward pass included).
+    pub distilled_train_seconds_per_epoch: Option<f64>,
 }
 
 /// Mean and sample standard deviation (0 for one value).
@@ -276,6 +307,31 @@ fn row(model: &str, runs: &[&RunSummary]) -> Row {
         macs_ratio: 1.0,
         speedup: 1.0,
         accuracy_delta: 0.0,
+        distilled_test_accuracy: None,
+        distilled_test_accuracy_std: None,
+        distillation_gain: None,
+        teacher_agreement: None,
+        distilled_train_seconds_per_epoch: None,
+    }
+}
+
+/// Fills the distillation columns of `rows` from each student's distilled runs (`distilled`,
+/// by model name, one run per seed).
+pub fn add_distilled(rows: &mut [Row], distilled: &[(String, Vec<&RunSummary>)]) {
+    for (model, runs) in distilled {
+        let Some(row) = rows.iter_mut().find(|r| &r.model == model) else {
+            continue;
+        };
+        let taught = self::row(model, runs);
+        let agreement: Vec<f64> = runs
+            .iter()
+            .filter_map(|s| s.teacher.as_ref().map(|t| t.agreement))
+            .collect();
+        row.distilled_test_accuracy = Some(taught.final_test_accuracy);
+        row.distilled_test_accuracy_std = Some(taught.final_test_accuracy_std);
+        row.distillation_gain = Some(taught.final_test_accuracy - row.final_test_accuracy);
+        row.teacher_agreement = (!agreement.is_empty()).then(|| mean_std(&agreement).0);
+        row.distilled_train_seconds_per_epoch = Some(taught.train_seconds_per_epoch);
     }
 }
 
@@ -293,12 +349,19 @@ pub fn write_outputs(
     for r in rows {
         csv.serialize(r).expect("rows serialise");
     }
+    let distilled = rows.iter().filter_map(|r| {
+        r.distilled_test_accuracy.map(|a| Series {
+            name: format!("{} distilled", short(&r.model, 18)),
+            points: vec![(r.macs as f64, a)],
+        })
+    });
     let dots: Vec<Series> = rows
         .iter()
         .map(|r| Series {
-            name: r.model.chars().take(28).collect(),
+            name: short(&r.model, 28),
             points: vec![(r.macs as f64, r.final_test_accuracy)],
         })
+        .chain(distilled)
         .collect();
     let chart = |title, x_label, kind| Chart {
         title,
@@ -341,6 +404,11 @@ pub fn write_outputs(
         .collect()
 }
 
+/// The first `n` characters of a model's name, for a chart's legend.
+pub fn short(model: &str, n: usize) -> String {
+    model.chars().take(n).collect()
+}
+
 /// `compare.json`: the table with what produced it.
 #[derive(Clone, Debug, Serialize)]
 pub struct Table {
@@ -354,6 +422,8 @@ pub struct Table {
     pub settings: TrainConfig,
     /// One row per model.
     pub rows: Vec<Row>,
+    /// With `--distill-from`: the teacher (a model of the table) and how it taught.
+    pub distillation: Option<(String, crate::Distillation)>,
 }
 
 impl Table {
@@ -370,7 +440,28 @@ impl Table {
             repeats,
             settings: settings.clone(),
             rows: rows(per_model),
+            distillation: None,
         }
+    }
+
+    /// Adds the distilled runs of each student (`distilled`, by model name) taught by
+    /// `teacher` with `how`: columns of the table, words of the title.
+    pub fn with_distilled(
+        mut self,
+        teacher: &str,
+        how: &crate::Distillation,
+        distilled: &[(String, Vec<&RunSummary>)],
+    ) -> Table {
+        add_distilled(&mut self.rows, distilled);
+        self.title += &format!(
+            "; each student also distilled from {teacher} ({} weights, temperature {}, \
+             distillation weight {})",
+            serde_json::to_value(how.teacher_weights).map_or(String::new(), |v| shown(&v)),
+            how.temperature,
+            how.distill_weight
+        );
+        self.distillation = Some((teacher.into(), how.clone()));
+        self
     }
 }
 
@@ -438,11 +529,34 @@ fn pct(mean: f64, std: f64, repeats: usize) -> String {
     }
 }
 
+/// The columns a table with distilled runs adds.
+const DISTILLED_COLUMNS: [&str; 4] = [
+    "distilled final test acc",
+    "Δ distilled",
+    "agrees with teacher",
+    "s/epoch distilled",
+];
+
+/// A row's cells under [`DISTILLED_COLUMNS`] (dashes for the teacher).
+fn distilled_cells(r: &Row) -> Vec<String> {
+    let Some(accuracy) = r.distilled_test_accuracy else {
+        return vec!["—".into(); DISTILLED_COLUMNS.len()];
+    };
+    let std = r.distilled_test_accuracy_std.unwrap_or(0.0);
+    vec![
+        pct(accuracy, std, r.repeats),
+        format!("{:+.2} pt", 100.0 * r.distillation_gain.unwrap_or(0.0)),
+        r.teacher_agreement.map_or("—".into(), |a| pct(a, 0.0, 1)),
+        r.distilled_train_seconds_per_epoch
+            .map_or("—".into(), |s| format!("{s:.1}")),
+    ]
+}
+
 /// The comparison as a markdown table under its `title`.
 pub fn markdown(title: &str, rows: &[Row]) -> String {
     use crate::table::{Style, draw};
     use sepnet_model::group_thousands;
-    let header = [
+    let mut header = vec![
         "model",
         "params",
         "MACs",
@@ -456,10 +570,14 @@ pub fn markdown(title: &str, rows: &[Row]) -> String {
         "× speed",
         "Δ acc",
     ];
+    let distilled = rows.iter().any(|r| r.distilled_test_accuracy.is_some());
+    if distilled {
+        header.extend(DISTILLED_COLUMNS);
+    }
     let body = rows
         .iter()
         .map(|r| {
-            vec![
+            let mut cells = vec![
                 r.model.clone(),
                 group_thousands(r.params),
                 group_thousands(r.macs),
@@ -476,7 +594,11 @@ pub fn markdown(title: &str, rows: &[Row]) -> String {
                 format!("{:.3}", r.macs_ratio),
                 format!("{:.2}", r.speedup),
                 format!("{:+.2} pt", 100.0 * r.accuracy_delta),
-            ]
+            ];
+            if distilled {
+                cells.extend(distilled_cells(r));
+            }
+            cells
         })
         .collect();
     format!(

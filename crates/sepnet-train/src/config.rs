@@ -319,6 +319,75 @@ pub struct TrainConfig {
     pub max_steps_per_epoch: Option<usize>,
     /// The compute backend.
     pub backend: Backend,
+    /// Learn from a trained teacher's softened outputs as well as from the labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distill: Option<Distillation>,
+}
+
+/// Which weights of a finished run teach.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum TeacherWeights {
+    /// The epoch with the best validation accuracy.
+    Best,
+    /// After the last step.
+    Last,
+}
+
+/// Knowledge distillation (Hinton, Vinyals & Dean, arXiv:1503.02531): the loss is
+/// `distill_weight · T² · KL(softmax(teacher/T) ‖ softmax(student/T)) + (1 − distill_weight) ·
+/// cross-entropy`, the teacher run in inference mode on exactly the batches the student sees.
+///
+/// ```
+/// use sepnet_train::Distillation;
+/// let kd = Distillation::new("/runs/mnist-full".into());
+/// assert_eq!((kd.temperature, kd.distill_weight), (4.0, 0.9));
+/// assert!(Distillation { temperature: 0.0, ..kd }.check().unwrap_err().contains("--temperature"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Distillation {
+    /// The teacher's run directory, absolute.
+    pub teacher: PathBuf,
+    /// Which of its weights teach.
+    pub teacher_weights: TeacherWeights,
+    /// Softmax temperature T of both networks' outputs in the distillation term.
+    pub temperature: f64,
+    /// Weight A of the distillation term; the labels' cross-entropy gets 1 − A.
+    pub distill_weight: f64,
+}
+
+impl Distillation {
+    /// Distillation from the run in `teacher` with the defaults: its best weights, T = 4,
+    /// A = 0.9 — the plain-distillation baseline of CRD/RepDistiller (arXiv:1910.10699),
+    /// whose CIFAR figures `docs/results.md` sets beside sepnet's.
+    pub fn new(teacher: PathBuf) -> Self {
+        Distillation {
+            teacher,
+            teacher_weights: TeacherWeights::Best,
+            temperature: 4.0,
+            distill_weight: 0.9,
+        }
+    }
+
+    /// Refuses a temperature or weight outside its range (NaN included).
+    pub fn check(&self) -> Result<(), String> {
+        let t = self.temperature;
+        if !(t > 0.0 && t <= 1000.0) {
+            return Err(format!(
+                "--temperature must be in (0, 1000], got {}",
+                show(t)
+            ));
+        }
+        let a = self.distill_weight;
+        if !(0.0..=1.0).contains(&a) {
+            return Err(format!(
+                "--distill-weight must be in [0, 1], got {}",
+                show(a)
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for TrainConfig {
@@ -345,6 +414,7 @@ impl Default for TrainConfig {
             input_scaling: InputScaling::Standardize,
             max_steps_per_epoch: None,
             backend: Backend::Flex,
+            distill: None,
         }
     }
 }
@@ -410,6 +480,9 @@ impl TrainConfig {
             return Err("--early-stopping must be at least 1 epoch".into());
         }
         self.validation.check()?;
+        if let Some(distill) = &self.distill {
+            distill.check()?;
+        }
         self.schedule
             .check()
             .map_err(|e| format!("--schedule: {e}"))

@@ -19,6 +19,23 @@ pub struct Evaluation {
     pub confusion: Vec<Vec<u64>>,
     /// Images evaluated.
     pub images: usize,
+    /// The predicted class of each image, in the split's order.
+    #[serde(skip)]
+    pub predicted: Vec<u32>,
+}
+
+impl Evaluation {
+    /// Fraction of images on which this evaluation and `other`, of the same split, predict the
+    /// same class.
+    pub fn agreement(&self, other: &Evaluation) -> f64 {
+        let same = self
+            .predicted
+            .iter()
+            .zip(&other.predicted)
+            .filter(|(a, b)| a == b)
+            .count();
+        same as f64 / self.predicted.len().max(1) as f64
+    }
 }
 
 /// Evaluates `model` (already in inference mode, on a plain device) on `split`.
@@ -33,6 +50,7 @@ pub fn evaluate(
     let loss_fn = CrossEntropyLossConfig::new().init(device);
     let mut confusion = vec![vec![0u64; classes]; classes];
     let mut loss_sum = 0.0;
+    let mut all_predicted = Vec::with_capacity(split.len());
     for batch in Batches::new(split, shape, norm, BatchConfig::eval(500), 0, 0) {
         let truths = batch.labels.clone(); // n labels, kept for the confusion matrix
         let n = truths.len();
@@ -47,6 +65,7 @@ pub fn evaluate(
             .expect("int data");
         for (truth, guess) in truths.iter().zip(predicted) {
             confusion[*truth as usize][guess as usize] += 1;
+            all_predicted.push(guess as u32);
         }
     }
     let images = split.len();
@@ -69,5 +88,6 @@ pub fn evaluate(
         per_class_accuracy,
         confusion,
         images,
+        predicted: all_predicted,
     }
 }

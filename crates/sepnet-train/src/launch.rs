@@ -12,6 +12,7 @@ use crate::record::{NetworkRecord, RunConfig};
 use crate::report::Reporter;
 use crate::resume::{ResumeRequest, reconcile};
 use crate::run::{DATASET, RunDir, read_json};
+use crate::teacher::Teacher;
 use crate::trainer::Trainer;
 
 /// Trains `config` into a new run directory `dir`.
@@ -29,11 +30,28 @@ pub fn train(
 ) -> Result<RunSummary, TrainError> {
     let data = prepare(config)?;
     let network = NetworkRecord::of(&data.spec, data.adaptation.clone())?;
-    let record = RunConfig::new(config.clone(), network);
+    let teacher = open_teacher(config, &data, dir)?;
+    let record = RunConfig {
+        teacher: teacher.as_ref().map(|t| t.record.clone()),
+        ..RunConfig::new(config.clone(), network)
+    };
     let run = RunDir::create(dir)?;
-    let trainer = Trainer::new(run, record, data, None, reporter)?;
+    let trainer = Trainer::new(run, record, data, None, teacher, reporter)?;
     trainer.write_record()?;
     trainer.fit()
+}
+
+/// The teacher of a distilled `config`, checked against the student's data and run directory.
+fn open_teacher(
+    config: &TrainConfig,
+    data: &crate::Prepared,
+    dir: &Path,
+) -> Result<Option<Teacher>, TrainError> {
+    config
+        .distill
+        .as_ref()
+        .map(|distill| Teacher::open(distill, data, dir))
+        .transpose()
 }
 
 /// Continues the run in `dir` from its checkpoint (or from the start when it stopped before
@@ -75,8 +93,16 @@ pub fn resume(
         threads,
         ..saved
     };
+    let teacher = open_teacher(&record.config, &data, dir)?;
+    if let Some(teacher) = &teacher {
+        let recorded = record.teacher.as_ref().ok_or_else(|| TrainError::Damaged {
+            path: dir.join(crate::run::CONFIG),
+            problem: "a distilled run without the record of its teacher's weights".into(),
+        })?;
+        teacher.check_unchanged(recorded)?;
+    }
     let fresh_start = state.is_none();
-    let mut trainer = Trainer::new(run, record, data, state, reporter)?;
+    let mut trainer = Trainer::new(run, record, data, state, teacher, reporter)?;
     if let Some(note) = &threads_note {
         trainer.note(note);
     }

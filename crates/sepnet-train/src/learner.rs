@@ -11,7 +11,8 @@ use crate::checkpoint::{self, PartialEpoch, TrainState};
 use crate::config::TrainConfig;
 use crate::prepare::Prepared;
 use crate::run::RunDir;
-use crate::step::train_step;
+use crate::step::minimise;
+use crate::teacher::Teacher;
 use crate::{TrainError, optimizer};
 
 /// Mixes a step into the seed for burn's device RNG (dropout), so each step's masks depend
@@ -20,11 +21,13 @@ pub(crate) fn step_seed(seed: u64, step: usize) -> u64 {
     seed ^ (step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
-/// The model, its optimizer and the loss, on the training device.
+/// The model, its optimizer and the loss (with the teacher of a distilled run), on the
+/// training device.
 pub(crate) struct Learner {
     pub(crate) model: Network,
     pub(crate) optim: ModuleOptimizer,
     pub(crate) loss_fn: CrossEntropyLoss,
+    pub(crate) teacher: Option<Teacher>,
     pub(crate) device: Device,
 }
 
@@ -44,6 +47,7 @@ impl Learner {
         config: &TrainConfig,
         data: &Prepared,
         state: Option<&TrainState>,
+        teacher: Option<Teacher>,
     ) -> Result<Learner, TrainError> {
         let device = data.device.clone().autodiff();
         device.seed(config.seed);
@@ -61,6 +65,7 @@ impl Learner {
             model,
             optim,
             loss_fn,
+            teacher,
             device,
         })
     }
@@ -72,14 +77,15 @@ impl Learner {
         // The optimizer takes the model by value; an empty network holds its place meanwhile
         // (a clone would share the parameters and cost the optimizer its in-place updates).
         let model = std::mem::replace(&mut self.model, Network { layers: Vec::new() });
-        let out = train_step(
-            model,
-            &mut self.optim,
-            &self.loss_fn,
-            images,
-            labels.clone(),
-            lr,
-        );
+        let (loss_fn, teacher) = (&self.loss_fn, self.teacher.as_ref());
+        let teacher_sees = teacher.map(|_| images.clone().inner());
+        let out = minimise(model, &mut self.optim, images, lr, |logits| {
+            let hard = loss_fn.forward(logits.clone(), labels.clone());
+            match (teacher, teacher_sees) {
+                (Some(teacher), Some(images)) => teacher.loss(logits, images, hard),
+                _ => hard,
+            }
+        });
         self.model = out.model;
         sums.add(out.loss * n as f64, correct(out.logits, labels.inner()), n);
     }

@@ -26,6 +26,7 @@ pub mod checkpoint;
 pub mod classify;
 pub mod compare;
 mod config;
+pub mod distill;
 mod evaluate;
 pub mod export;
 #[cfg(unix)]
@@ -47,12 +48,13 @@ pub mod run;
 mod step;
 pub mod sweep;
 pub mod table;
+mod teacher;
 pub mod tensorboard;
 mod trainer;
 
 use std::path::PathBuf;
 
-pub use config::{OptimizerKind, Schedule, TrainConfig, Validation};
+pub use config::{Distillation, OptimizerKind, Schedule, TeacherWeights, TrainConfig, Validation};
 pub use evaluate::{Evaluation, evaluate};
 pub use launch::{resume, train};
 pub use metrics::{EpochMetrics, RunSummary};
@@ -60,6 +62,7 @@ pub use prepare::{DatasetInfo, Prepared, prepare};
 pub use record::{NetworkRecord, RUN_FORMAT, Run, RunConfig, Weights};
 pub use resume::ResumeRequest;
 pub use step::{StepOutput, train_step};
+pub use teacher::{TeacherRecord, TeacherSummary};
 
 /// Why training (or opening a run) stopped.
 #[derive(Debug, thiserror::Error)]

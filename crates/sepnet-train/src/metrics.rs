@@ -69,4 +69,7 @@ pub struct RunSummary {
     pub classes: Vec<String>,
     /// Backend that ran it.
     pub backend: sepnet_model::Backend,
+    /// The teacher of a distilled run, and how closely the student follows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher: Option<crate::TeacherSummary>,
 }

@@ -75,6 +75,9 @@ pub struct RunConfig {
     /// CPU threads the run trains with (RAYON_NUM_THREADS, else one per CPU): parallel sums
     /// are split by thread, so another count gives other last bits.
     pub threads: usize,
+    /// The weights that teach a distilled run (`config.distill`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher: Option<crate::TeacherRecord>,
 }
 
 impl RunConfig {
@@ -90,6 +93,7 @@ impl RunConfig {
             config,
             network,
             threads: cpu_threads(),
+            teacher: None,
         }
     }
 

@@ -6,9 +6,10 @@ use serde_json::Value;
 use crate::TrainError;
 use crate::config::TrainConfig;
 
-/// Settings a resumed run may change: more epochs, and where its (unchanged) data now live.
-/// Every other setting given again must equal the run's own.
-const MAY_CHANGE: &[&str] = &["epochs", "data_dir", "dataset"];
+/// Settings a resumed run may change: more epochs, and where its (unchanged) data and teacher
+/// now live — the data are checked against `dataset.json`, the teacher's weights against their
+/// SHA-256 in `config.json`. Every other setting given again must equal the run's own.
+const MAY_CHANGE: &[&str] = &["epochs", "data_dir", "dataset", "distill.teacher"];
 
 /// The settings asked for when resuming: a whole configuration, and which of its fields the
 /// user actually gave (by their `config.json` key; model options as `model_options.alpha`).
@@ -78,18 +79,19 @@ pub fn reconcile(
             continue;
         }
         let change = format!("{} {}", flag_of(key), show(wanted));
-        if MAY_CHANGE.contains(&key.as_str()) {
+        let slot = merged.pointer_mut(&at);
+        if let (true, Some(slot), Some(value)) = (MAY_CHANGE.contains(&key.as_str()), slot, wanted)
+        {
+            *slot = value.clone();
             notes.push(format!("{change} (was {})", show(was.as_ref())));
-            if let (Some(slot), Some(value)) = (merged.pointer_mut(&at), wanted) {
-                *slot = value.clone();
-            }
         } else {
             refused.push(format!("{change} (this run: {})", show(was.as_ref())));
         }
     }
     if !refused.is_empty() {
         return Err(TrainError::Config(format!(
-            "a resumed run keeps its settings; only --epochs, --dataset and --data-dir may change. \
+            "a resumed run keeps its settings; only --epochs, --dataset, --data-dir and --teacher \
+             (moved, with the same weights) may change. \
              Refused: {}. Leave them out, or start a new run with another --out",
             refused.join(", ")
         )));

@@ -25,8 +25,21 @@ pub fn train_step(
     labels: Tensor<1, Int>,
     lr: f64,
 ) -> StepOutput {
+    minimise(model, optim, images, lr, |logits| {
+        loss_fn.forward(logits, labels)
+    })
+}
+
+/// One optimizer step of `model` on `images`, minimising `loss` of its logits.
+pub(crate) fn minimise(
+    model: Network,
+    optim: &mut ModuleOptimizer,
+    images: Tensor<4>,
+    lr: f64,
+    loss: impl FnOnce(Tensor<2>) -> Tensor<1>,
+) -> StepOutput {
     let logits = model.forward(images);
-    let loss = loss_fn.forward(logits.clone(), labels);
+    let loss = loss(logits.clone());
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     StepOutput {
         model: optim.step(lr, model, grads),

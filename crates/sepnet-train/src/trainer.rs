@@ -17,6 +17,7 @@ use crate::prepare::Prepared;
 use crate::record::RunConfig;
 use crate::report::Reporter;
 use crate::run::{DATASET, RunDir, SUMMARY};
+use crate::teacher::{Teacher, TeacherSummary};
 use crate::{TrainError, history};
 
 /// How often (in steps) the running loss is read back for the progress display and the
@@ -51,10 +52,11 @@ impl<'r> Trainer<'r> {
         record: RunConfig,
         data: Prepared,
         state: Option<TrainState>,
+        teacher: Option<Teacher>,
         reporter: &'r mut dyn Reporter,
     ) -> Result<Trainer<'r>, TrainError> {
         let config = &record.config;
-        let learner = Learner::new(&run, config, &data, state.as_ref())?;
+        let learner = Learner::new(&run, config, &data, state.as_ref(), teacher)?;
         let (train, _) = data.splits();
         let batches = Batches::new(
             train,
@@ -121,6 +123,15 @@ impl<'r> Trainer<'r> {
             config.backend,
             self.run.path().display()
         );
+        if let (Some(kd), Some(teacher)) = (&config.distill, &self.record.teacher) {
+            text += &format!(
+                "\n  distilled from {} (epoch {}'s weights), temperature {}, distillation weight {}",
+                kd.teacher.display(),
+                teacher.epoch,
+                kd.temperature,
+                kd.distill_weight
+            );
+        }
         if !network.adaptation.is_none() {
             text += &format!(
                 "\n  the built-in model was fitted to the dataset: {}",
@@ -415,7 +426,12 @@ impl<'r> Trainer<'r> {
         let test = self.evaluate_on(&self.data.dataset.test, &self.learner.model.valid());
         let inference_seconds = started.elapsed().as_secs_f64();
         let (best_epoch, best_test) = self.best_on_test(&test)?;
-        let summary = summarise(
+        let teacher = self
+            .learner
+            .teacher
+            .as_ref()
+            .map(|t| self.compare_with(t, &test));
+        let mut summary = summarise(
             &self.record,
             &self.data.dataset,
             &self.state.history,
@@ -423,8 +439,20 @@ impl<'r> Trainer<'r> {
             (best_epoch, best_test),
             inference_seconds,
         );
+        summary.teacher = teacher;
         self.run.write_json(SUMMARY, &summary)?;
         Ok(summary)
+    }
+
+    /// The teacher's test accuracy and how often the student (`student`: its last model's test
+    /// evaluation) predicts the teacher's class.
+    fn compare_with(&self, teacher: &Teacher, student: &Evaluation) -> TeacherSummary {
+        let taught = self.evaluate_on(&self.data.dataset.test, &teacher.network);
+        TeacherSummary {
+            run: teacher.distill.teacher.clone(),
+            test_accuracy: taught.accuracy,
+            agreement: student.agreement(&taught),
+        }
     }
 
     /// The best validation epoch and its model's test accuracy.
@@ -500,5 +528,6 @@ fn summarise(
         confusion_matrix: test.confusion.clone(),
         classes: dataset.classes.clone(),
         backend: record.config.backend,
+        teacher: None,
     }
 }

@@ -3,6 +3,7 @@
 //! Tests that need the dataset are ignored, with the reason, when it is absent.
 
 mod common;
+mod distill;
 mod export;
 mod faults;
 mod learning;

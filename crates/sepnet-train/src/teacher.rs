@@ -1,0 +1,190 @@
+//! The teacher of a distilled run: a finished run, checked against the student's data and
+//! network before anything is written, its weights loaded for inference; and what the
+//! student's `config.json` and `summary.json` record about it.
+
+use std::path::Path;
+
+use burn::tensor::Tensor;
+use sepnet_model::Network;
+use serde::{Deserialize, Serialize};
+
+use crate::TrainError;
+use crate::checkpoint::{self, FileRef};
+use crate::config::{Distillation, TeacherWeights};
+use crate::distill::{mix, soft_loss};
+use crate::prepare::Prepared;
+use crate::record::Run;
+use crate::run::is_being_written;
+
+/// Which weights taught a distilled run (in its `config.json`): a resume refuses a teacher
+/// whose weights have changed since.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TeacherRecord {
+    /// The teacher run's id (its `config.json`).
+    pub run_id: String,
+    /// SHA-256 of the weights file that teaches.
+    pub weights_sha256: String,
+    /// The epoch those weights come from.
+    pub epoch: usize,
+}
+
+/// How the student compares with its teacher on the test split (in its `summary.json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TeacherSummary {
+    /// The teacher's run directory.
+    pub run: std::path::PathBuf,
+    /// The teaching weights' test accuracy.
+    pub test_accuracy: f64,
+    /// Fraction of test images on which the student's last model predicts the teacher's class.
+    pub agreement: f64,
+}
+
+/// A finished run's network teaching a student, on the student's inference device.
+pub(crate) struct Teacher {
+    pub(crate) network: Network,
+    pub(crate) distill: Distillation,
+    pub(crate) record: TeacherRecord,
+}
+
+fn refuse(distill: &Distillation, problem: impl std::fmt::Display) -> TrainError {
+    TrainError::Config(format!(
+        "--teacher {}: {problem}",
+        distill.teacher.display()
+    ))
+}
+
+impl Teacher {
+    /// Opens the teacher of `distill` for the student to be written in `student_dir`, refusing
+    /// the student's own run, a run still being written or unfinished, and one trained on other
+    /// data, inputs or classes.
+    pub(crate) fn open(
+        distill: &Distillation,
+        data: &Prepared,
+        student_dir: &Path,
+    ) -> Result<Teacher, TrainError> {
+        let dir = &distill.teacher;
+        let same = |a: &Path, b: &Path| {
+            a.canonicalize()
+                .ok()
+                .is_some_and(|a| b.canonicalize().ok() == Some(a))
+        };
+        if same(dir, student_dir) {
+            return Err(refuse(
+                distill,
+                "this is the student's own run directory: a run cannot teach itself",
+            ));
+        }
+        if is_being_written(dir) {
+            return Err(refuse(
+                distill,
+                "the run is still being written by another sepnet process; wait until it finishes",
+            ));
+        }
+        let run = Run::open(dir).map_err(|e| refuse(distill, e))?;
+        if run.summary()?.is_none() {
+            return Err(refuse(
+                distill,
+                format!(
+                    "the run has not finished (no summary.json); finish it first with `sepnet train --resume {}`",
+                    dir.display()
+                ),
+            ));
+        }
+        check_matches(distill, &run, data)?;
+        let (file, record) = teaching_weights(distill, &run)?;
+        let spec = run.config.network.network_spec()?;
+        let fresh = Network::new(&spec, &data.device).map_err(|e| TrainError::Config(e.message))?;
+        let network = checkpoint::load_model(dir, &file, fresh)?;
+        Ok(Teacher {
+            network,
+            distill: distill.clone(),
+            record,
+        })
+    }
+
+    /// Refuses to go on when the weights differ from those that taught the run so far.
+    pub(crate) fn check_unchanged(&self, recorded: &TeacherRecord) -> Result<(), TrainError> {
+        if &self.record == recorded {
+            return Ok(());
+        }
+        Err(refuse(
+            &self.distill,
+            format!(
+                "the teacher is not the one this run learnt from (run {} epoch {} with weights {}; \
+             found run {} epoch {} with weights {}): a resumed student would learn from another teacher",
+                recorded.run_id,
+                recorded.epoch,
+                &recorded.weights_sha256[..12.min(recorded.weights_sha256.len())],
+                self.record.run_id,
+                self.record.epoch,
+                &self.record.weights_sha256[..12],
+            ),
+        ))
+    }
+
+    /// The training loss of a batch: the student's `logits` against the teacher's outputs
+    /// for the same `images` (on the inference device) and the labels' cross-entropy `hard`.
+    pub(crate) fn loss(&self, logits: Tensor<2>, images: Tensor<4>, hard: Tensor<1>) -> Tensor<1> {
+        let taught = self.network.forward(images);
+        let soft = soft_loss(logits, taught, self.distill.temperature);
+        mix(soft, hard, self.distill.distill_weight)
+    }
+}
+
+/// The weights file of the teacher `run` that `distill` asks for, and its record.
+pub(crate) fn teaching_weights(
+    distill: &Distillation,
+    run: &Run,
+) -> Result<(FileRef, TeacherRecord), TrainError> {
+    let state = run
+        .state()?
+        .ok_or_else(|| refuse(distill, "the run has no checkpoint"))?;
+    let (file, epoch) = match (distill.teacher_weights, &state.best) {
+        (TeacherWeights::Best, Some(best)) => (best.model.clone(), best.epoch),
+        _ => (state.model.clone(), state.epochs_done),
+    };
+    let record = TeacherRecord {
+        run_id: run.config.run_id.clone(),
+        weights_sha256: file.sha256.clone(),
+        epoch,
+    };
+    Ok((file, record))
+}
+
+/// Refuses a teacher trained on other data (images, labels, normalisation) or with another
+/// input shape or number of classes than the student.
+fn check_matches(distill: &Distillation, run: &Run, data: &Prepared) -> Result<(), TrainError> {
+    let differences = run.dataset.differences(&data.info);
+    if !differences.is_empty() {
+        return Err(refuse(
+            distill,
+            format!(
+                "the teacher was trained on other data than the student's {}: {}",
+                data.info.name,
+                differences.join("; ")
+            ),
+        ));
+    }
+    if run.dataset.normalization != data.info.normalization {
+        return Err(refuse(
+            distill,
+            format!(
+                "the teacher saw its inputs scaled otherwise ({:?}, the student's: {:?}); train the \
+             student with the teacher's --input-scaling",
+                run.dataset.normalization, data.info.normalization
+            ),
+        ));
+    }
+    let (input, classes) = (data.spec.input, data.spec.classes().unwrap_or(0));
+    let network = &run.config.network;
+    if network.input != input || network.classes != classes {
+        return Err(refuse(
+            distill,
+            format!(
+                "the teacher takes {:?} inputs into {} classes, the student {input:?} into {classes}",
+                network.input, network.classes
+            ),
+        ));
+    }
+    Ok(())
+}
