@@ -6,7 +6,9 @@ use anyhow::Result;
 use sepnet_data::{DatasetKind, InputScaling};
 use sepnet_model::layers::DepthwiseFans;
 use sepnet_model::{Backend, ModelOptions};
-use sepnet_train::{OptimizerKind, Schedule, TrainConfig, Validation};
+use sepnet_train::{
+    Distillation, OptimizerKind, Schedule, TeacherWeights, TrainConfig, Validation,
+};
 
 /// Options that shape a model (every command that builds one takes them).
 #[derive(clap::Args, Clone, Debug)]
@@ -122,6 +124,52 @@ pub struct OptimArgs {
     pub early_stopping: Option<usize>,
 }
 
+/// How a teacher's outputs enter the loss (`train --teacher`, `compare --distill-from`).
+#[derive(clap::Args, Clone, Copy, Debug)]
+pub struct DistillArgs {
+    /// Softmax temperature T of the distillation term (Hinton et al. used 20 on MNIST; higher
+    /// = softer targets, more of the teacher's "dark knowledge" about the wrong classes).
+    #[arg(long, value_name = "T", default_value_t = 4.0, value_parser = number, help_heading = "Distillation")]
+    pub temperature: f64,
+    /// Weight A of the distillation term: loss = A·T²·KL(teacher ‖ student) + (1 − A)·cross-entropy.
+    #[arg(long, value_name = "A", default_value_t = 0.9, value_parser = number, help_heading = "Distillation")]
+    pub distill_weight: f64,
+    /// Which weights of the teacher's run teach: those of its best validation epoch, or its last.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "best",
+        help_heading = "Distillation"
+    )]
+    pub teacher_weights: TeacherWeights,
+}
+
+impl DistillArgs {
+    /// The clap ids of these flags.
+    pub const IDS: [&'static str; 3] = ["temperature", "distill_weight", "teacher_weights"];
+
+    /// Distillation from the run in `teacher` with these settings.
+    pub fn from(&self, teacher: &std::path::Path) -> Result<Distillation> {
+        Ok(Distillation {
+            teacher_weights: self.teacher_weights,
+            temperature: self.temperature,
+            distill_weight: self.distill_weight,
+            ..Distillation::new(std::path::absolute(teacher)?)
+        })
+    }
+
+    /// Refuses these flags when no teacher is named (`teacher_flag`: the flag that names one).
+    pub fn check_used(given: &[String], teacher_flag: &str, has_teacher: bool) -> Result<()> {
+        match given.iter().find(|id| Self::IDS.contains(&id.as_str())) {
+            Some(id) if !has_teacher => anyhow::bail!(
+                "{} sets how a teacher teaches; name the teacher with {teacher_flag} (or leave it out)",
+                flag_name(id)
+            ),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// The compute backend.
 #[derive(clap::Args, Clone, Copy, Debug)]
 pub struct BackendArg {
@@ -164,6 +212,8 @@ pub struct TrainArgs {
     pub optim: OptimArgs,
     #[command(flatten)]
     pub backend: BackendArg,
+    #[command(flatten)]
+    pub distill: DistillArgs,
 }
 
 impl TrainArgs {
@@ -201,6 +251,7 @@ impl TrainArgs {
             input_scaling: self.data.input_scaling,
             max_steps_per_epoch: o.max_steps,
             backend: self.backend.backend,
+            distill: None,
         })
     }
 }
@@ -211,6 +262,7 @@ pub fn config_key(id: &str) -> Option<String> {
         "input" | "classes" | "alpha" | "rho" | "depthwise_fans" => format!("model_options.{id}"),
         "blocks" => "model_options.vgg_blocks".into(),
         "max_steps" => "max_steps_per_epoch".into(),
+        "teacher" | "temperature" | "distill_weight" | "teacher_weights" => format!("distill.{id}"),
         "val_split" | "validate_on_test" => "validation".into(),
         "model" | "out" | "resume" | "json" | "quiet" => return None,
         other => other.into(),

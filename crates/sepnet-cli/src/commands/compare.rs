@@ -9,7 +9,7 @@ use sepnet_train::compare::{self, Finished, PlannedRun};
 use sepnet_train::plot::Series;
 use sepnet_train::report::{Console, Style};
 
-use crate::args::{OutputArgs, TrainArgs, sanitize, split_models};
+use crate::args::{DistillArgs, OutputArgs, TrainArgs, sanitize, split_models};
 use crate::stop;
 
 /// The most seeds per model: a thousand trainings of each is already a large sweep, and the
@@ -73,6 +73,11 @@ pub struct Args {
     /// With --collect: accept a table of the finished runs when some are missing.
     #[arg(long, requires = "collect", help_heading = "Sweeps")]
     partial: bool,
+    /// Distil: train MODEL first (it becomes the table's reference), then every other model
+    /// twice — alone and taught by MODEL's run of the same seed — and add the distilled
+    /// accuracy, its gain, the agreement with the teacher and the time per epoch to the table.
+    #[arg(long, value_name = "MODEL", help_heading = "Distillation")]
+    distill_from: Option<String>,
     #[command(flatten)]
     slurm: super::sweep::SlurmArgs,
     #[command(flatten)]
@@ -90,30 +95,74 @@ fn duration(seconds: f64) -> String {
     }
 }
 
+/// The run directory of `folder` (a model's sanitised name) with `seed`.
+fn run_dir(args: &Args, folder: &str, seed: u64) -> Result<PathBuf> {
+    let root = match &args.plan {
+        Some(dir) => super::sweep::runs_root(&std::path::absolute(dir)?),
+        None => args.out.clone(),
+    };
+    let dir = root.join(folder);
+    Ok(if args.repeats == 1 {
+        dir
+    } else {
+        dir.join(format!("seed-{seed}"))
+    })
+}
+
+/// Every run, model by model and seed by seed; with a teacher, then each student's distilled
+/// runs, taught by the teacher's run of the same seed.
 fn plan(args: &Args, models: &[String]) -> Result<Vec<PlannedRun>> {
     let mut runs = Vec::new();
+    let seeds = || (0..args.repeats).map(|r| args.train.optim.seed + r);
     for model in models {
-        for r in 0..args.repeats {
-            let seed = args.train.optim.seed + r;
-            let root = match &args.plan {
-                Some(dir) => super::sweep::runs_root(&std::path::absolute(dir)?),
-                None => args.out.clone(),
-            };
-            let dir = root.join(sanitize(model));
-            let dir = if args.repeats == 1 {
-                dir
-            } else {
-                dir.join(format!("seed-{seed}"))
-            };
-            let config = args.train.config(model, seed)?;
+        for seed in seeds() {
             runs.push(PlannedRun {
                 model: model.clone(),
+                config: args.train.config(model, seed)?,
+                dir: run_dir(args, &sanitize(model), seed)?,
+            });
+        }
+    }
+    let Some(teacher) = &args.distill_from else {
+        return Ok(runs);
+    };
+    for model in models.iter().filter(|m| *m != teacher) {
+        for seed in seeds() {
+            let mut config = args.train.config(model, seed)?;
+            let teacher_dir = run_dir(args, &sanitize(teacher), seed)?;
+            config.distill = Some(args.train.distill.from(&teacher_dir)?);
+            runs.push(PlannedRun {
+                model: format!("{model} {DISTILLED}"),
                 config,
-                dir,
+                dir: run_dir(args, &format!("{}-{DISTILLED}", sanitize(model)), seed)?,
             });
         }
     }
     Ok(runs)
+}
+
+/// What a distilled run's label and folder add to its model's name.
+const DISTILLED: &str = "distilled";
+
+/// The models in table order: with a teacher, the teacher first (the reference of the ratios
+/// and the run its students wait for); refuses a teacher with no student.
+fn ordered_models(args: &Args) -> Result<Vec<String>> {
+    let mut models = split_models(&args.models);
+    crate::args::check_distinct(&models)?;
+    if let Some(teacher) = &args.distill_from {
+        models.retain(|m| m != teacher);
+        if models.is_empty() {
+            bail!("--distill-from {teacher}: name the students to distil it into with --models");
+        }
+        if args.plan.is_some() {
+            bail!(
+                "--distill-from with --plan: a sweep's tasks do not yet wait for their teacher; \
+                 run the comparison on one machine (leave --plan out)"
+            );
+        }
+        models.insert(0, teacher.clone());
+    }
+    Ok(models)
 }
 
 /// Refuses an `--out` that is not a folder (or not yet one), or that is a run directory.
@@ -182,8 +231,8 @@ pub fn run(args: Args, given: &[String]) -> Result<()> {
         super::sweep::run_plan(dir, args.workers as usize)?;
         return super::sweep::collect(dir, false, style);
     }
-    let models = split_models(&args.models);
-    crate::args::check_distinct(&models)?;
+    DistillArgs::check_used(given, "--distill-from MODEL", args.distill_from.is_some())?;
+    let models = ordered_models(&args)?;
     check_out_folder(&args.out)?;
     let runs = plan(&args, &models)?;
     let (macs, data) = compare::check(&runs)?;
@@ -193,23 +242,15 @@ pub fn run(args: Args, given: &[String]) -> Result<()> {
         return Ok(());
     }
     let finished = train_all(&runs, &macs, &data, args.fresh, style)?;
-    let repeats = args.repeats as usize;
-    let per_model: Vec<(String, Vec<&sepnet_train::RunSummary>)> = models
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let runs = &finished[i * repeats..(i + 1) * repeats];
-            (m.clone(), runs.iter().map(|f| &f.summary).collect())
-        })
-        .collect();
-    let table = compare::Table::new(&models, repeats, &runs[0].config, &per_model);
+    let table = table(&args, &models, &runs, &finished);
     let markdown = compare::markdown(&table.title, &table.rows);
-    let curves: Vec<Series> = models
-        .iter()
-        .enumerate()
-        .map(|(i, m)| Series {
-            name: m.chars().take(28).collect(),
-            points: finished[i * repeats]
+    let repeats = args.repeats as usize;
+    // The first seed's validation curve of each run kind: the models, then the distilled.
+    let curves: Vec<Series> = (0..runs.len())
+        .step_by(repeats)
+        .map(|i| Series {
+            name: compare::short(&runs[i].model, 28),
+            points: finished[i]
                 .history
                 .iter()
                 .map(|e| (e.epoch as f64, e.val_accuracy))
@@ -218,6 +259,40 @@ pub fn run(args: Args, given: &[String]) -> Result<()> {
         .collect();
     let files = compare::write_outputs(&args.out, &table, &markdown, &curves)?;
     print(style, &table.rows, &markdown, &files)
+}
+
+/// The table of the finished runs, planned by [`plan`]: the models' runs, then the distilled.
+fn table(
+    args: &Args,
+    models: &[String],
+    runs: &[PlannedRun],
+    finished: &[Finished],
+) -> compare::Table {
+    let repeats = args.repeats as usize;
+    let group = |k: usize, name: &str| {
+        let runs = &finished[k * repeats..(k + 1) * repeats];
+        (name.to_string(), runs.iter().map(|f| &f.summary).collect())
+    };
+    let per_model: Vec<(String, Vec<&sepnet_train::RunSummary>)> = models
+        .iter()
+        .enumerate()
+        .map(|(k, m)| group(k, m))
+        .collect();
+    let table = compare::Table::new(models, repeats, &runs[0].config, &per_model);
+    let Some(teacher) = &args.distill_from else {
+        return table;
+    };
+    let distilled: Vec<(String, Vec<&sepnet_train::RunSummary>)> = models[1..]
+        .iter()
+        .enumerate()
+        .map(|(k, m)| group(models.len() + k, m))
+        .collect();
+    let how = runs[models.len() * repeats].config.distill.clone();
+    table.with_distilled(
+        teacher,
+        &how.expect("distilled runs are planned"),
+        &distilled,
+    )
 }
 
 /// Trains (or resumes, or reuses) every planned run in turn, saying how long is left.

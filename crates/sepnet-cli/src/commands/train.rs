@@ -6,7 +6,7 @@ use anyhow::{Result, bail};
 use sepnet_train::report::{Console, Style};
 use sepnet_train::{ResumeRequest, RunSummary, resume, train};
 
-use crate::args::{OutputArgs, TrainArgs, config_key, sanitize};
+use crate::args::{DistillArgs, OutputArgs, TrainArgs, config_key, sanitize};
 use crate::stop;
 
 /// Arguments of `sepnet train`.
@@ -16,6 +16,8 @@ Examples:
   sepnet train --model mnist-hybrid --epochs 5
   sepnet train --model \"conv:32:3:relu,pool,sep:64:3:relu,pool,flatten,dense:10\" --dataset fashion-mnist
   sepnet train --resume runs/mnist-hybrid --epochs 10     # continue, with more epochs
+  sepnet train --model mnist-separable --teacher runs/mnist-full --out runs/mnist-separable-kd
+                                                          # distil a finished run into a student
 
 Ctrl-C stops at the next step with a checkpoint; --resume continues bit for bit.")]
 pub struct Args {
@@ -29,6 +31,11 @@ pub struct Args {
     /// setting given must equal the run's own.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["model", "out"])]
     resume: Option<PathBuf>,
+    /// Distil: a finished run (trained on the same data) whose outputs, softened by
+    /// --temperature, the student learns from besides the labels. With --resume: where the
+    /// same teacher lives now, if it moved.
+    #[arg(long, value_name = "RUN", help_heading = "Distillation")]
+    teacher: Option<PathBuf>,
     #[command(flatten)]
     train: TrainArgs,
     #[command(flatten)]
@@ -59,6 +66,9 @@ fn report(summary: &RunSummary, out: &Path, style: Style) -> Result<()> {
 /// Trains (or resumes) one run. `given` are the clap ids of the flags on the command line.
 pub fn run(args: Args, given: &[String]) -> Result<()> {
     crate::args::check_given(given, &args.train.optim)?;
+    if args.resume.is_none() {
+        DistillArgs::check_used(given, "--teacher RUN", args.teacher.is_some())?;
+    }
     let style = args.output.style();
     let label = match (&args.model, &args.resume) {
         (Some(model), _) => model.clone(),
@@ -68,8 +78,11 @@ pub fn run(args: Args, given: &[String]) -> Result<()> {
     let mut reporter = Console::new(style, label).with_stop_flag(stop::flag());
     let (summary, out) = match (&args.resume, &args.model) {
         (Some(dir), _) => {
+            let mut config = args.train.config("", args.train.optim.seed)?;
+            let teacher = args.teacher.as_deref().unwrap_or(dir);
+            config.distill = Some(args.train.distill.from(teacher)?);
             let request = ResumeRequest {
-                config: args.train.config("", args.train.optim.seed)?,
+                config,
                 given: given.iter().filter_map(|id| config_key(id)).collect(),
             };
             (resume(dir, &request, &mut reporter)?, dir.clone())
@@ -79,7 +92,12 @@ pub fn run(args: Args, given: &[String]) -> Result<()> {
                 .out
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("runs").join(sanitize(model)));
-            let config = args.train.config(model, args.train.optim.seed)?;
+            let mut config = args.train.config(model, args.train.optim.seed)?;
+            config.distill = args
+                .teacher
+                .as_deref()
+                .map(|teacher| args.train.distill.from(teacher))
+                .transpose()?;
             (train(&config, &out, &mut reporter)?, out)
         }
         (None, None) => bail!("give --model MODEL (or --resume DIR)"),

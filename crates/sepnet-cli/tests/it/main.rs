@@ -4,6 +4,7 @@
 mod classes;
 mod commands;
 mod common;
+mod distill;
 mod export;
 mod faults;
 mod flags;
