@@ -16,6 +16,18 @@ use sepnet_model::Summary;
 use crate::prepare::DatasetInfo;
 use crate::{TrainConfig, TrainError, checkpoint, launch, prepare};
 
+/// What a distilled run's label and run folder add to its model's name.
+pub const DISTILLED: &str = "distilled";
+
+/// The label of `model`'s runs distilled from a teacher.
+///
+/// ```
+/// assert_eq!(sepnet_train::compare::distilled_label("mnist-hybrid"), "mnist-hybrid distilled");
+/// ```
+pub fn distilled_label(model: &str) -> String {
+    format!("{model} {DISTILLED}")
+}
+
 /// One training of a comparison: a model with a seed, in its own run directory.
 #[derive(Clone, Debug)]
 pub struct PlannedRun {

@@ -82,6 +82,7 @@ pub fn check_script(data: &[u8]) {
         models: vec!["m".into()],
         repeats: 1,
         tasks: Vec::new(),
+        distill_from: None,
     };
     let script = sbatch_script(&dir, &plan, &options);
     let lines: Vec<&str> = script.lines().collect();

@@ -259,7 +259,11 @@ pub fn protected_file(path: &Path) -> Option<String> {
             path.display()
         ));
     }
-    let sweep_files = [crate::sweep::PLAN, crate::sweep::SBATCH];
+    let sweep_files = [
+        crate::sweep::PLAN,
+        crate::sweep::SBATCH,
+        crate::sweep::SUBMIT,
+    ];
     if parent.join(crate::sweep::PLAN).is_file() && sweep_files.contains(&name) {
         return Some(format!(
             "{} is a file of the sweep in {}",

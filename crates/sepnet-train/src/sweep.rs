@@ -7,6 +7,7 @@
 //! DIR/
 //!   plan.json          the tasks: model, seed, run directory, configuration
 //!   sweep.sbatch       a Slurm job array, one task per run
+//!   submit.sh          with a teacher: submits its tasks, then the students' after them
 //!   logs/              each task's output
 //!   runs/<model>[/seed-<s>]/   each task's run directory
 //!   compare.md, .csv, .json, val_accuracy.png, accuracy_vs_macs.png   (after collect)
@@ -25,6 +26,8 @@ use crate::{RunSummary, TrainConfig, TrainError};
 pub const PLAN: &str = "plan.json";
 /// The Slurm batch script.
 pub const SBATCH: &str = "sweep.sbatch";
+/// With a teacher, the script that submits the job array in two parts.
+pub const SUBMIT: &str = "submit.sh";
 /// The folder of the tasks' logs.
 pub const LOGS: &str = "logs";
 
@@ -46,13 +49,24 @@ pub struct Plan {
     pub models: Vec<String>,
     /// Seeds per model.
     pub repeats: usize,
-    /// The tasks, model by model, seed by seed.
+    /// The tasks, model by model, seed by seed; with a teacher, then each student's distilled
+    /// runs, model by model, seed by seed.
     pub tasks: Vec<Task>,
+    /// The teacher (`compare --distill-from`), the first of `models`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distill_from: Option<String>,
 }
 
 impl Plan {
-    /// The plan of `runs` (as `compare` plans them, their directories inside `dir`).
-    pub fn new(dir: &Path, models: &[String], repeats: usize, runs: &[PlannedRun]) -> Plan {
+    /// The plan of `runs` (as `compare` plans them, their directories inside `dir`), whose
+    /// students learn from `distill_from` when given.
+    pub fn new(
+        dir: &Path,
+        models: &[String],
+        repeats: usize,
+        runs: &[PlannedRun],
+        distill_from: Option<&str>,
+    ) -> Plan {
         let tasks = runs
             .iter()
             .map(|r| Task {
@@ -65,7 +79,28 @@ impl Plan {
             models: models.to_vec(),
             repeats,
             tasks,
+            distill_from: distill_from.map(String::from),
         }
+    }
+
+    /// The tasks that train the teacher (none without one): the students' tasks wait for them.
+    pub fn teacher_tasks(&self) -> std::ops::Range<usize> {
+        0..if self.distill_from.is_some() {
+            self.repeats
+        } else {
+            0
+        }
+    }
+
+    /// The model task `k` must train and whether it is distilled, for a plan whose tasks are
+    /// those of `compare`.
+    fn expected_task(&self, k: usize) -> (String, bool) {
+        let plain = self.models.len() * self.repeats;
+        if k < plain {
+            return (self.models[k / self.repeats].clone(), false);
+        }
+        let student = &self.models[1 + (k - plain) / self.repeats];
+        (compare::distilled_label(student), true)
     }
 
     /// Task `index` as a run of `dir`.
@@ -125,18 +160,35 @@ impl Plan {
         if self.models.is_empty() || self.repeats == 0 {
             return Err("it lists no model, or 0 repeats".into());
         }
-        let expected = self.models.len().checked_mul(self.repeats);
+        if self
+            .distill_from
+            .as_ref()
+            .is_some_and(|t| *t != self.models[0])
+        {
+            return Err("its teacher is not the first of its models".into());
+        }
+        let students = if self.distill_from.is_some() {
+            self.models.len() - 1
+        } else {
+            0
+        };
+        let expected = (self.models.len() + students).checked_mul(self.repeats);
         if expected != Some(self.tasks.len()) {
+            let distilled = if students > 0 {
+                format!(" and {students} distilled")
+            } else {
+                String::new()
+            };
             return Err(format!(
-                "{} tasks for {} models × {} repeats",
+                "{} tasks for {} models{distilled} × {} repeats",
                 self.tasks.len(),
                 self.models.len(),
                 self.repeats
             ));
         }
         for (k, task) in self.tasks.iter().enumerate() {
-            let model = &self.models[k / self.repeats];
-            if task.model != *model {
+            let (model, distilled) = self.expected_task(k);
+            if task.model != model || task.config.distill.is_some() != distilled {
                 return Err(format!("task {k} trains `{}`, not `{model}`", task.model));
             }
             let inside = task
@@ -388,6 +440,33 @@ pub fn sbatch_script(dir: &Path, plan: &Plan, options: &SlurmOptions) -> String 
     lines.join("\n") + "\n"
 }
 
+/// With a teacher, the script that submits the plan: the teacher's tasks, then the students'
+/// tasks, which Slurm starts only once every teacher task has succeeded (`afterok`). `None`
+/// without a teacher (`sbatch sweep.sbatch` submits the whole array).
+pub fn submit_script(dir: &Path, plan: &Plan) -> Option<String> {
+    let teachers = plan.teacher_tasks();
+    if teachers.is_empty() {
+        return None;
+    }
+    let script = shell_quoted(&dir.join(SBATCH).display().to_string());
+    let lines = [
+        "#!/bin/sh".to_string(),
+        "# The teacher's tasks first; the students' start once every one of them has succeeded."
+            .to_string(),
+        "set -eu".to_string(),
+        format!(
+            "teacher=$(sbatch --parsable --array=0-{} \"$@\" {script})",
+            teachers.end - 1
+        ),
+        format!(
+            "sbatch --dependency=afterok:\"${{teacher%%;*}}\" --array={}-{} \"$@\" {script}",
+            teachers.end,
+            plan.tasks.len() - 1
+        ),
+    ];
+    Some(lines.join("\n") + "\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -402,7 +481,57 @@ mod tests {
             models: vec!["m".into()],
             repeats: tasks,
             tasks: (0..tasks).map(task).collect(),
+            distill_from: None,
         }
+    }
+
+    /// Teacher `t` and student `s`, two seeds: t, t, s, s, s distilled ×2.
+    fn distilled_plan() -> Plan {
+        let task = |model: &str, k: usize, distilled: bool| Task {
+            model: model.into(),
+            run: PathBuf::from(format!("runs/{}/seed-{k}", model.replace(' ', "-"))),
+            config: TrainConfig {
+                distill: distilled.then(|| crate::Distillation::new("/sweep/runs/t".into())),
+                ..Default::default()
+            },
+        };
+        let mut tasks = vec![task("t", 0, false), task("t", 1, false)];
+        tasks.extend([task("s", 0, false), task("s", 1, false)]);
+        tasks.extend([task("s distilled", 0, true), task("s distilled", 1, true)]);
+        Plan {
+            models: vec!["t".into(), "s".into()],
+            repeats: 2,
+            tasks,
+            distill_from: Some("t".into()),
+        }
+    }
+
+    #[test]
+    fn a_distilled_plan_lists_the_teacher_first_and_its_students_last() {
+        let good = distilled_plan();
+        assert_eq!(good.check(), Ok(()));
+        assert_eq!(good.teacher_tasks(), 0..2);
+        let mut teacher_not_first = distilled_plan();
+        teacher_not_first.distill_from = Some("s".into());
+        assert!(teacher_not_first.check().unwrap_err().contains("first"));
+        let mut undistilled = distilled_plan();
+        undistilled.tasks[5].config.distill = None;
+        assert!(undistilled.check().unwrap_err().contains("task 5"));
+        let mut short = distilled_plan();
+        short.tasks.pop();
+        assert!(short.check().unwrap_err().contains("and 1 distilled"));
+
+        let submit = submit_script(Path::new("/my sweep"), &good).unwrap();
+        let lines: Vec<&str> = submit.lines().collect();
+        assert_eq!(
+            lines[3],
+            "teacher=$(sbatch --parsable --array=0-1 \"$@\" '/my sweep/sweep.sbatch')"
+        );
+        assert_eq!(
+            lines[4],
+            "sbatch --dependency=afterok:\"${teacher%%;*}\" --array=2-5 \"$@\" '/my sweep/sweep.sbatch'"
+        );
+        assert_eq!(submit_script(Path::new("/x"), &plan(2)), None);
     }
 
     #[test]

@@ -132,17 +132,18 @@ fn plan(args: &Args, models: &[String]) -> Result<Vec<PlannedRun>> {
             let teacher_dir = run_dir(args, &sanitize(teacher), seed)?;
             config.distill = Some(args.train.distill.from(&teacher_dir)?);
             runs.push(PlannedRun {
-                model: format!("{model} {DISTILLED}"),
+                model: compare::distilled_label(model),
                 config,
-                dir: run_dir(args, &format!("{}-{DISTILLED}", sanitize(model)), seed)?,
+                dir: run_dir(
+                    args,
+                    &format!("{}-{}", sanitize(model), compare::DISTILLED),
+                    seed,
+                )?,
             });
         }
     }
     Ok(runs)
 }
-
-/// What a distilled run's label and folder add to its model's name.
-const DISTILLED: &str = "distilled";
 
 /// The models in table order: with a teacher, the teacher first (the reference of the ratios
 /// and the run its students wait for); refuses a teacher with no student.
@@ -153,12 +154,6 @@ fn ordered_models(args: &Args) -> Result<Vec<String>> {
         models.retain(|m| m != teacher);
         if models.is_empty() {
             bail!("--distill-from {teacher}: name the students to distil it into with --models");
-        }
-        if args.plan.is_some() {
-            bail!(
-                "--distill-from with --plan: a sweep's tasks do not yet wait for their teacher; \
-                 run the comparison on one machine (leave --plan out)"
-            );
         }
         models.insert(0, teacher.clone());
     }
@@ -238,7 +233,12 @@ pub fn run(args: Args, given: &[String]) -> Result<()> {
     let (macs, data) = compare::check(&runs)?;
     if let Some(dir) = &args.plan {
         let dir = std::path::absolute(dir)?;
-        super::sweep::write_plan(&dir, &models, args.repeats as usize, &runs, &args.slurm)?;
+        let planned = (
+            &models[..],
+            args.repeats as usize,
+            args.distill_from.as_deref(),
+        );
+        super::sweep::write_plan(&dir, planned, &runs, &args.slurm)?;
         return Ok(());
     }
     let finished = train_all(&runs, &macs, &data, args.fresh, style)?;

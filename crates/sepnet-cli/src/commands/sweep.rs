@@ -36,17 +36,17 @@ pub struct SlurmArgs {
     gpus: Option<usize>,
 }
 
-/// Writes the plan of `runs` and its batch script into `dir`.
+/// Writes the plan of `runs` — of `models` × `repeats`, distilled from a teacher when one is
+/// named — and its batch script (with a teacher, and the script that submits it) into `dir`.
 pub fn write_plan(
     dir: &Path,
-    models: &[String],
-    repeats: usize,
+    (models, repeats, teacher): (&[String], usize, Option<&str>),
     runs: &[PlannedRun],
     slurm: &SlurmArgs,
 ) -> Result<Plan> {
     sweep::check_script_path(dir)?;
     crate::args::refuse_run_directory("--plan", dir)?;
-    let plan = Plan::new(dir, models, repeats, runs);
+    let plan = Plan::new(dir, models, repeats, runs, teacher);
     plan.write(dir)?;
     let options = SlurmOptions {
         partition: slurm.partition.clone(),
@@ -62,12 +62,20 @@ pub fn write_plan(
         sweep::sbatch_script(dir, &plan, &options).as_bytes(),
     )
     .with_context(|| format!("{}: cannot write the batch script", script.display()))?;
+    let submit = match sweep::submit_script(dir, &plan) {
+        None => format!("sbatch {}", script.display()),
+        Some(text) => {
+            let path = dir.join(sweep::SUBMIT);
+            sepnet_data::atomic::write(&path, text.as_bytes())
+                .with_context(|| format!("{}: cannot write the script", path.display()))?;
+            format!("sh {} (the teacher first)", path.display())
+        }
+    };
     eprintln!(
-        "planned {} tasks in {}: submit with `sbatch {}`, or run here with \
+        "planned {} tasks in {}: submit with `{submit}`, or run here with \
          `sepnet compare --run-plan {} --workers N`; then `sepnet compare --collect {}`",
         plan.tasks.len(),
         dir.display(),
-        script.display(),
         dir.display(),
         dir.display()
     );
@@ -132,18 +140,35 @@ fn stop_tasks(running: Vec<(usize, Child)>, pending: usize) -> Result<()> {
 }
 
 /// Runs every unfinished task of the plan in `dir`, `workers` at a time, until all are done
-/// or a signal asks to stop (then no task is started, and the running ones checkpoint).
+/// or a signal asks to stop (then no task is started, and the running ones checkpoint). With
+/// a teacher, its tasks run first, and the students' only once all of them have succeeded.
 pub fn run_plan(dir: &Path, workers: usize) -> Result<()> {
     let plan = Plan::read(dir)?;
     let statuses = sweep::status(dir, &plan)?;
-    let mut pending: Vec<usize> = (0..plan.tasks.len())
-        .filter(|&k| !matches!(statuses[k], Status::Finished(_)))
-        .rev()
+    let unfinished = |k: &usize| !matches!(statuses[*k], Status::Finished(_));
+    let teachers: Vec<usize> = plan.teacher_tasks().filter(unfinished).collect();
+    let failed = run_tasks(dir, &plan, teachers, workers)?;
+    if !failed.is_empty() {
+        bail!(
+            "the teacher's task {} failed (see its log in {}); its students were not started",
+            failed.join(", "),
+            dir.join(sweep::LOGS).display()
+        );
+    }
+    let rest: Vec<usize> = (plan.teacher_tasks().end..plan.tasks.len())
+        .filter(unfinished)
         .collect();
+    run_tasks(dir, &plan, rest, workers).map(|_| ())
+}
+
+/// Runs `tasks` of `plan`, `workers` at a time; returns those that failed.
+fn run_tasks(dir: &Path, plan: &Plan, tasks: Vec<usize>, workers: usize) -> Result<Vec<String>> {
+    let mut pending: Vec<usize> = tasks.into_iter().rev().collect();
+    let mut failed = Vec::new();
     let mut running: Vec<(usize, Child)> = Vec::new();
     while !pending.is_empty() || !running.is_empty() {
         if stop::requested() {
-            return stop_tasks(running, pending.len());
+            return stop_tasks(running, pending.len()).map(|()| failed);
         }
         while running.len() < workers.max(1)
             && let Some(k) = pending.pop()
@@ -155,13 +180,18 @@ pub fn run_plan(dir: &Path, workers: usize) -> Result<()> {
         let mut still = Vec::new();
         for (k, mut child) in running {
             match child.try_wait()? {
-                Some(status) => eprintln!("task {k}: {status}"),
+                Some(status) => {
+                    eprintln!("task {k}: {status}");
+                    if !status.success() {
+                        failed.push(k.to_string());
+                    }
+                }
                 None => still.push((k, child)),
             }
         }
         running = still;
     }
-    Ok(())
+    Ok(failed)
 }
 
 /// The finished runs' summaries and histories, and a line per unfinished task.
@@ -234,30 +264,38 @@ pub fn collect(dir: &Path, partial: bool, style: Style) -> Result<()> {
         );
     }
     let repeats = plan.repeats.max(1);
-    let mut per_model: Vec<(String, Vec<&RunSummary>)> = Vec::new();
-    let mut curves = Vec::new();
-    for (i, model) in plan.models.iter().enumerate() {
-        let runs: Vec<&Finished> = finished[i * repeats..(i + 1) * repeats]
-            .iter()
-            .flatten()
-            .collect();
-        if let Some(first) = runs.first() {
-            per_model.push((model.clone(), runs.iter().map(|f| &f.summary).collect()));
-            let points = first
+    let models = plan.models.len();
+    // Tasks come in groups of `repeats` seeds: each model's, then each student's distilled.
+    let (mut per_model, mut distilled, mut curves) = (Vec::new(), Vec::new(), Vec::new());
+    for (g, group) in finished.chunks(repeats).enumerate() {
+        let runs: Vec<&Finished> = group.iter().flatten().collect();
+        let Some(first) = runs.first() else { continue };
+        let summaries: Vec<&RunSummary> = runs.iter().map(|f| &f.summary).collect();
+        if g < models {
+            per_model.push((plan.models[g].clone(), summaries));
+        } else {
+            distilled.push((plan.models[1 + g - models].clone(), summaries));
+        }
+        curves.push(Series {
+            name: compare::short(&plan.tasks[g * repeats].model, 28),
+            points: first
                 .history
                 .iter()
                 .map(|e| (e.epoch as f64, e.val_accuracy))
-                .collect();
-            curves.push(Series {
-                name: model.chars().take(28).collect(),
-                points,
-            });
-        }
+                .collect(),
+        });
     }
     if per_model.is_empty() {
         bail!("no task of the sweep in {} has finished yet", dir.display());
     }
-    let table = compare::Table::new(&plan.models, repeats, &plan.tasks[0].config, &per_model);
+    let mut table = compare::Table::new(&plan.models, repeats, &plan.tasks[0].config, &per_model);
+    let how = plan
+        .tasks
+        .get(models * repeats)
+        .and_then(|t| t.config.distill.as_ref());
+    if let (Some(teacher), Some(how)) = (&plan.distill_from, how) {
+        table = table.with_distilled(teacher, how, &distilled);
+    }
     let markdown = compare::markdown(&table.title, &table.rows);
     let files = compare::write_outputs(dir, &table, &markdown, &curves)?;
     super::compare::print(style, &table.rows, &markdown, &files)

@@ -87,17 +87,6 @@ fn distillation_flags_without_a_teacher_are_refused() {
         .concat(),
     );
     assert!(err.contains("name the students"), "{err}");
-    let plan = tempfile::tempdir().unwrap();
-    let with_plan = [
-        "compare",
-        "--models",
-        STUDENT,
-        "--distill-from",
-        TINY,
-        "--plan",
-    ];
-    let err = fails(&[&with_plan[..], &[plan.path().to_str().unwrap()], &DATA].concat());
-    assert!(err.contains("--plan"), "{err}");
 }
 
 #[test]

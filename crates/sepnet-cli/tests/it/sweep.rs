@@ -54,11 +54,20 @@ fn metrics(dir: &Path) -> Vec<serde_json::Value> {
             "train_seconds_per_epoch",
             "inference_images_per_second",
             "speedup",
+            "distilled_train_seconds_per_epoch",
         ] {
             row.remove(timing);
         }
     }
     rows
+}
+
+/// `sweep_args` with SECOND distilled from TINY (the teacher: 2 models, 2 seeds, 6 tasks).
+fn distill_args(steps: usize) -> Vec<String> {
+    let mut args = sweep_args(steps);
+    args[2] = SECOND.into();
+    args.extend(["--distill-from".into(), TINY.into()]);
+    args
 }
 
 /// A local `compare` of the same runs, for reference.
@@ -105,6 +114,48 @@ fn a_plan_run_by_local_workers_collects_to_the_local_table() {
             .collect::<Vec<_>>(),
     );
     assert!(String::from_utf8_lossy(&refused.stderr).contains("holds a plan with other"));
+}
+
+#[test]
+#[cfg_attr(
+    not(has_fashion),
+    ignore = "needs Fashion-MNIST: apt-get install dataset-fashion-mnist"
+)]
+fn a_distilled_plan_runs_its_teacher_first_and_collects_to_the_local_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = dir.path().join("sweep");
+    let sweep_s = sweep.to_str().unwrap();
+    run(&distill_args(10), &["--plan", sweep_s]);
+    let plan = json(&sweep.join("plan.json"));
+    assert_eq!(plan["distill_from"], TINY);
+    assert_eq!(plan["tasks"].as_array().unwrap().len(), 6);
+    let submit = std::fs::read_to_string(sweep.join("submit.sh")).unwrap();
+    assert!(
+        submit.contains("--array=0-1") && submit.contains("--array=2-5"),
+        "{submit}"
+    );
+
+    // A student task before its teacher has trained: a clear refusal.
+    let early = sepnet(&["compare", "--run-task", sweep_s, "--task", "4"]);
+    let err = String::from_utf8_lossy(&early.stderr);
+    assert!(
+        !early.status.success() && err.contains("--teacher"),
+        "{err}"
+    );
+
+    ok(&[
+        "compare",
+        "--run-plan",
+        sweep_s,
+        "--workers",
+        "2",
+        "--quiet",
+    ]);
+    let out = dir.path().join("local");
+    run(&distill_args(10), &["--out", out.to_str().unwrap()]);
+    let rows = metrics(&sweep);
+    assert!(rows[1]["distilled_test_accuracy"].is_f64(), "{rows:?}");
+    assert_eq!(rows, metrics(&out));
 }
 
 /// A one-node Slurm cluster for the length of a test.
@@ -230,4 +281,32 @@ fn a_slurm_sweep_collects_to_the_local_table_even_after_a_cancelled_task() {
     cluster.drain();
     ok(&["compare", "--collect", again.to_str().unwrap(), "--quiet"]);
     assert_eq!(metrics(&again), reference);
+
+    // With a teacher: submit.sh holds the students back until the teacher's tasks succeeded.
+    let distilled = dir.path().join("distilled");
+    run(
+        &distill_args(10),
+        &[
+            "--plan",
+            distilled.to_str().unwrap(),
+            "--cpus-per-task",
+            "1",
+        ],
+    );
+    let submitted = cluster
+        .command("sh")
+        .arg(distilled.join("submit.sh"))
+        .status()
+        .unwrap();
+    assert!(submitted.success());
+    cluster.drain();
+    ok(&[
+        "compare",
+        "--collect",
+        distilled.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let out = dir.path().join("distilled-local");
+    run(&distill_args(10), &["--out", out.to_str().unwrap()]);
+    assert_eq!(metrics(&distilled), metrics(&out));
 }
