@@ -361,17 +361,19 @@ pub fn write_outputs(
     for r in rows {
         csv.serialize(r).expect("rows serialise");
     }
-    let distilled = rows.iter().filter_map(|r| {
+    let distilled = rows.iter().enumerate().filter_map(|(k, r)| {
         r.distilled_test_accuracy.map(|a| Series {
-            name: format!("{} distilled", short(&r.model, 18)),
+            name: legend_name(&r.model, true),
             points: vec![(r.macs as f64, a)],
+            variant_of: Some(k),
         })
     });
     let dots: Vec<Series> = rows
         .iter()
         .map(|r| Series {
-            name: short(&r.model, 28),
+            name: legend_name(&r.model, false),
             points: vec![(r.macs as f64, r.final_test_accuracy)],
+            variant_of: None,
         })
         .chain(distilled)
         .collect();
@@ -416,9 +418,19 @@ pub fn write_outputs(
         .collect()
 }
 
-/// The first `n` characters of a model's name, for a chart's legend.
-pub fn short(model: &str, n: usize) -> String {
-    model.chars().take(n).collect()
+/// A model's name in a chart's legend: its first 28 characters, or 18 and ` distilled`.
+///
+/// ```
+/// use sepnet_train::compare::legend_name;
+/// assert_eq!(legend_name("mnist-depthwise-literal", true), "mnist-depthwise-li distilled");
+/// ```
+pub fn legend_name(model: &str, distilled: bool) -> String {
+    if distilled {
+        let short: String = model.chars().take(18).collect();
+        distilled_label(&short)
+    } else {
+        model.chars().take(28).collect()
+    }
 }
 
 /// `compare.json`: the table with what produced it.

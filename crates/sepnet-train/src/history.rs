@@ -39,6 +39,7 @@ fn write_epochs(run: &RunDir, history: &[EpochMetrics]) -> Result<(), TrainError
     let series = |name: &str, value: fn(&EpochMetrics) -> f64| Series {
         name: name.into(),
         points: history.iter().map(|m| (m.epoch as f64, value(m))).collect(),
+        variant_of: None,
     };
     let chart = |title, y_label, percent| Chart {
         title,

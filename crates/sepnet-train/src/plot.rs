@@ -13,13 +13,17 @@ use crate::TrainError;
 const WIDTH: u32 = 800;
 const HEIGHT: u32 = 500;
 /// Series colours, in order (Tableau 10).
-const COLORS: [RGBColor; 6] = [
+const COLORS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
     RGBColor(214, 39, 40),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
 
 /// One named series of points.
@@ -28,6 +32,38 @@ pub struct Series {
     pub name: String,
     /// `(x, y)` points, drawn joined in order (or as labelled dots in a [`Kind::Scatter`]).
     pub points: Vec<(f64, f64)>,
+    /// A variant of the series at this index (a model and the same model distilled): drawn in
+    /// its colour with hollow marks, so the pair reads as one model at a glance.
+    pub variant_of: Option<usize>,
+}
+
+/// Each series' colour and whether its marks are hollow: a colour per series that is not a
+/// variant, its original's for a variant.
+fn styles(series: &[Series]) -> Vec<(RGBColor, bool)> {
+    let mut own = 0;
+    let mut colors: Vec<RGBColor> = Vec::with_capacity(series.len());
+    for s in series {
+        let color = match s.variant_of.and_then(|k| colors.get(k)) {
+            Some(&original) => original,
+            None => {
+                own += 1;
+                COLORS[(own - 1) % COLORS.len()]
+            }
+        };
+        colors.push(color);
+    }
+    let hollow = series.iter().map(|s| s.variant_of.is_some());
+    colors.into_iter().zip(hollow).collect()
+}
+
+/// A point's mark: filled, or a ring for a variant.
+fn mark<C>(at: C, size: u32, (color, hollow): (RGBColor, bool)) -> Circle<C, u32> {
+    let style = if hollow {
+        color.stroke_width(2)
+    } else {
+        color.filled()
+    };
+    Circle::new(at, size, style)
 }
 
 /// What kind of chart to draw.
@@ -107,9 +143,10 @@ pub fn render(chart: &Chart, series: &[Series]) -> Result<Vec<u8>, TrainError> {
     Ok(png)
 }
 
-/// One line of a legend: the series' colour, its mark (a line or a dot) and its text.
+/// One line of a legend: the series' colour, its mark (a line or a dot, hollow for a
+/// variant) and its text.
 struct Entry {
-    color: RGBColor,
+    style: (RGBColor, bool),
     dot: bool,
     text: String,
 }
@@ -124,14 +161,15 @@ fn draw_legend(strip: &Area, entries: &[Entry]) -> Result<(), TrainError> {
     let x = 100;
     for (i, entry) in entries.iter().enumerate() {
         let y = 14 + 22 * i as i32;
-        let color = entry.color;
-        if entry.dot {
-            strip
-                .draw(&Circle::new((x + 10, y), 5, color.filled()))
-                .map_err(error)?;
-        } else {
+        let color = entry.style.0;
+        if !entry.dot {
             let line = PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3));
             strip.draw(&line).map_err(error)?;
+        }
+        if entry.dot || entry.style.1 {
+            strip
+                .draw(&mark((x + 10, y), 5, entry.style))
+                .map_err(error)?;
         }
         let text = Text::new(entry.text.clone(), (x + 30, y - 8), ("sans-serif", 15));
         strip.draw(&text).map_err(error)?;
@@ -198,12 +236,12 @@ fn draw_epochs(root: &Area, chart: &Chart, series: &[Series]) -> Result<Vec<Entr
         .filter_map(|s| s.points.last().map(|p| p.1))
         .fold(f64::NEG_INFINITY, f64::max);
     let mut entries = Vec::new();
-    for (i, s) in series.iter().enumerate() {
-        let color = COLORS[i % COLORS.len()];
+    for (s, style) in series.iter().zip(styles(series)) {
+        let color = style.0;
         let last = s.points.last().copied();
         plot.draw_series(LineSeries::new(s.points.clone(), color.stroke_width(2)))
             .map_err(error)?;
-        plot.draw_series(s.points.iter().map(|&p| Circle::new(p, 4, color.filled())))
+        plot.draw_series(s.points.iter().map(|&p| mark(p, 4, style)))
             .map_err(error)?;
         if let (Some((x, y)), true) = (last, series.len() <= 2) {
             let style = ("sans-serif", 14).into_font().color(&color);
@@ -217,7 +255,7 @@ fn draw_epochs(root: &Area, chart: &Chart, series: &[Series]) -> Result<Vec<Entr
             None => s.name.clone(),
         };
         entries.push(Entry {
-            color,
+            style,
             dot: false,
             text,
         });
@@ -265,13 +303,12 @@ fn draw_scatter(root: &Area, chart: &Chart, series: &[Series]) -> Result<Vec<Ent
         .draw()
         .map_err(error)?;
     let mut entries = Vec::new();
-    for (i, s) in series.iter().enumerate() {
-        let color = COLORS[i % COLORS.len()];
+    for (i, (s, style)) in series.iter().zip(styles(series)).enumerate() {
         let number = (i + 1).to_string();
-        let font = ("sans-serif", 15).into_font().color(&color);
+        let font = ("sans-serif", 15).into_font().color(&style.0);
         plot.draw_series(s.points.iter().map(|&(x, y)| {
             EmptyElement::at((to_axis(x), y))
-                + Circle::new((0, 0), 6, color.filled())
+                + mark((0, 0), 6, style)
                 + Text::new(number.clone(), (7, -18), font.clone())
         }))
         .map_err(error)?;
@@ -285,7 +322,7 @@ fn draw_scatter(root: &Area, chart: &Chart, series: &[Series]) -> Result<Vec<Ent
             None => format!("{number}  {}", s.name),
         };
         entries.push(Entry {
-            color,
+            style,
             dot: true,
             text,
         });
@@ -312,6 +349,7 @@ mod tests {
             .map(|(i, &x)| Series {
                 name: format!("m{i}"),
                 points: vec![(x, 0.9 + 0.01 * i as f64)],
+                variant_of: None,
             })
             .collect()
     }
@@ -338,6 +376,7 @@ mod tests {
             .map(|i| Series {
                 name: format!("model {i}"),
                 points: (1..=5).map(|e| (e as f64, 0.5 + 0.1 * i as f64)).collect(),
+                variant_of: None,
             })
             .collect();
         for (kind, series) in [

@@ -245,16 +245,20 @@ pub fn run(args: Args, given: &[String]) -> Result<()> {
     let table = table(&args, &models, &runs, &finished);
     let markdown = compare::markdown(&table.title, &table.rows);
     let repeats = args.repeats as usize;
-    // The first seed's validation curve of each run kind: the models, then the distilled.
-    let curves: Vec<Series> = (0..runs.len())
-        .step_by(repeats)
-        .map(|i| Series {
-            name: compare::short(&runs[i].model, 28),
-            points: finished[i]
+    // The first seed's validation curve of each model, then of each student distilled (in
+    // its plain curve's colour: students are models 1, 2, …).
+    let curves: Vec<Series> = (0..runs.len() / repeats)
+        .map(|g| Series {
+            name: match g.checked_sub(models.len()) {
+                None => compare::legend_name(&models[g], false),
+                Some(student) => compare::legend_name(&models[1 + student], true),
+            },
+            points: finished[g * repeats]
                 .history
                 .iter()
                 .map(|e| (e.epoch as f64, e.val_accuracy))
                 .collect(),
+            variant_of: (g >= models.len()).then(|| 1 + g - models.len()),
         })
         .collect();
     let files = compare::write_outputs(&args.out, &table, &markdown, &curves)?;

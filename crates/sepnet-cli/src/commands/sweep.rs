@@ -267,9 +267,17 @@ pub fn collect(dir: &Path, partial: bool, style: Style) -> Result<()> {
     let models = plan.models.len();
     // Tasks come in groups of `repeats` seeds: each model's, then each student's distilled.
     let (mut per_model, mut distilled, mut curves) = (Vec::new(), Vec::new(), Vec::new());
+    let mut curve_of_model = vec![None; models];
     for (g, group) in finished.chunks(repeats).enumerate() {
         let runs: Vec<&Finished> = group.iter().flatten().collect();
         let Some(first) = runs.first() else { continue };
+        let variant_of = match g.checked_sub(models) {
+            None => {
+                curve_of_model[g] = Some(curves.len());
+                None
+            }
+            Some(student) => curve_of_model[1 + student],
+        };
         let summaries: Vec<&RunSummary> = runs.iter().map(|f| &f.summary).collect();
         if g < models {
             per_model.push((plan.models[g].clone(), summaries));
@@ -277,12 +285,16 @@ pub fn collect(dir: &Path, partial: bool, style: Style) -> Result<()> {
             distilled.push((plan.models[1 + g - models].clone(), summaries));
         }
         curves.push(Series {
-            name: compare::short(&plan.tasks[g * repeats].model, 28),
+            name: match g.checked_sub(models) {
+                None => compare::legend_name(&plan.models[g], false),
+                Some(student) => compare::legend_name(&plan.models[1 + student], true),
+            },
             points: first
                 .history
                 .iter()
                 .map(|e| (e.epoch as f64, e.val_accuracy))
                 .collect(),
+            variant_of,
         });
     }
     if per_model.is_empty() {
