@@ -70,6 +70,11 @@ fn distill_args(steps: usize) -> Vec<String> {
     args
 }
 
+/// Runs the plan in `sweep` on this machine, two tasks at a time.
+fn run_plan_with_two_workers(sweep: &str) {
+    ok(&["compare", "--run-plan", sweep, "--workers", "2", "--quiet"]);
+}
+
 /// A local `compare` of the same runs, for reference.
 fn local(dir: &Path, steps: usize) -> Vec<serde_json::Value> {
     let out = dir.join("local");
@@ -95,14 +100,7 @@ fn a_plan_run_by_local_workers_collects_to_the_local_table() {
         err.contains("task 3") && err.contains("Missing") && err.contains("4 of 4"),
         "{err}"
     );
-    ok(&[
-        "compare",
-        "--run-plan",
-        sweep_s,
-        "--workers",
-        "2",
-        "--quiet",
-    ]);
+    run_plan_with_two_workers(sweep_s);
     assert_eq!(metrics(&sweep), local(dir.path(), 20));
     // Another plan into the same folder is refused, not mixed.
     let other = sweep_args(21);
@@ -143,14 +141,7 @@ fn a_distilled_plan_runs_its_teacher_first_and_collects_to_the_local_table() {
         "{err}"
     );
 
-    ok(&[
-        "compare",
-        "--run-plan",
-        sweep_s,
-        "--workers",
-        "2",
-        "--quiet",
-    ]);
+    run_plan_with_two_workers(sweep_s);
     let out = dir.path().join("local");
     run(&distill_args(10), &["--out", out.to_str().unwrap()]);
     let rows = metrics(&sweep);

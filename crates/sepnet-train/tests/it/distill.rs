@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use sepnet_data::InputScaling;
+use sepnet_train::compare::{self, PlannedRun};
 use sepnet_train::run::RunDir;
 use sepnet_train::{
     Distillation, ResumeRequest, Run, RunSummary, TeacherWeights, TrainConfig, resume, train,
@@ -139,6 +140,22 @@ fn a_resume_follows_a_moved_teacher_and_refuses_a_retrained_one() {
     let err = resume(&student_dir, &ResumeRequest::unchanged(), &mut quiet()).unwrap_err();
     assert!(
         err.to_string().contains("not the one this run learnt from"),
+        "{err}"
+    );
+    // Nor does `compare` reuse it.
+    if let Some(kd) = &mut config.distill {
+        kd.teacher = moved;
+    }
+    let planned = PlannedRun {
+        model: "student".into(),
+        config,
+        dir: student_dir,
+    };
+    let Err(err) = compare::run_one(&planned, false, None, &mut quiet()) else {
+        panic!("a student of a retrained teacher was reused");
+    };
+    assert!(
+        err.to_string().contains("distilled from other weights"),
         "{err}"
     );
 }
