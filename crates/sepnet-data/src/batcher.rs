@@ -45,6 +45,8 @@ pub struct Batch {
     pub labels: Vec<i64>,
     /// `[n, c, h, w]`.
     pub shape: [usize; 4],
+    /// Each image's position in its split.
+    pub indices: Vec<u32>,
 }
 
 impl Batch {
@@ -202,11 +204,13 @@ impl Iterator for Batches<'_> {
             }
             labels.push(self.split.labels[i] as i64);
         }
+        let indices = self.order[self.next..self.next + n].to_vec();
         self.next += n;
         Some(Batch {
             images,
             labels,
             shape: [n, c, h, w],
+            indices,
         })
     }
 }

@@ -355,6 +355,10 @@ pub struct Distillation {
     pub temperature: f64,
     /// Weight A of the distillation term; the labels' cross-entropy gets 1 − A.
     pub distill_weight: f64,
+    /// Compute the teacher's logits of every training image once, before the first step,
+    /// instead of on every batch (un-augmented data only: augmentation changes the images).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cache_teacher: bool,
 }
 
 impl Distillation {
@@ -367,6 +371,7 @@ impl Distillation {
             teacher_weights: TeacherWeights::Best,
             temperature: 4.0,
             distill_weight: 0.9,
+            cache_teacher: false,
         }
     }
 
@@ -482,6 +487,13 @@ impl TrainConfig {
         self.validation.check()?;
         if let Some(distill) = &self.distill {
             distill.check()?;
+            if distill.cache_teacher && self.augment {
+                return Err(
+                    "--cache-teacher needs un-augmented data: with --augment the teacher \
+                            sees a new crop of each image every epoch (leave one of them out)"
+                        .into(),
+                );
+            }
         }
         self.schedule
             .check()

@@ -71,18 +71,19 @@ impl Learner {
     }
 
     /// One optimizer step; the batch's loss and correct count join `sums`.
-    pub(crate) fn step(&mut self, batch: Batch, lr: f64, sums: &mut EpochSums) {
+    pub(crate) fn step(&mut self, mut batch: Batch, lr: f64, sums: &mut EpochSums) {
         let n = batch.labels.len();
+        let indices = std::mem::take(&mut batch.indices);
         let (images, labels) = batch.into_tensors(&self.device);
         // The optimizer takes the model by value; an empty network holds its place meanwhile
         // (a clone would share the parameters and cost the optimizer its in-place updates).
         let model = std::mem::replace(&mut self.model, Network { layers: Vec::new() });
         let (loss_fn, teacher) = (&self.loss_fn, self.teacher.as_ref());
-        let teacher_sees = teacher.map(|_| images.clone().inner());
+        let taught = teacher.map(|t| t.taught(&images, &indices));
         let out = minimise(model, &mut self.optim, images, lr, |logits| {
             let hard = loss_fn.forward(logits.clone(), labels.clone());
-            match (teacher, teacher_sees) {
-                (Some(teacher), Some(images)) => teacher.loss(logits, images, hard),
+            match (teacher, taught) {
+                (Some(teacher), Some(taught)) => teacher.loss(logits, taught, hard),
                 _ => hard,
             }
         });

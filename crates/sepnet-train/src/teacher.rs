@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use burn::tensor::Tensor;
+use burn::tensor::{Int, Tensor, TensorData};
+use sepnet_data::{BatchConfig, Batches};
 use sepnet_model::Network;
 use serde::{Deserialize, Serialize};
 
@@ -39,11 +40,13 @@ pub struct TeacherSummary {
     pub agreement: f64,
 }
 
-/// A finished run's network teaching a student, on the student's inference device.
+/// A finished run's network teaching a student, on the student's inference device; with
+/// `--cache-teacher`, its logits of every training image, in the split's order.
 pub(crate) struct Teacher {
     pub(crate) network: Network,
     pub(crate) distill: Distillation,
     pub(crate) record: TeacherRecord,
+    cache: Option<Tensor<2>>,
 }
 
 fn refuse(distill: &Distillation, problem: impl std::fmt::Display) -> TrainError {
@@ -95,10 +98,14 @@ impl Teacher {
         let spec = run.config.network.network_spec()?;
         let fresh = Network::new(&spec, &data.device).map_err(|e| TrainError::Config(e.message))?;
         let network = checkpoint::load_model(dir, &file, fresh)?;
+        let cache = distill
+            .cache_teacher
+            .then(|| logits_of_training_images(&network, data));
         Ok(Teacher {
             network,
             distill: distill.clone(),
             record,
+            cache,
         })
     }
 
@@ -122,13 +129,36 @@ impl Teacher {
         ))
     }
 
-    /// The training loss of a batch: the student's `logits` against the teacher's outputs
-    /// for the same `images` (on the inference device) and the labels' cross-entropy `hard`.
-    pub(crate) fn loss(&self, logits: Tensor<2>, images: Tensor<4>, hard: Tensor<1>) -> Tensor<1> {
-        let taught = self.network.forward(images);
+    /// The teacher's logits of a batch: `images` (the student's, on either device), which
+    /// are the training split's images at `indices`.
+    pub(crate) fn taught(&self, images: &Tensor<4>, indices: &[u32]) -> Tensor<2> {
+        match &self.cache {
+            Some(all) => {
+                let rows: Vec<i64> = indices.iter().map(|&i| i as i64).collect();
+                let rows = TensorData::new(rows, [indices.len()]);
+                all.clone()
+                    .select(0, Tensor::<1, Int>::from_data(rows, &all.device()))
+            }
+            None => self.network.forward(images.clone().inner()),
+        }
+    }
+
+    /// The training loss of a batch: the student's `logits` against the teacher's, `taught`,
+    /// and the labels' cross-entropy `hard`.
+    pub(crate) fn loss(&self, logits: Tensor<2>, taught: Tensor<2>, hard: Tensor<1>) -> Tensor<1> {
         let soft = soft_loss(logits, taught, self.distill.temperature);
         mix(soft, hard, self.distill.distill_weight)
     }
+}
+
+/// The teacher's logits of every training image, in the split's order (in batches of 500, as
+/// evaluation runs).
+fn logits_of_training_images(network: &Network, data: &Prepared) -> Tensor<2> {
+    let (train, _) = data.splits();
+    let shape = data.dataset.image_shape;
+    let batches = Batches::new(train, shape, &data.norm, BatchConfig::eval(500), 0, 0);
+    let logits = batches.map(|batch| network.forward(batch.into_tensors(&data.device).0));
+    Tensor::cat(logits.collect(), 0)
 }
 
 /// The weights file of the teacher `run` that `distill` asks for, and its record.

@@ -19,8 +19,10 @@ const MAX_REPEATS: u64 = 1000;
 /// Arguments of `sepnet compare`.
 #[derive(clap::Args)]
 #[command(after_help = "\
-Example:
+Examples:
   sepnet compare --models mnist-full,mnist-separable,mnist-hybrid --dataset mnist --epochs 5
+  sepnet compare --models mnist-separable,mnist-hybrid --distill-from mnist-full --dataset mnist --repeats 3
+                                        # each student alone and taught by mnist-full, side by side
 
 Run again with the same flags to pick up where an interrupted compare stopped: finished runs
 are reused, interrupted ones resumed.

@@ -36,6 +36,7 @@ fn train_records_the_teacher_and_its_settings() {
         "0.7",
         "--teacher-weights",
         "last",
+        "--cache-teacher",
     ];
     ok(&[&distil[..], &short, &DATA].concat());
     let config = json(&student.join("config.json"));
@@ -46,6 +47,7 @@ fn train_records_the_teacher_and_its_settings() {
         (Some(2.5), Some(0.7))
     );
     assert_eq!(kd["teacher_weights"], "last");
+    assert_eq!(kd["cache_teacher"], true);
     assert_eq!(config["teacher"]["epoch"], 1);
     let summary = json(&student.join("summary.json"));
     assert!(
@@ -67,6 +69,7 @@ fn train_records_the_teacher_and_its_settings() {
 #[test]
 fn distillation_flags_without_a_teacher_are_refused() {
     for flag in [
+        ["--cache-teacher", "--augment"],
         ["--temperature", "3"],
         ["--distill-weight", "0.5"],
         ["--teacher-weights", "last"],

@@ -99,6 +99,47 @@ fn temperature_and_weight_are_used_and_a_distilled_run_resumes_bit_for_bit() {
     not(has_fashion),
     ignore = "needs Fashion-MNIST: apt-get install dataset-fashion-mnist"
 )]
+fn a_cached_teacher_teaches_as_on_the_fly_and_resumes_bit_for_bit() {
+    let _turn = turn();
+    let (teacher, _) = trained(&teacher_config());
+    let (on_the_fly, _) = trained(&student(teacher.path(), 4.0, 0.9));
+    let mut cached = student(teacher.path(), 4.0, 0.9);
+    if let Some(kd) = &mut cached.distill {
+        kd.cache_teacher = true;
+    }
+    let (unbroken, _) = trained(&cached);
+    // The cached logits come from batches of 500, not the student's: equal up to rounding.
+    let (a, b) = (history(on_the_fly.path()), history(unbroken.path()));
+    for (x, y) in a.iter().zip(&b) {
+        assert!(
+            (x.1 - y.1).abs() < 0.02 * x.1 && (x.4 - y.4).abs() < 0.02,
+            "{x:?} vs {y:?}"
+        );
+    }
+    let stopped = tempfile::tempdir().unwrap();
+    train(&cached, stopped.path(), &mut StopAtStep::new(21)).unwrap_err();
+    resume(stopped.path(), &ResumeRequest::unchanged(), &mut quiet()).unwrap();
+    assert_eq!(history(stopped.path()), b);
+
+    let augmented = TrainConfig {
+        augment: true,
+        ..cached
+    };
+    let out = tempfile::tempdir().unwrap();
+    let err = train(&augmented, out.path(), &mut quiet())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("--cache-teacher") && err.contains("--augment"),
+        "{err}"
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(has_fashion),
+    ignore = "needs Fashion-MNIST: apt-get install dataset-fashion-mnist"
+)]
 fn a_resume_follows_a_moved_teacher_and_refuses_a_retrained_one() {
     let _turn = turn();
     let root = tempfile::tempdir().unwrap();
