@@ -29,6 +29,15 @@ pub struct TeacherRecord {
     pub epoch: usize,
 }
 
+impl TeacherRecord {
+    /// The first 12 hex digits of the weights' SHA-256, for a message.
+    fn short_sha(&self) -> &str {
+        self.weights_sha256
+            .get(..12)
+            .unwrap_or(&self.weights_sha256)
+    }
+}
+
 /// How the student compares with its teacher on the test split (in its `summary.json`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TeacherSummary {
@@ -121,10 +130,10 @@ impl Teacher {
              found run {} epoch {} with weights {}): a resumed student would learn from another teacher",
                 recorded.run_id,
                 recorded.epoch,
-                &recorded.weights_sha256[..12.min(recorded.weights_sha256.len())],
+                recorded.short_sha(),
                 self.record.run_id,
                 self.record.epoch,
-                &self.record.weights_sha256[..12],
+                self.record.short_sha(),
             ),
         ))
     }
