@@ -30,7 +30,7 @@ pub fn train(
 ) -> Result<RunSummary, TrainError> {
     let data = prepare(config)?;
     let network = NetworkRecord::of(&data.spec, data.adaptation.clone())?;
-    let teacher = open_teacher(config, &data, dir)?;
+    let teacher = open_teacher(config, &data, dir, None)?;
     let record = RunConfig {
         teacher: teacher.as_ref().map(|t| t.record.clone()),
         ..RunConfig::new(config.clone(), network)
@@ -41,16 +41,18 @@ pub fn train(
     trainer.fit()
 }
 
-/// The teacher of a distilled `config`, checked against the student's data and run directory.
+/// The teacher of a distilled `config`, checked against the student's data and run directory
+/// (and, resuming, against the weights `recorded` in its `config.json`).
 fn open_teacher(
     config: &TrainConfig,
     data: &crate::Prepared,
     dir: &Path,
+    recorded: Option<&crate::TeacherRecord>,
 ) -> Result<Option<Teacher>, TrainError> {
     config
         .distill
         .as_ref()
-        .map(|distill| Teacher::open(distill, data, dir))
+        .map(|distill| Teacher::open(distill, data, dir, recorded))
         .transpose()
 }
 
@@ -93,14 +95,13 @@ pub fn resume(
         threads,
         ..saved
     };
-    let teacher = open_teacher(&record.config, &data, dir)?;
-    if let Some(teacher) = &teacher {
-        let recorded = record.teacher.as_ref().ok_or_else(|| TrainError::Damaged {
+    if record.config.distill.is_some() && record.teacher.is_none() {
+        return Err(TrainError::Damaged {
             path: dir.join(crate::run::CONFIG),
             problem: "a distilled run without the record of its teacher's weights".into(),
-        })?;
-        teacher.check_unchanged(recorded)?;
+        });
     }
+    let teacher = open_teacher(&record.config, &data, dir, record.teacher.as_ref())?;
     let fresh_start = state.is_none();
     let mut trainer = Trainer::new(run, record, data, state, teacher, reporter)?;
     if let Some(note) = &threads_note {

@@ -78,13 +78,13 @@ impl Learner {
         // The optimizer takes the model by value; an empty network holds its place meanwhile
         // (a clone would share the parameters and cost the optimizer its in-place updates).
         let model = std::mem::replace(&mut self.model, Network { layers: Vec::new() });
-        let (loss_fn, teacher) = (&self.loss_fn, self.teacher.as_ref());
-        let taught = teacher.map(|t| t.taught(&images, &indices));
+        let loss_fn = &self.loss_fn;
+        let taught = (self.teacher.as_ref()).map(|t| (t, t.taught(&images, &indices)));
         let out = minimise(model, &mut self.optim, images, lr, |logits| {
             let hard = loss_fn.forward(logits.clone(), labels.clone());
-            match (teacher, taught) {
-                (Some(teacher), Some(taught)) => teacher.loss(logits, taught, hard),
-                _ => hard,
+            match taught {
+                Some((teacher, taught)) => teacher.loss(logits, taught, hard),
+                None => hard,
             }
         });
         self.model = out.model;

@@ -67,12 +67,14 @@ fn refuse(distill: &Distillation, problem: impl std::fmt::Display) -> TrainError
 
 impl Teacher {
     /// Opens the teacher of `distill` for the student to be written in `student_dir`, refusing
-    /// the student's own run, a run still being written or unfinished, and one trained on other
-    /// data, inputs or classes.
+    /// the student's own run, a run still being written or unfinished, one trained on other
+    /// data, inputs or classes, and — for a resumed student, which `recorded` what taught it —
+    /// other weights. Every check comes before the weights are loaded or the cache computed.
     pub(crate) fn open(
         distill: &Distillation,
         data: &Prepared,
         student_dir: &Path,
+        recorded: Option<&TeacherRecord>,
     ) -> Result<Teacher, TrainError> {
         let dir = &distill.teacher;
         let same = |a: &Path, b: &Path| {
@@ -104,6 +106,9 @@ impl Teacher {
         }
         check_matches(distill, &run, data)?;
         let (file, record) = teaching_weights(distill, &run)?;
+        if let Some(recorded) = recorded {
+            check_unchanged(distill, recorded, &record)?;
+        }
         let spec = run.config.network.network_spec()?;
         let fresh = Network::new(&spec, &data.device).map_err(|e| TrainError::Config(e.message))?;
         let network = checkpoint::load_model(dir, &file, fresh)?;
@@ -116,26 +121,6 @@ impl Teacher {
             record,
             cache,
         })
-    }
-
-    /// Refuses to go on when the weights differ from those that taught the run so far.
-    pub(crate) fn check_unchanged(&self, recorded: &TeacherRecord) -> Result<(), TrainError> {
-        if &self.record == recorded {
-            return Ok(());
-        }
-        Err(refuse(
-            &self.distill,
-            format!(
-                "the teacher is not the one this run learnt from (run {} epoch {} with weights {}; \
-             found run {} epoch {} with weights {}): a resumed student would learn from another teacher",
-                recorded.run_id,
-                recorded.epoch,
-                recorded.short_sha(),
-                self.record.run_id,
-                self.record.epoch,
-                self.record.short_sha(),
-            ),
-        ))
     }
 
     /// The teacher's logits of a batch: `images` (the student's, on either device), which
@@ -158,6 +143,30 @@ impl Teacher {
         let soft = soft_loss(logits, taught, self.distill.temperature);
         mix(soft, hard, self.distill.distill_weight)
     }
+}
+
+/// Refuses teaching weights (`found`) other than those that taught the run so far.
+fn check_unchanged(
+    distill: &Distillation,
+    recorded: &TeacherRecord,
+    found: &TeacherRecord,
+) -> Result<(), TrainError> {
+    if found == recorded {
+        return Ok(());
+    }
+    Err(refuse(
+        distill,
+        format!(
+            "the teacher is not the one this run learnt from (run {} epoch {} with weights {}; \
+             found run {} epoch {} with weights {}): a resumed student would learn from another teacher",
+            recorded.run_id,
+            recorded.epoch,
+            recorded.short_sha(),
+            found.run_id,
+            found.epoch,
+            found.short_sha(),
+        ),
+    ))
 }
 
 /// The teacher's logits of every training image, in the split's order (in batches of 500, as
