@@ -38,15 +38,18 @@ enum Command {
     /// Find (or download) a dataset, validate it, and show its classes and counts.
     Data(commands::data::Args),
     /// Train a model on a dataset into a run directory (metrics, plots, checkpoint, summary.json).
-    Train(commands::train::Args),
+    // Train and Compare are boxed: their flags outweigh every other command's.
+    Train(Box<commands::train::Args>),
     /// Evaluate a trained run: accuracy, per-class accuracy, confusion matrix.
     Eval(commands::eval::Args),
     /// Classify image files with a trained run: top-k classes with probabilities.
     Predict(commands::predict::Args),
     /// Export a trained run to ONNX or safetensors, for other runtimes.
     Export(commands::export::Args),
+    /// Quantize a trained run to int8 (per-channel or per-tensor) and measure what it keeps.
+    Quantize(commands::quantize::Args),
     /// Train several models with identical data and settings; one table, two plots.
-    Compare(commands::compare::Args),
+    Compare(Box<commands::compare::Args>),
     /// Time forward passes and training steps (median, spread, first step); --layers profiles
     /// each layer's forward and backward.
     Bench(commands::bench::Args),
@@ -63,6 +66,7 @@ impl Command {
             Command::Eval(_) => Some("eval"),
             Command::Predict(_) => Some("predict"),
             Command::Export(_) => Some("export"),
+            Command::Quantize(_) => Some("quantize"),
             Command::Bench(_) => Some("bench"),
         }
     }
@@ -133,11 +137,12 @@ fn main() {
         Command::Models(args) => commands::models::run(args),
         Command::Summary(args) => commands::summary::run(args),
         Command::Data(args) => commands::data::run(args),
-        Command::Train(args) => commands::train::run(args, &given_flags(&matches)),
+        Command::Train(args) => commands::train::run(*args, &given_flags(&matches)),
         Command::Eval(args) => commands::eval::run(args),
         Command::Predict(args) => commands::predict::run(args),
         Command::Export(args) => commands::export::run(args),
-        Command::Compare(args) => commands::compare::run(args, &given_flags(&matches)),
+        Command::Quantize(args) => commands::quantize::run(args),
+        Command::Compare(args) => commands::compare::run(*args, &given_flags(&matches)),
         Command::Bench(args) => commands::bench::run(args),
     };
     if let Err(err) = result {

@@ -34,6 +34,7 @@ pub struct Weight {
 }
 
 /// An ONNX node attribute.
+#[derive(Clone, Debug, PartialEq)]
 pub enum Attr {
     /// One integer.
     Int(&'static str, i64),
@@ -43,10 +44,64 @@ pub enum Attr {
     Float(&'static str, f32),
 }
 
+/// One ONNX node: an operator reading named tensors and writing one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    /// The operator (`Conv`, `Gemm`, ...).
+    pub op: String,
+    /// The names of the tensors it reads: activations, weights, constants.
+    pub inputs: Vec<String>,
+    /// The name of the tensor it writes.
+    pub output: String,
+    /// Its attributes.
+    pub attrs: Vec<Attr>,
+}
+
+impl Node {
+    /// The integer attribute `name`, if the node has it.
+    pub fn int(&self, name: &str) -> Option<i64> {
+        self.attrs.iter().find_map(|a| match a {
+            Attr::Int(n, v) if *n == name => Some(*v),
+            _ => None,
+        })
+    }
+
+    /// The integer-list attribute `name`, if the node has it.
+    pub fn ints(&self, name: &str) -> Option<&[i64]> {
+        self.attrs.iter().find_map(|a| match a {
+            Attr::Ints(n, v) if *n == name => Some(v.as_slice()),
+            _ => None,
+        })
+    }
+
+    /// The float attribute `name`, if the node has it.
+    pub fn float(&self, name: &str) -> Option<f32> {
+        self.attrs.iter().find_map(|a| match a {
+            Attr::Float(n, v) if *n == name => Some(*v),
+            _ => None,
+        })
+    }
+
+    fn proto(&self) -> Message {
+        let mut node = Message::default();
+        for input in &self.inputs {
+            node = node.string(1, input);
+        }
+        node = node
+            .string(2, &self.output)
+            .string(3, &self.output)
+            .string(4, &self.op);
+        for attr in &self.attrs {
+            node = node.message(5, attribute(attr.clone()));
+        }
+        node
+    }
+}
+
 /// The ONNX graph under construction, layer by layer.
 #[derive(Default)]
 pub struct Graph {
-    nodes: Vec<Message>,
+    nodes: Vec<Node>,
     weights: Vec<Weight>,
     constants: BTreeMap<String, f32>,
     prefix: String,
@@ -107,17 +162,29 @@ impl Graph {
             op.to_ascii_lowercase(),
             self.counter
         );
-        let mut node = Message::default();
-        for input in inputs {
-            node = node.string(1, input);
-        }
-        node = node.string(2, &output).string(3, &output).string(4, op);
-        for attr in attrs {
-            node = node.message(5, attribute(attr));
-        }
-        self.nodes.push(node);
+        self.nodes.push(Node {
+            op: op.into(),
+            inputs: inputs.to_vec(),
+            output: output.clone(),
+            attrs,
+        });
         self.current = output.clone();
         output
+    }
+
+    /// The nodes, in execution order.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// The weights the nodes read.
+    pub fn weights(&self) -> &[Weight] {
+        &self.weights
+    }
+
+    /// The scalar constants the nodes read, by name.
+    pub fn constants(&self) -> &BTreeMap<String, f32> {
+        &self.constants
     }
 
     /// `relu`, `relu6` (Clip to [0, 6]) or nothing.
@@ -281,30 +348,66 @@ pub fn onnx(
     metadata: &[(String, String)],
 ) -> Result<Vec<u8>, String> {
     let g = graph(spec, network)?;
+    let mut initializers: Vec<Message> = g
+        .weights
+        .iter()
+        .map(|w| Initializer::F32(&w.data).proto(&w.name, &w.dims))
+        .collect();
+    for (name, value) in &g.constants {
+        initializers.push(Initializer::F32(&[*value]).proto(name, &[]));
+    }
+    model(spec, &g.nodes, &g.current, initializers, metadata)
+}
+
+/// The values of an initializer (a constant tensor of the graph).
+pub enum Initializer<'a> {
+    /// float32.
+    F32(&'a [f32]),
+    /// int8 (quantized weights, zero points).
+    I8(&'a [i8]),
+    /// int32 (quantized biases).
+    I32(&'a [i32]),
+}
+
+impl Initializer<'_> {
+    /// The `TensorProto` named `name` with dimensions `dims` (none for a scalar).
+    pub fn proto(&self, name: &str, dims: &[usize]) -> Message {
+        const INT8: i64 = 3;
+        const INT32: i64 = 6;
+        let (data_type, raw): (i64, Vec<u8>) = match self {
+            Initializer::F32(v) => (FLOAT, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+            Initializer::I8(v) => (INT8, v.iter().map(|&x| x as u8).collect()),
+            Initializer::I32(v) => (INT32, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+        };
+        tensor_proto(name, dims, data_type, raw)
+    }
+}
+
+/// An ONNX model of `nodes` for `spec`'s input and classes: input `images`, output `logits`
+/// (the tensor `last`, renamed), the `initializers`, `metadata` as metadata properties.
+pub fn model(
+    spec: &NetworkSpec,
+    nodes: &[Node],
+    last: &str,
+    initializers: Vec<Message>,
+    metadata: &[(String, String)],
+) -> Result<Vec<u8>, String> {
     let [h, w, c] = spec.input;
     let classes = spec
         .classes()
         .ok_or("the network does not end in a dense layer")?;
     let mut graph = Message::default();
-    for node in g.nodes {
-        graph = graph.message(1, node);
+    for node in nodes {
+        graph = graph.message(1, node.proto());
     }
     graph = graph.string(2, &spec.name);
-    for weight in &g.weights {
-        let raw = weight.data.iter().flat_map(|v| v.to_le_bytes()).collect();
-        graph = graph.message(5, tensor_proto(&weight.name, &weight.dims, FLOAT, raw));
-    }
-    for (name, value) in &g.constants {
-        graph = graph.message(
-            5,
-            tensor_proto(name, &[], FLOAT, value.to_le_bytes().to_vec()),
-        );
+    for initializer in initializers {
+        graph = graph.message(5, initializer);
     }
     graph = graph.message(11, value_info("images", &[None, Some(c), Some(h), Some(w)]));
     // The last node's output, renamed: an Identity keeps every layer's own names.
-    let last = g.current.clone();
     let output = Message::default()
-        .string(1, &last)
+        .string(1, last)
         .string(2, "logits")
         .string(3, "logits")
         .string(4, "Identity");

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::{EpochMetrics, RunSummary};
+pub mod int8;
+
 use crate::plot::{Chart, Kind, Series, render};
 use crate::record::{Run, RunConfig};
 use crate::report::Reporter;
@@ -272,6 +274,17 @@ pub struct Row {
     pub teacher_agreement: Option<f64>,
     /// Mean training seconds per epoch distilled (the teacher's forward pass included).
     pub distilled_train_seconds_per_epoch: Option<f64>,
+    /// With `--int8`: final test accuracy quantized with one weight scale per tensor (mean
+    /// over seeds).
+    pub int8_per_tensor_test_accuracy: Option<f64>,
+    /// Its standard deviation over seeds.
+    pub int8_per_tensor_test_accuracy_std: Option<f64>,
+    /// With `--int8`: final test accuracy quantized with one weight scale per output channel.
+    pub int8_per_channel_test_accuracy: Option<f64>,
+    /// Its standard deviation over seeds.
+    pub int8_per_channel_test_accuracy_std: Option<f64>,
+    /// The int8 ONNX model's size over the float one's.
+    pub int8_size_ratio: Option<f64>,
 }
 
 /// Mean and sample standard deviation (0 for one value).
@@ -324,6 +337,11 @@ fn row(model: &str, runs: &[&RunSummary]) -> Row {
         distillation_gain: None,
         teacher_agreement: None,
         distilled_train_seconds_per_epoch: None,
+        int8_per_tensor_test_accuracy: None,
+        int8_per_tensor_test_accuracy_std: None,
+        int8_per_channel_test_accuracy: None,
+        int8_per_channel_test_accuracy_std: None,
+        int8_size_ratio: None,
     }
 }
 
@@ -376,6 +394,7 @@ pub fn write_outputs(
             variant_of: None,
         })
         .chain(distilled)
+        .chain(int8::series(rows))
         .collect();
     let chart = |title, x_label, kind| Chart {
         title,
@@ -598,6 +617,10 @@ pub fn markdown(title: &str, rows: &[Row]) -> String {
     if distilled {
         header.extend(DISTILLED_COLUMNS);
     }
+    let quantized = rows.iter().any(|r| r.int8_size_ratio.is_some());
+    if quantized {
+        header.extend(int8::COLUMNS);
+    }
     let body = rows
         .iter()
         .map(|r| {
@@ -621,6 +644,9 @@ pub fn markdown(title: &str, rows: &[Row]) -> String {
             ];
             if distilled {
                 cells.extend(distilled_cells(r));
+            }
+            if quantized {
+                cells.extend(int8::cells(r));
             }
             cells
         })

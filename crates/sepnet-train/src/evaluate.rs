@@ -48,46 +48,54 @@ pub fn evaluate(
     device: &Device,
 ) -> Evaluation {
     let loss_fn = CrossEntropyLossConfig::new().init(device);
-    let mut confusion = vec![vec![0u64; classes]; classes];
     let mut loss_sum = 0.0;
-    let mut all_predicted = Vec::with_capacity(split.len());
+    let mut truths = Vec::with_capacity(split.len());
+    let mut predicted = Vec::with_capacity(split.len());
     for batch in Batches::new(split, shape, norm, BatchConfig::eval(500), 0, 0) {
-        let truths = batch.labels.clone(); // n labels, kept for the confusion matrix
-        let n = truths.len();
+        let n = batch.labels.len();
+        truths.extend(batch.labels.iter().map(|&l| l as u32));
         let (images, labels) = batch.into_tensors(device);
         let logits = model.forward(images);
         loss_sum += loss_fn.forward(logits.clone(), labels).into_scalar::<f64>() * n as f64;
-        let predicted: Vec<i64> = logits
+        let guesses = logits
             .argmax(1)
             .into_data()
             .convert::<i64>()
             .try_into_vec::<i64>()
             .expect("int data");
-        for (truth, guess) in truths.iter().zip(predicted) {
-            confusion[*truth as usize][guess as usize] += 1;
-            all_predicted.push(guess as u32);
-        }
+        predicted.extend(guesses.into_iter().map(|g| g as u32));
     }
-    let images = split.len();
-    let correct: u64 = (0..classes).map(|c| confusion[c][c]).sum();
-    let per_class_accuracy = confusion
-        .iter()
-        .enumerate()
-        .map(|(c, row)| {
-            let total: u64 = row.iter().sum();
-            if total == 0 {
-                0.0
-            } else {
-                row[c] as f64 / total as f64
-            }
-        })
-        .collect();
-    Evaluation {
-        loss: loss_sum / images.max(1) as f64,
-        accuracy: correct as f64 / images.max(1) as f64,
-        per_class_accuracy,
-        confusion,
-        images,
-        predicted: all_predicted,
+    Evaluation::tally(&truths, predicted, loss_sum, classes)
+}
+
+impl Evaluation {
+    /// The evaluation of `predicted` classes against the `truths`, with the summed loss.
+    pub fn tally(truths: &[u32], predicted: Vec<u32>, loss_sum: f64, classes: usize) -> Evaluation {
+        let mut confusion = vec![vec![0u64; classes]; classes];
+        for (&truth, &guess) in truths.iter().zip(&predicted) {
+            confusion[truth as usize][guess as usize] += 1;
+        }
+        let images = truths.len();
+        let correct: u64 = (0..classes).map(|c| confusion[c][c]).sum();
+        let per_class_accuracy = confusion
+            .iter()
+            .enumerate()
+            .map(|(c, row)| {
+                let total: u64 = row.iter().sum();
+                if total == 0 {
+                    0.0
+                } else {
+                    row[c] as f64 / total as f64
+                }
+            })
+            .collect();
+        Evaluation {
+            loss: loss_sum / images.max(1) as f64,
+            accuracy: correct as f64 / images.max(1) as f64,
+            per_class_accuracy,
+            confusion,
+            images,
+            predicted,
+        }
     }
 }

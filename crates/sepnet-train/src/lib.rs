@@ -40,6 +40,7 @@ mod optimizer;
 pub mod plot;
 mod prepare;
 pub mod profile;
+pub mod quantize;
 mod record;
 pub mod report;
 pub mod resume;

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
+use sepnet_quant::Granularity;
 use sepnet_train::compare::{self, Finished, PlannedRun};
 use sepnet_train::plot::Series;
 use sepnet_train::report::{Console, Style};
@@ -23,6 +24,8 @@ Examples:
   sepnet compare --models mnist-full,mnist-separable,mnist-hybrid --dataset mnist --epochs 5
   sepnet compare --models mnist-separable,mnist-hybrid --distill-from mnist-full --dataset mnist --repeats 3
                                         # each student alone and taught by mnist-full, side by side
+  sepnet compare --models vgg-full,vgg-separable --dataset cifar10 --int8
+                                        # + int8 accuracy per-tensor and per-channel, int8 size
 
 Run again with the same flags to pick up where an interrupted compare stopped: finished runs
 are reused, interrupted ones resumed.
@@ -80,6 +83,20 @@ pub struct Args {
     /// accuracy, its gain, the agreement with the teacher and the time per epoch to the table.
     #[arg(long, value_name = "MODEL", help_heading = "Distillation")]
     distill_from: Option<String>,
+    /// int8: quantize every model's runs (their last weights) with these weight scales —
+    /// per-tensor, per-channel or both (the default) — and add the int8 test accuracies and
+    /// the int8 model's size to the table, and the int8 points to the accuracy-vs-MACs chart.
+    /// Each run keeps its model.int8-GRANULARITY.onnx and quantization-GRANULARITY.json.
+    #[arg(
+        long,
+        value_name = "GRANULARITIES",
+        value_enum,
+        value_delimiter = ',',
+        num_args = 0..=1,
+        default_missing_values = ["per-tensor", "per-channel"],
+        help_heading = "int8"
+    )]
+    int8: Option<Vec<Granularity>>,
     #[command(flatten)]
     slurm: super::sweep::SlurmArgs,
     #[command(flatten)]
@@ -231,6 +248,12 @@ pub fn run(args: Args, given: &[String]) -> Result<()> {
     DistillArgs::check_used(given, "--distill-from MODEL", args.distill_from.is_some())?;
     let models = ordered_models(&args)?;
     check_out_folder(&args.out)?;
+    if args.int8.is_some() && args.plan.is_some() {
+        bail!(
+            "--int8 with --plan: a sweep's runs are quantized after it, one by one \
+             (`sepnet quantize RUN --weights last`)"
+        );
+    }
     let runs = plan(&args, &models)?;
     let (macs, data) = compare::check(&runs)?;
     if let Some(dir) = &args.plan {
@@ -244,7 +267,11 @@ pub fn run(args: Args, given: &[String]) -> Result<()> {
         return Ok(());
     }
     let finished = train_all(&runs, &macs, &data, args.fresh, style)?;
-    let table = table(&args, &models, &runs, &finished);
+    let mut table = table(&args, &models, &runs, &finished);
+    if let Some(granularities) = &args.int8 {
+        let plain = &runs[..models.len() * args.repeats as usize];
+        table = table.with_int8(&quantize_all(plain, granularities, style)?);
+    }
     let markdown = compare::markdown(&table.title, &table.rows);
     let repeats = args.repeats as usize;
     // The first seed's validation curve of each model, then of each student distilled (in
@@ -299,6 +326,37 @@ fn table(
         &how.expect("distilled runs are planned"),
         &distilled,
     )
+}
+
+/// Quantizes every run in `runs` with each granularity; the reports by model, in order.
+fn quantize_all(
+    runs: &[PlannedRun],
+    granularities: &[Granularity],
+    style: Style,
+) -> Result<Vec<(String, Vec<sepnet_train::quantize::QuantizationReport>)>> {
+    let data = sepnet_train::Run::open(&runs[0].dir)?.load_dataset(None, None, false)?;
+    let mut reports: Vec<(String, Vec<_>)> = Vec::new();
+    for planned in runs {
+        if reports
+            .last()
+            .is_none_or(|(model, _)| model != &planned.model)
+        {
+            reports.push((planned.model.clone(), Vec::new()));
+        }
+        for &granularity in granularities {
+            let report = compare::int8::quantize_run(&planned.dir, &data, granularity)?;
+            if style == Style::Human {
+                eprintln!(
+                    "{} int8 {granularity}: {:.2}% (float {:.2}%)",
+                    planned.dir.display(),
+                    100.0 * report.int8.test_accuracy,
+                    100.0 * report.float.test_accuracy
+                );
+            }
+            reports.last_mut().expect("pushed above").1.push(report);
+        }
+    }
+    Ok(reports)
 }
 
 /// Trains (or resumes, or reuses) every planned run in turn, saying how long is left.

@@ -7,6 +7,7 @@ pub mod eval;
 pub mod export;
 pub mod models;
 pub mod predict;
+pub mod quantize;
 pub mod summary;
 pub mod sweep;
 pub mod train;

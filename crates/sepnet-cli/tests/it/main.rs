@@ -9,5 +9,6 @@ mod export;
 mod faults;
 mod flags;
 mod hostile;
+mod quantize;
 mod sweep;
 mod workflow;

@@ -83,3 +83,47 @@ fn tract_runs_the_exported_models_to_sepnets_logits() {
         }
     }
 }
+
+/// The int8 QDQ model with one scale per tensor (tract 0.22 reads only the first scale of a
+/// per-channel one) runs in tract to sepnet's int8 logits: every layer kind with an int8 form.
+#[test]
+#[cfg_attr(
+    not(has_fashion),
+    ignore = "needs Fashion-MNIST: apt-get install dataset-fashion-mnist"
+)]
+fn tract_runs_the_int8_model_to_sepnets_int8_logits() {
+    use sepnet_quant::Granularity;
+    use sepnet_train::quantize::QuantizeOptions;
+    let _turn = turn();
+    let out = tempfile::tempdir().unwrap();
+    let mut c = config(SPECS[1], 1, 30);
+    c.validation = sepnet_train::Validation::Images(500);
+    train(&c, out.path(), &mut quiet()).unwrap();
+    let run = Run::open(out.path()).unwrap();
+    let data = run.load_dataset(None, Some(FASHION.into()), false).unwrap();
+    let options = QuantizeOptions {
+        granularity: Granularity::PerTensor,
+        calibration: 256,
+        ..Default::default()
+    };
+    let quantized = run.quantize(&data, &options).unwrap();
+    let sample = run.int8_sample(&quantized, &data, 64);
+    let theirs = tract_logits(&quantized.onnx, &sample);
+    let ours = &sample.logits;
+    let scale = ours.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let worst = ours
+        .iter()
+        .zip(&theirs)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    let same = ours
+        .chunks(sample.classes)
+        .zip(theirs.chunks(sample.classes))
+        .filter(|(a, b)| argmax(a) == argmax(b))
+        .count();
+    eprintln!("int8: max |tract − sepnet| {worst} at scale {scale}; same top-1 {same}/64");
+    assert!(
+        worst <= 0.05 * scale,
+        "max |tract − sepnet| {worst} at scale {scale}"
+    );
+    assert!(same >= 63, "same top-1 class on {same} of 64 images");
+}
