@@ -5,6 +5,7 @@ mod alloc;
 mod args;
 mod commands;
 mod stop;
+mod world;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};

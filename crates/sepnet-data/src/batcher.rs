@@ -69,6 +69,35 @@ pub struct Batches<'a> {
     next: usize,
     config: BatchConfig,
     rng: Rng,
+    shard: Shard,
+}
+
+/// The part of every batch one process of a data-parallel job assembles: process `rank` of
+/// `ranks` takes the `rank`-th of `ranks` contiguous, near-equal slices of each batch, so the
+/// processes together see exactly the batches (and augmentations) of one process.
+///
+/// ```
+/// use sepnet_data::Shard;
+/// let second = Shard { rank: 1, ranks: 3 };
+/// assert_eq!(second.range(10), 3..6);
+/// assert_eq!(Shard::WHOLE.range(10), 0..10);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// This process, from 0.
+    pub rank: usize,
+    /// How many processes share each batch.
+    pub ranks: usize,
+}
+
+impl Shard {
+    /// The whole batch (one process).
+    pub const WHOLE: Shard = Shard { rank: 0, ranks: 1 };
+
+    /// The positions of this shard in a batch of `n` images.
+    pub fn range(&self, n: usize) -> std::ops::Range<usize> {
+        n * self.rank / self.ranks..n * (self.rank + 1) / self.ranks
+    }
 }
 
 impl<'a> Batches<'a> {
@@ -96,7 +125,15 @@ impl<'a> Batches<'a> {
             next: 0,
             config,
             rng: Rng::new(seed, 0xA060_0000 + epoch),
+            shard: Shard::WHOLE,
         }
+    }
+
+    /// The same batches, of which only `shard`'s part is assembled (the augmentation stream
+    /// still advances over every image, so each image is augmented as one process would).
+    pub fn shard(self, shard: Shard) -> Self {
+        assert!(shard.rank < shard.ranks, "shard {shard:?} does not exist");
+        Batches { shard, ..self }
     }
 
     /// Number of batches this epoch yields.
@@ -146,9 +183,8 @@ impl<'a> Batches<'a> {
         }
     }
 
-    fn write_augmented(&mut self, image: &[u8], out: &mut [f32]) {
+    fn write_augmented(&self, image: &[u8], out: &mut [f32], (dy, dx, flip): (isize, isize, bool)) {
         let [h, w, _] = self.shape;
-        let (dy, dx, flip) = self.augmentation();
         for (c, (src, dst)) in image
             .chunks_exact(h * w)
             .zip(out.chunks_exact_mut(h * w))
@@ -191,25 +227,30 @@ impl Iterator for Batches<'_> {
         }
         let [h, w, c] = self.shape;
         let image_len = h * w * c;
-        let mut images = vec![0f32; n * image_len];
-        let mut labels = Vec::with_capacity(n);
+        let part = self.shard.range(n);
+        let mut images = vec![0f32; part.len() * image_len];
+        let mut labels = Vec::with_capacity(part.len());
         for k in 0..n {
+            let augmentation = self.config.augment.then(|| self.augmentation());
+            if !part.contains(&k) {
+                continue;
+            }
             let i = self.order[self.next + k] as usize;
             let image = &self.split.images[i * image_len..(i + 1) * image_len];
-            let out = &mut images[k * image_len..(k + 1) * image_len];
-            if self.config.augment {
-                self.write_augmented(image, out);
-            } else {
-                self.write_plain(image, out);
+            let at = k - part.start;
+            let out = &mut images[at * image_len..(at + 1) * image_len];
+            match augmentation {
+                Some(augmentation) => self.write_augmented(image, out, augmentation),
+                None => self.write_plain(image, out),
             }
             labels.push(self.split.labels[i] as i64);
         }
-        let indices = self.order[self.next..self.next + n].to_vec();
+        let indices = self.order[self.next + part.start..self.next + part.end].to_vec();
         self.next += n;
         Some(Batch {
             images,
             labels,
-            shape: [n, c, h, w],
+            shape: [part.len(), c, h, w],
             indices,
         })
     }

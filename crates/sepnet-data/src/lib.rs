@@ -30,7 +30,7 @@ mod normalize;
 mod rng;
 mod sources;
 
-pub use batcher::{Batch, BatchConfig, Batches, CROP_PADDING};
+pub use batcher::{Batch, BatchConfig, Batches, CROP_PADDING, Shard};
 pub use dataset::{Dataset, Split};
 pub use error::{DataError, Result};
 pub use normalize::{InputScaling, Normalization};

@@ -39,6 +39,9 @@ pub struct PartialEpoch {
     pub correct_sum: f32,
     /// Seconds of training spent in this epoch so far.
     pub seconds: f64,
+    /// Of those, seconds in the gradient all-reduce (data-parallel runs).
+    #[serde(default)]
+    pub allreduce_seconds: f64,
 }
 
 /// The running training loss and accuracy at one step (logged every few steps, for the
@@ -157,6 +160,9 @@ struct Progress {
 
 /// Commits `state` (its files already written) and removes files no state refers to.
 pub fn commit(run: &RunDir, state: &TrainState) -> Result<(), TrainError> {
+    if !run.writes() {
+        return Ok(());
+    }
     run.write_json(&in_folder("state.json"), state)?;
     let progress = Progress {
         epochs_done: state.epochs_done,

@@ -17,6 +17,9 @@ pub fn write(
     state: &TrainState,
     steps_per_epoch: usize,
 ) -> Result<(), TrainError> {
+    if !run.writes() {
+        return Ok(());
+    }
     let settings = format!("```json\n{}\n```", to_json(record));
     let events = tensorboard::events(
         record.created,

@@ -6,6 +6,7 @@ use std::path::Path;
 use crate::TrainError;
 use crate::checkpoint;
 use crate::config::TrainConfig;
+use crate::distributed::{self, Collective, Solo};
 use crate::metrics::RunSummary;
 use crate::prepare::{DatasetInfo, prepare};
 use crate::record::{NetworkRecord, RunConfig};
@@ -28,17 +29,53 @@ pub fn train(
     dir: &Path,
     reporter: &mut dyn Reporter,
 ) -> Result<RunSummary, TrainError> {
+    train_with(config, dir, reporter, &Solo)?.ok_or_else(rank_0_only)
+}
+
+/// Trains `config` into `dir` as one process of the data-parallel job `world`: each process
+/// takes its shard of every batch and the gradients are averaged over all of them; rank 0
+/// alone creates and writes the run, and returns the summary (the others return `None`).
+/// Every process checks everything before rank 0 creates anything; if one cannot start, none
+/// does.
+pub fn train_with(
+    config: &TrainConfig,
+    dir: &Path,
+    reporter: &mut dyn Reporter,
+    world: &dyn Collective,
+) -> Result<Option<RunSummary>, TrainError> {
+    let trainer = start(config, dir, reporter, world);
+    let others = distributed::agree(world, trainer.is_ok());
+    let trainer = trainer?;
+    others?;
+    trainer.write_record()?;
+    trainer.fit()
+}
+
+fn start<'r>(
+    config: &TrainConfig,
+    dir: &Path,
+    reporter: &'r mut dyn Reporter,
+    world: &'r dyn Collective,
+) -> Result<Trainer<'r>, TrainError> {
     let data = prepare(config)?;
     let network = NetworkRecord::of(&data.spec, data.adaptation.clone())?;
     let teacher = open_teacher(config, &data, dir, None)?;
     let record = RunConfig {
         teacher: teacher.as_ref().map(|t| t.record.clone()),
+        processes: world.size(),
         ..RunConfig::new(config.clone(), network)
     };
-    let run = RunDir::create(dir)?;
-    let trainer = Trainer::new(run, record, data, None, teacher, reporter)?;
-    trainer.write_record()?;
-    trainer.fit()
+    let run = match world.rank() {
+        0 => RunDir::create(dir)?,
+        _ => RunDir::follow(dir),
+    };
+    Trainer::new(run, record, data, None, teacher, reporter, world)
+}
+
+/// The error of a one-process run that returned no summary (which only processes other than
+/// rank 0 of a data-parallel job do).
+fn rank_0_only() -> TrainError {
+    TrainError::Config("only rank 0 of a data-parallel job has the run's summary".into())
 }
 
 /// The teacher of a distilled `config`, checked against the student's data and run directory
@@ -63,12 +100,44 @@ pub fn resume(
     request: &ResumeRequest,
     reporter: &mut dyn Reporter,
 ) -> Result<RunSummary, TrainError> {
-    let run = RunDir::open(dir)?;
+    resume_with(dir, request, reporter, &Solo)?.ok_or_else(rank_0_only)
+}
+
+/// Continues the run in `dir` as one process of the data-parallel job `world` (which may have
+/// another number of processes than the job that trained it so far: the global batch and its
+/// order stay the same). Rank 0 returns the summary, the others `None`.
+pub fn resume_with(
+    dir: &Path,
+    request: &ResumeRequest,
+    reporter: &mut dyn Reporter,
+    world: &dyn Collective,
+) -> Result<Option<RunSummary>, TrainError> {
+    let trainer = reopen(dir, request, reporter, world);
+    let others = distributed::agree(world, trainer.is_ok());
+    let trainer = trainer?;
+    others?;
+    trainer.write_record()?;
+    trainer.fit()
+}
+
+fn reopen<'r>(
+    dir: &Path,
+    request: &ResumeRequest,
+    reporter: &'r mut dyn Reporter,
+    world: &'r dyn Collective,
+) -> Result<Trainer<'r>, TrainError> {
+    let run = match world.rank() {
+        0 => RunDir::open(dir)?,
+        _ => {
+            crate::run::check_is_run(dir)?;
+            RunDir::follow(dir)
+        }
+    };
     let saved = RunConfig::read(dir)?;
     let trained_on: DatasetInfo = read_json(&dir.join(DATASET))?;
     let state = checkpoint::load_state(dir, &saved.run_id)?;
     let epochs_done = state.as_ref().map_or(0, |s| s.epochs_done);
-    let (config, notes) = reconcile(&saved.config, request, epochs_done)?;
+    let (config, mut notes) = reconcile(&saved.config, request, epochs_done)?;
     let mut data = prepare(&config)?;
     let differences = trained_on.differences(&data.info);
     if !differences.is_empty() {
@@ -82,6 +151,7 @@ pub fn resume(
     data.spec = saved.network.network_spec()?;
     data.info = trained_on;
     let threads = crate::record::cpu_threads();
+    notes.extend(changed_processes(saved.processes, world.size()));
     let threads_note = (threads != saved.threads).then(|| {
         format!(
             "warning: this run trained on {} CPU threads and continues on {threads}: its results \
@@ -93,6 +163,7 @@ pub fn resume(
     let record = RunConfig {
         config,
         threads,
+        processes: world.size(),
         ..saved
     };
     if record.config.distill.is_some() && record.teacher.is_none() {
@@ -103,7 +174,7 @@ pub fn resume(
     }
     let teacher = open_teacher(&record.config, &data, dir, record.teacher.as_ref())?;
     let fresh_start = state.is_none();
-    let mut trainer = Trainer::new(run, record, data, state, teacher, reporter)?;
+    let mut trainer = Trainer::new(run, record, data, state, teacher, reporter, world)?;
     if let Some(note) = &threads_note {
         trainer.note(note);
     }
@@ -115,6 +186,16 @@ pub fn resume(
     for note in &notes {
         trainer.note(&format!("resume: {note}"));
     }
-    trainer.write_record()?;
-    trainer.fit()
+    Ok(trainer)
+}
+
+/// What a resume on another number of processes changes.
+fn changed_processes(before: usize, now: usize) -> Option<String> {
+    (before != now).then(|| {
+        format!(
+            "trained on {before} process(es), continues on {now}: the same global batches in the \
+             same order, so only the order of the gradient sums (the last bits) and the images \
+             each BatchNorm's batch statistics see differ"
+        )
+    })
 }

@@ -9,16 +9,20 @@ use sepnet_model::Network;
 
 use crate::checkpoint::{self, PartialEpoch, TrainState};
 use crate::config::TrainConfig;
+use crate::distributed::Collective;
+use crate::distributed::sync::{self, Totals};
 use crate::prepare::Prepared;
 use crate::run::RunDir;
-use crate::step::minimise;
+use crate::step::{gradients, minimise};
 use crate::teacher::Teacher;
 use crate::{TrainError, optimizer};
 
-/// Mixes a step into the seed for burn's device RNG (dropout), so each step's masks depend
-/// only on (seed, step) and a resumed run draws exactly what an unbroken one would.
-pub(crate) fn step_seed(seed: u64, step: usize) -> u64 {
+/// Mixes a step (and the process of a data-parallel job) into the seed for burn's device RNG
+/// (dropout), so each step's masks depend only on (seed, step, rank) and a resumed run draws
+/// exactly what an unbroken one would; process 0 draws what a one-process run draws.
+pub(crate) fn step_seed(seed: u64, step: usize, rank: usize) -> u64 {
     seed ^ (step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (rank as u64).wrapping_mul(0xD1B5_4A32_D192_ED03)
 }
 
 /// The model, its optimizer and the loss (with the teacher of a distilled run), on the
@@ -28,7 +32,10 @@ pub(crate) struct Learner {
     pub(crate) optim: ModuleOptimizer,
     pub(crate) loss_fn: CrossEntropyLoss,
     pub(crate) teacher: Option<Teacher>,
+    /// The training device (with autodiff).
     pub(crate) device: Device,
+    /// The same device without autodiff, where gradients live.
+    pub(crate) plain: Device,
 }
 
 /// Running sums of an epoch, kept on the device until read.
@@ -38,6 +45,8 @@ pub(crate) struct EpochSums {
     pub(crate) seen: usize,
     pub(crate) steps_done: usize,
     pub(crate) seconds_before: f64,
+    /// Seconds spent in the gradient all-reduce (data-parallel runs).
+    pub(crate) allreduce_seconds: f64,
 }
 
 impl Learner {
@@ -67,6 +76,7 @@ impl Learner {
             loss_fn,
             teacher,
             device,
+            plain: data.device.clone(),
         })
     }
 
@@ -78,17 +88,85 @@ impl Learner {
         // The optimizer takes the model by value; an empty network holds its place meanwhile
         // (a clone would share the parameters and cost the optimizer its in-place updates).
         let model = std::mem::replace(&mut self.model, Network { layers: Vec::new() });
-        let loss_fn = &self.loss_fn;
-        let taught = (self.teacher.as_ref()).map(|t| (t, t.taught(&images, &indices)));
-        let out = minimise(model, &mut self.optim, images, lr, |logits| {
-            let hard = loss_fn.forward(logits.clone(), labels.clone());
-            match taught {
-                Some((teacher, taught)) => teacher.loss(logits, taught, hard),
-                None => hard,
-            }
-        });
+        let loss = loss_of(
+            &self.loss_fn,
+            self.teacher.as_ref(),
+            &images,
+            &indices,
+            &labels,
+        );
+        let out = minimise(model, &mut self.optim, images, lr, loss);
         self.model = out.model;
         sums.add(out.loss * n as f64, correct(out.logits, labels.inner()), n);
+    }
+
+    /// One optimizer step of a data-parallel job: `batch` is this process's shard of the
+    /// global batch, and the gradients are averaged over `world` before the update. Returns
+    /// whether any process was asked to stop (`stop` is this one's answer): all then stop
+    /// after this step together.
+    pub(crate) fn step_shared(
+        &mut self,
+        mut batch: Batch,
+        lr: f64,
+        sums: &mut EpochSums,
+        world: &dyn Collective,
+        stop: bool,
+    ) -> bool {
+        let n = batch.labels.len();
+        let model = std::mem::replace(&mut self.model, Network { layers: Vec::new() });
+        let (grads, mut local) = if n == 0 {
+            (burn::optim::GradientsParams::new(), Totals::default())
+        } else {
+            let indices = std::mem::take(&mut batch.indices);
+            let (images, labels) = batch.into_tensors(&self.device);
+            let loss = loss_of(
+                &self.loss_fn,
+                self.teacher.as_ref(),
+                &images,
+                &indices,
+                &labels,
+            );
+            let (grads, loss, logits) = gradients(&model, images, loss);
+            let totals = Totals {
+                loss_sum: loss.into_scalar::<f32>() * n as f32,
+                correct: correct(logits, labels.inner()).into_scalar::<f32>(),
+                images: n as f32,
+                stops: 0.0,
+            };
+            (grads, totals)
+        };
+        local.stops = f32::from(u8::from(stop));
+        let synced = sync::all_reduce(world, model, grads, local, &self.plain);
+        self.model = self.optim.step(lr, synced.model, synced.grads);
+        let totals = synced.totals;
+        let scalar = |v: f32| Tensor::<1>::from_data(TensorData::new(vec![v], [1]), &self.plain);
+        sums.add(
+            scalar(totals.loss_sum),
+            scalar(totals.correct),
+            totals.images as usize,
+        );
+        sums.allreduce_seconds += synced.seconds;
+        totals.stops > 0.0
+    }
+}
+
+/// The loss of a batch's logits: cross-entropy with the labels, and with the teacher's
+/// softened outputs in a distilled run.
+fn loss_of<'a>(
+    loss_fn: &'a CrossEntropyLoss,
+    teacher: Option<&'a Teacher>,
+    images: &Tensor<4>,
+    indices: &[u32],
+    labels: &Tensor<1, Int>,
+) -> impl FnOnce(Tensor<2>) -> Tensor<1> + 'a {
+    let taught = teacher.map(|t| (t, t.taught(images, indices)));
+    let labels = labels.clone();
+    move |logits| {
+        let hard = loss_fn.forward(logits.clone(), labels);
+        match taught {
+            Some((teacher, taught)) => teacher.loss(logits, taught, hard),
+            None => hard,
+        }
     }
 }
 
@@ -111,6 +189,7 @@ impl EpochSums {
             seen: partial.map_or(0, |p| p.seen),
             steps_done: partial.map_or(0, |p| p.steps_done),
             seconds_before: partial.map_or(0.0, |p| p.seconds),
+            allreduce_seconds: partial.map_or(0.0, |p| p.allreduce_seconds),
         }
     }
 
@@ -141,6 +220,7 @@ impl EpochSums {
             loss_sum: Self::read(&self.loss),
             correct_sum: Self::read(&self.correct),
             seconds: self.seconds_before + seconds,
+            allreduce_seconds: self.allreduce_seconds,
         }
     }
 }

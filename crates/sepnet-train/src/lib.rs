@@ -27,6 +27,7 @@ pub mod classify;
 pub mod compare;
 mod config;
 pub mod distill;
+pub mod distributed;
 mod evaluate;
 pub mod export;
 #[cfg(unix)]
@@ -57,7 +58,7 @@ use std::path::PathBuf;
 
 pub use config::{Distillation, OptimizerKind, Schedule, TeacherWeights, TrainConfig, Validation};
 pub use evaluate::{Evaluation, evaluate};
-pub use launch::{resume, train};
+pub use launch::{resume, resume_with, train, train_with};
 pub use metrics::{EpochMetrics, RunSummary};
 pub use prepare::{DatasetInfo, Prepared, prepare};
 pub use record::{NetworkRecord, RUN_FORMAT, Run, RunConfig, Weights};

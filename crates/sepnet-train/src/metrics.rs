@@ -21,6 +21,10 @@ pub struct EpochMetrics {
     pub train_seconds: f64,
     /// Training throughput.
     pub images_per_second: f64,
+    /// Of the training seconds, those spent summing gradients over the processes of a
+    /// data-parallel run (0 on one process).
+    #[serde(default)]
+    pub allreduce_seconds: f64,
 }
 
 /// `metrics.csv`: a header row, then one row per epoch.
@@ -72,4 +76,7 @@ pub struct RunSummary {
     /// The teacher of a distilled run, and how closely the student follows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teacher: Option<crate::TeacherSummary>,
+    /// The processes of a data-parallel run (absent for one process).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distributed: Option<crate::distributed::DistributedSummary>,
 }

@@ -75,9 +75,16 @@ pub struct RunConfig {
     /// CPU threads the run trains with (RAYON_NUM_THREADS, else one per CPU): parallel sums
     /// are split by thread, so another count gives other last bits.
     pub threads: usize,
+    /// Processes of the data-parallel job that trains it (1: one process).
+    #[serde(default = "one_process")]
+    pub processes: usize,
     /// The weights that teach a distilled run (`config.distill`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teacher: Option<crate::TeacherRecord>,
+}
+
+fn one_process() -> usize {
+    1
 }
 
 impl RunConfig {
@@ -93,6 +100,7 @@ impl RunConfig {
             config,
             network,
             threads: cpu_threads(),
+            processes: 1,
             teacher: None,
         }
     }

@@ -59,8 +59,8 @@ const RUN_FILES: &[&str] = &[
 #[derive(Debug)]
 pub struct RunDir {
     path: PathBuf,
-    /// The folder itself, opened and locked.
-    lock: File,
+    /// The folder itself, opened and locked; `None` for a follower.
+    lock: Option<File>,
 }
 
 impl RunDir {
@@ -90,7 +90,7 @@ impl RunDir {
         match folder.try_lock() {
             Ok(()) => Ok(RunDir {
                 path: path.to_path_buf(),
-                lock: folder,
+                lock: Some(folder),
             }),
             Err(TryLockError::WouldBlock) => Err(TrainError::Busy(format!(
                 "{} is being written by another sepnet process; a run directory has one writer \
@@ -101,10 +101,27 @@ impl RunDir {
         }
     }
 
+    /// The run as a process of a data-parallel job other than rank 0 sees it: it reads the
+    /// run (a checkpoint to resume) but writes nothing — every write is rank 0's.
+    pub fn follow(path: &Path) -> RunDir {
+        RunDir {
+            path: path.to_path_buf(),
+            lock: None,
+        }
+    }
+
+    /// Whether this process writes the run (false for a [`RunDir::follow`]er).
+    pub fn writes(&self) -> bool {
+        self.lock.is_some()
+    }
+
     /// Refuses to go on when the run's path no longer leads to the folder this writer locked
     /// (moved, deleted or replaced while training).
     pub fn check_in_place(&self) -> Result<(), TrainError> {
-        let locked = self.lock.metadata().map_err(|e| io_error(&self.path, e))?;
+        let Some(lock) = &self.lock else {
+            return Ok(());
+        };
+        let locked = lock.metadata().map_err(|e| io_error(&self.path, e))?;
         #[cfg(unix)]
         let same = {
             use std::os::unix::fs::MetadataExt;
@@ -129,7 +146,7 @@ impl RunDir {
     /// run that never wrote a checkpoint, so the folder can hold a new run. Files this writer
     /// did not make are left.
     pub fn remove_records(&self) {
-        if self.path.join(CHECKPOINT).exists() || self.check_in_place().is_err() {
+        if !self.writes() || self.path.join(CHECKPOINT).exists() || self.check_in_place().is_err() {
             return;
         }
         for name in RUN_FILES {
@@ -149,6 +166,9 @@ impl RunDir {
 
     /// Writes `name` (a path relative to the run) atomically from `bytes`.
     pub fn write_bytes(&self, name: &str, bytes: &[u8]) -> Result<(), TrainError> {
+        if !self.writes() {
+            return Ok(());
+        }
         self.check_in_place()?;
         let path = self.file(name);
         if let Some(parent) = path.parent()

@@ -38,12 +38,23 @@ pub(crate) fn minimise(
     lr: f64,
     loss: impl FnOnce(Tensor<2>) -> Tensor<1>,
 ) -> StepOutput {
-    let logits = model.forward(images);
-    let loss = loss(logits.clone());
-    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    let (grads, loss, logits) = gradients(&model, images, loss);
     StepOutput {
         model: optim.step(lr, model, grads),
-        loss: loss.inner(),
-        logits: logits.inner(),
+        loss,
+        logits,
     }
+}
+
+/// The gradients of `loss` of `model`'s logits on `images`, with the loss and the logits (off
+/// the autodiff graph).
+pub(crate) fn gradients(
+    model: &Network,
+    images: Tensor<4>,
+    loss: impl FnOnce(Tensor<2>) -> Tensor<1>,
+) -> (GradientsParams, Tensor<1>, Tensor<2>) {
+    let logits = model.forward(images);
+    let loss = loss(logits.clone());
+    let grads = GradientsParams::from_grads(loss.backward(), model);
+    (grads, loss.inner(), logits.inner())
 }

@@ -5,11 +5,12 @@
 use std::time::Instant;
 
 use burn::module::Module;
-use sepnet_data::{BatchConfig, Batches, Dataset};
+use sepnet_data::{BatchConfig, Batches, Dataset, Shard};
 use sepnet_model::{Network, NonFinite};
 
 use crate::checkpoint::{self, Best, PartialEpoch, StepRecord, TrainState};
 use crate::config::TrainConfig;
+use crate::distributed::{Collective, DistributedSummary};
 use crate::evaluate::{Evaluation, evaluate};
 use crate::learner::{EpochSums, Learner, step_seed};
 use crate::metrics::{EpochMetrics, RunSummary};
@@ -33,6 +34,10 @@ pub(crate) struct Trainer<'r> {
     state: TrainState,
     steps_per_epoch: usize,
     reporter: &'r mut dyn Reporter,
+    /// The processes training together (one: [`crate::distributed::Solo`]).
+    world: &'r dyn Collective,
+    /// The weights' fingerprint every process agreed on at the last checkpoint.
+    fingerprint: String,
 }
 
 /// What the training part of an epoch produced, before its evaluation.
@@ -42,6 +47,7 @@ struct TrainedEpoch {
     lr: f64,
     seconds: f64,
     seen: usize,
+    allreduce_seconds: f64,
 }
 
 impl<'r> Trainer<'r> {
@@ -54,6 +60,7 @@ impl<'r> Trainer<'r> {
         state: Option<TrainState>,
         teacher: Option<Teacher>,
         reporter: &'r mut dyn Reporter,
+        world: &'r dyn Collective,
     ) -> Result<Trainer<'r>, TrainError> {
         let config = &record.config;
         let learner = Learner::new(&run, config, &data, state.as_ref(), teacher)?;
@@ -79,6 +86,8 @@ impl<'r> Trainer<'r> {
             state,
             steps_per_epoch,
             reporter,
+            world,
+            fingerprint: String::new(),
         })
     }
 
@@ -123,6 +132,16 @@ impl<'r> Trainer<'r> {
             config.backend,
             self.run.path().display()
         );
+        let ranks = self.world.size();
+        if ranks > 1 {
+            text += &format!(
+                "\n  data-parallel: rank {} of {ranks}, global batch {} = {ranks} × {} per process \
+                 (gradients averaged over MPI each step)",
+                self.world.rank(),
+                config.batch_size,
+                per_process(config.batch_size, ranks)
+            );
+        }
         if let (Some(kd), Some(teacher)) = (&config.distill, &self.record.teacher) {
             text += &format!(
                 "\n  distilled from {} (epoch {}'s weights), temperature {}, distillation weight {}",
@@ -141,8 +160,8 @@ impl<'r> Trainer<'r> {
         text
     }
 
-    /// Trains the remaining epochs and finishes the run.
-    pub(crate) fn fit(mut self) -> Result<RunSummary, TrainError> {
+    /// Trains the remaining epochs and finishes the run; the summary is rank 0's to give.
+    pub(crate) fn fit(mut self) -> Result<Option<RunSummary>, TrainError> {
         let header = self.header();
         self.reporter.message(&header);
         if let Some(partial) = &self.state.partial {
@@ -200,7 +219,11 @@ impl<'r> Trainer<'r> {
             batch_config(&config),
             config.seed,
             epoch as u64,
-        );
+        )
+        .shard(Shard {
+            rank: self.world.rank(),
+            ranks: self.world.size(),
+        });
         batches.skip_batches(sums.steps_done);
         self.reporter
             .epoch_start(epoch + 1, config.epochs, self.steps_per_epoch);
@@ -209,18 +232,28 @@ impl<'r> Trainer<'r> {
         let base = config.schedule.after_plateaus(config.lr, &val_losses);
         let mut lr = base;
         let mut outcome = Ok(());
+        let alone = self.world.size() == 1;
         for batch in batches.take(self.steps_per_epoch - sums.steps_done) {
-            if self.reporter.should_stop() {
+            let asked = self.reporter.should_stop();
+            if asked && alone {
                 outcome = Err(None);
                 break;
             }
             lr = config
                 .schedule
                 .lr(base, self.state.steps, total_steps, self.steps_per_epoch);
+            let rank = self.world.rank();
             self.learner
                 .device
-                .seed(step_seed(config.seed, self.state.steps));
-            self.learner.step(batch, lr, &mut sums);
+                .seed(step_seed(config.seed, self.state.steps, rank));
+            // A data-parallel job stops together, after the step every process has taken.
+            let stopping = match alone {
+                true => {
+                    self.learner.step(batch, lr, &mut sums);
+                    false
+                }
+                false => (self.learner).step_shared(batch, lr, &mut sums, self.world, asked),
+            };
             self.state.steps += 1;
             match self.after_step(epoch, &sums, started) {
                 Err(error) => {
@@ -233,6 +266,10 @@ impl<'r> Trainer<'r> {
                     self.state.steps_log.push(record);
                 }
                 Ok(None) => {}
+            }
+            if stopping {
+                outcome = Err(None);
+                break;
             }
         }
         match outcome {
@@ -254,6 +291,7 @@ impl<'r> Trainer<'r> {
             lr,
             seconds,
             seen: sums.seen,
+            allreduce_seconds: sums.allreduce_seconds,
         })
     }
 
@@ -298,6 +336,7 @@ impl<'r> Trainer<'r> {
             lr: trained.lr,
             train_seconds: trained.seconds,
             images_per_second: trained.seen as f64 / trained.seconds.max(1e-9),
+            allreduce_seconds: trained.allreduce_seconds,
         };
         self.state.history.push(metrics.clone());
         self.state.epochs_done = epoch + 1;
@@ -320,6 +359,7 @@ impl<'r> Trainer<'r> {
         let model = checkpoint::model_bytes(&self.learner.model)?;
         let (model_ref, optim_ref) =
             checkpoint::write_files(&self.run, tag, &model, &self.learner.optim)?;
+        self.check_identical()?;
         self.state.model = model_ref.clone();
         self.state.optimizer = optim_ref;
         if let Some(accuracy) = val_accuracy {
@@ -337,6 +377,27 @@ impl<'r> Trainer<'r> {
             }
         }
         checkpoint::commit(&self.run, &self.state)
+    }
+
+    /// Refuses to go on unless every process holds the same weights bit for bit: the processes of a data-parallel job apply the same averaged gradients, so any
+    /// difference is a fault, found at the checkpoint before it could be saved.
+    fn check_identical(&mut self) -> Result<(), TrainError> {
+        if self.world.size() == 1 {
+            return Ok(());
+        }
+        let fingerprint = crate::distributed::sync::fingerprint(&self.learner.model);
+        let prefix = u64::from_str_radix(&fingerprint[..16], 16).unwrap_or(0);
+        self.fingerprint = fingerprint;
+        let all = self.world.gather(prefix);
+        match all.iter().position(|&p| p != all[0]) {
+            None => Ok(()),
+            Some(rank) => Err(TrainError::Checkpoint(format!(
+                "after step {} the weights of rank {rank} differ from rank 0's; nothing was \
+                 saved. {}",
+                self.state.steps,
+                self.keep_or_release_after_failure()
+            ))),
+        }
     }
 
     /// Checkpoints an epoch stopped between two steps and says how to continue.
@@ -419,8 +480,12 @@ impl<'r> Trainer<'r> {
         )
     }
 
-    /// Evaluates the last and the best model on the test split and writes `summary.json`.
-    fn finish(mut self) -> Result<RunSummary, TrainError> {
+    /// Evaluates the last and the best model on the test split and writes `summary.json` (on
+    /// rank 0; the other processes of a data-parallel job have nothing left to do).
+    fn finish(mut self) -> Result<Option<RunSummary>, TrainError> {
+        if !self.run.writes() {
+            return Ok(None);
+        }
         self.reporter.evaluating();
         let started = Instant::now();
         let test = self.evaluate_on(&self.data.dataset.test, &self.learner.model.valid());
@@ -440,8 +505,13 @@ impl<'r> Trainer<'r> {
             inference_seconds,
         );
         summary.teacher = teacher;
+        summary.distributed = (self.world.size() > 1).then(|| DistributedSummary {
+            processes: self.world.size(),
+            weights_sha256: self.fingerprint.clone(),
+            allreduce_seconds: self.state.history.iter().map(|m| m.allreduce_seconds).sum(),
+        });
         self.run.write_json(SUMMARY, &summary)?;
-        Ok(summary)
+        Ok(Some(summary))
     }
 
     /// The teacher's test accuracy and how often the student (`student`: its last model's test
@@ -529,5 +599,11 @@ fn summarise(
         classes: dataset.classes.clone(),
         backend: record.config.backend,
         teacher: None,
+        distributed: None,
     }
+}
+
+/// Images each process takes of a global batch of `batch` (the largest share).
+fn per_process(batch: usize, ranks: usize) -> usize {
+    batch.div_ceil(ranks)
 }

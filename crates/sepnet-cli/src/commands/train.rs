@@ -3,11 +3,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
+use sepnet_train::distributed::Collective;
 use sepnet_train::report::{Console, Style};
-use sepnet_train::{ResumeRequest, RunSummary, resume, train};
+use sepnet_train::{ResumeRequest, RunSummary, resume_with, train_with};
 
 use crate::args::{DistillArgs, OutputArgs, TrainArgs, config_key, sanitize};
 use crate::stop;
+use crate::world::{self, Distributed};
 
 /// Arguments of `sepnet train`.
 #[derive(clap::Args)]
@@ -18,6 +20,9 @@ Examples:
   sepnet train --resume runs/mnist-hybrid --epochs 10     # continue, with more epochs
   sepnet train --model mnist-separable --teacher runs/mnist-full --out runs/mnist-separable-kd
                                                           # distil a finished run into a student
+  mpirun -np 4 sepnet train --model mobilenet --dataset cifar10 --batch-size 512
+                                                          # one run on 4 processes (built with
+                                                          # --features mpi), 128 images each
 
 Ctrl-C stops at the next step with a checkpoint; --resume continues bit for bit.")]
 pub struct Args {
@@ -36,6 +41,11 @@ pub struct Args {
     /// same teacher lives now, if it moved.
     #[arg(long, value_name = "RUN", help_heading = "Distillation")]
     teacher: Option<PathBuf>,
+    /// Data-parallel training: `auto` joins the MPI job when `mpirun` or `srun` started
+    /// several processes (each takes its share of every --batch-size batch; rank 0 writes the
+    /// run), `mpi` always, `off` never.
+    #[arg(long, value_enum, default_value_t, value_name = "MODE")]
+    distributed: Distributed,
     #[command(flatten)]
     train: TrainArgs,
     #[command(flatten)]
@@ -69,7 +79,17 @@ pub fn run(args: Args, given: &[String]) -> Result<()> {
     if args.resume.is_none() {
         DistillArgs::check_used(given, "--teacher RUN", args.teacher.is_some())?;
     }
-    let style = args.output.style();
+    let world = world::open(args.distributed)?;
+    let result = run_in(args, given, world.as_ref());
+    world::end_job_on_failure(world.as_ref(), result)
+}
+
+/// Trains (or resumes) as one process of `world`; rank 0 alone reports.
+fn run_in(args: Args, given: &[String], world: &dyn Collective) -> Result<()> {
+    let style = match world.rank() {
+        0 => args.output.style(),
+        _ => Style::Quiet,
+    };
     let label = match (&args.model, &args.resume) {
         (Some(model), _) => model.clone(),
         (None, Some(dir)) => sepnet_train::RunConfig::read(dir)?.config.model,
@@ -85,7 +105,10 @@ pub fn run(args: Args, given: &[String]) -> Result<()> {
                 config,
                 given: given.iter().filter_map(|id| config_key(id)).collect(),
             };
-            (resume(dir, &request, &mut reporter)?, dir.clone())
+            (
+                resume_with(dir, &request, &mut reporter, world)?,
+                dir.clone(),
+            )
         }
         (None, Some(model)) => {
             let out = args
@@ -98,9 +121,12 @@ pub fn run(args: Args, given: &[String]) -> Result<()> {
                 .as_deref()
                 .map(|teacher| args.train.distill.from(teacher))
                 .transpose()?;
-            (train(&config, &out, &mut reporter)?, out)
+            (train_with(&config, &out, &mut reporter, world)?, out)
         }
         (None, None) => bail!("give --model MODEL (or --resume DIR)"),
     };
-    report(&summary, &out, style)
+    match summary {
+        Some(summary) => report(&summary, &out, style),
+        None => Ok(()),
+    }
 }

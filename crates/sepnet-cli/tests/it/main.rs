@@ -9,6 +9,7 @@ mod export;
 mod faults;
 mod flags;
 mod hostile;
+mod mpi;
 mod quantize;
 mod sweep;
 mod workflow;

@@ -1,7 +1,7 @@
 //! Batches: seeded shuffles, drop-last, normalisation, augmentation, validation split.
 
 use sepnet_data::{
-    BatchConfig, Batches, CROP_PADDING, Dataset, InputScaling, Normalization, Split,
+    BatchConfig, Batches, CROP_PADDING, Dataset, InputScaling, Normalization, Shard, Split,
 };
 
 /// `n` images of 6×5×2 whose pixels encode (image, channel, y, x).
@@ -279,5 +279,57 @@ fn skipping_batches_continues_exactly_where_assembling_them_would() {
         resumed.skip_batches(2);
         let rest: Vec<_> = resumed.map(|b| (b.images, b.labels)).collect();
         assert_eq!(rest, all[2..], "augment = {augment}");
+    }
+}
+
+/// Data-parallel shards: the processes' parts of each batch, put side by side, are the batch
+/// one process makes — the same images, labels, indices and augmentations — for every rank
+/// count, also when a batch does not divide evenly (or has fewer images than processes).
+#[test]
+fn shards_of_every_batch_make_up_the_whole_batch() {
+    let d = dataset(23);
+    let batches = |shard: Shard| -> Vec<sepnet_data::Batch> {
+        let mut b = Batches::new(
+            &d.train,
+            d.image_shape,
+            &identity(),
+            config(10, true, false, true),
+            5,
+            2,
+        )
+        .shard(shard);
+        b.skip_batches(1);
+        b.collect()
+    };
+    let whole = batches(Shard::WHOLE);
+    assert_eq!(
+        whole.iter().map(|b| b.labels.len()).collect::<Vec<_>>(),
+        [10, 3]
+    );
+    for ranks in [2, 3, 4] {
+        let parts: Vec<_> = (0..ranks)
+            .map(|rank| batches(Shard { rank, ranks }))
+            .collect();
+        for (k, batch) in whole.iter().enumerate() {
+            let joined = |f: &dyn Fn(&sepnet_data::Batch) -> Vec<f32>| -> Vec<f32> {
+                parts.iter().flat_map(|p| f(&p[k])).collect()
+            };
+            assert_eq!(
+                joined(&|b| b.images.clone()),
+                batch.images,
+                "{ranks} ranks, batch {k}"
+            );
+            let labels = joined(&|b| b.labels.iter().map(|&l| l as f32).collect());
+            let expected: Vec<f32> = batch.labels.iter().map(|&l| l as f32).collect();
+            assert_eq!(labels, expected);
+            let indices = joined(&|b| b.indices.iter().map(|&i| i as f32).collect());
+            let expected: Vec<f32> = batch.indices.iter().map(|&i| i as f32).collect();
+            assert_eq!(indices, expected);
+            let sizes: Vec<usize> = parts.iter().map(|p| p[k].shape[0]).collect();
+            assert!(
+                sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1,
+                "{sizes:?}"
+            );
+        }
     }
 }
