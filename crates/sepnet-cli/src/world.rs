@@ -40,12 +40,46 @@ fn mpi(launcher: &str) -> Result<Box<dyn Collective>> {
     )
 }
 
+/// The command that starts this sepnet as `processes` processes: `mpirun -np N sepnet` (as
+/// root too, when this process is root), or this sepnet alone for one process.
+pub fn launcher(processes: usize) -> Result<std::process::Command> {
+    let exe = std::env::current_exe()?;
+    if processes == 1 {
+        return Ok(std::process::Command::new(exe));
+    }
+    let mut command = std::process::Command::new("mpirun");
+    // SAFETY: geteuid(2) has no preconditions.
+    #[cfg(unix)]
+    if unsafe { libc::geteuid() } == 0 {
+        command.arg("--allow-run-as-root");
+    }
+    command.args(["-np", &processes.to_string()]).arg(exe);
+    Ok(command)
+}
+
+/// Runs this command line again as an MPI job of `processes` processes (`compare --ntasks`
+/// without a launcher), and ends with its exit status.
+pub fn relaunch(processes: usize) -> Result<()> {
+    let mut command = launcher(processes)?;
+    command.args(std::env::args_os().skip(1));
+    let status = command.status().map_err(|e| {
+        anyhow::anyhow!(
+            "--ntasks {processes} starts `mpirun -np {processes}`, which could not run ({e}): \
+             install Open MPI (apt-get install openmpi-bin)"
+        )
+    })?;
+    std::process::exit(status.code().unwrap_or(crate::stop::EXIT_STOPPED))
+}
+
 /// Ends the whole job when one process fails in a way the others cannot see (a file rank 0
 /// cannot write, a lost process): they would otherwise wait for it in the next all-reduce.
 /// Failures every process meets together (a bad setting, a stop asked for) end each one
 /// normally.
-pub fn end_job_on_failure(world: &dyn Collective, result: Result<()>) -> Result<()> {
-    let Err(err) = result else { return Ok(()) };
+pub fn end_job_on_failure<T>(world: &dyn Collective, result: Result<T>) -> Result<T> {
+    let err = match result {
+        Ok(value) => return Ok(value),
+        Err(err) => err,
+    };
     let shared = matches!(
         err.downcast_ref(),
         Some(TrainError::Stopped(_) | TrainError::Config(_) | TrainError::NonFinite(_))

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::metrics::{EpochMetrics, RunSummary};
 pub mod int8;
 
+use crate::distributed::{Collective, Solo};
 use crate::plot::{Chart, Kind, Series, render};
 use crate::record::{Run, RunConfig};
 use crate::report::Reporter;
@@ -204,30 +205,47 @@ pub fn run_one(
     data: Option<&DatasetInfo>,
     reporter: &mut dyn Reporter,
 ) -> Result<Finished, TrainError> {
+    run_one_with(planned, fresh, data, reporter, &Solo)?.ok_or_else(|| {
+        TrainError::Config("only rank 0 of a data-parallel job has the run's results".into())
+    })
+}
+
+/// [`run_one`] as one process of the data-parallel job `world`: rank 0 returns the finished
+/// run, the other processes `None` once they have done their part.
+pub fn run_one_with(
+    planned: &PlannedRun,
+    fresh: bool,
+    data: Option<&DatasetInfo>,
+    reporter: &mut dyn Reporter,
+    world: &dyn Collective,
+) -> Result<Option<Finished>, TrainError> {
     let dir = &planned.dir;
     let existing = dir.join(crate::run::CONFIG).exists();
     let (outcome, summary) = if !existing || fresh {
         (
             Outcome::Trained,
-            launch::train(&planned.config, dir, reporter)?,
+            launch::train_with(&planned.config, dir, reporter, world)?,
         )
     } else {
         check_reusable(planned, &RunConfig::read(dir)?, data)?;
         match Run::open(dir)?.summary()? {
-            Some(summary) => (Outcome::Reused, summary),
+            Some(summary) => (Outcome::Reused, Some(summary)),
             None => (
                 Outcome::Resumed,
-                launch::resume(dir, &ResumeRequest::unchanged(), reporter)?,
+                launch::resume_with(dir, &ResumeRequest::unchanged(), reporter, world)?,
             ),
         }
     };
+    let Some(summary) = summary.filter(|_| world.rank() == 0) else {
+        return Ok(None);
+    };
     let state = checkpoint::load_state(dir, &RunConfig::read(dir)?.run_id)?;
     let history = state.map(|s| s.history).unwrap_or_default();
-    Ok(Finished {
+    Ok(Some(Finished {
         outcome,
         summary,
         history,
-    })
+    }))
 }
 
 /// One model's line of the table.
@@ -477,8 +495,19 @@ impl Table {
         settings: &TrainConfig,
         per_model: &[(String, Vec<&RunSummary>)],
     ) -> Table {
+        let processes = (per_model.iter())
+            .flat_map(|(_, runs)| runs.iter())
+            .filter_map(|s| s.distributed.as_ref().map(|d| d.processes))
+            .max();
+        let mut title = title(models, settings, repeats);
+        if let Some(n) = processes {
+            title += &format!(
+                "; data-parallel on {n} processes (batch {} in all)",
+                settings.batch_size
+            );
+        }
         Table {
-            title: title(models, settings, repeats),
+            title,
             models: models.to_vec(),
             repeats,
             settings: settings.clone(),

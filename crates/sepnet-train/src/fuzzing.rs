@@ -83,6 +83,7 @@ pub fn check_script(data: &[u8]) {
         repeats: 1,
         tasks: Vec::new(),
         distill_from: None,
+        ntasks: 1,
     };
     let script = sbatch_script(&dir, &plan, &options);
     let lines: Vec<&str> = script.lines().collect();

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::compare::{self, Finished, PlannedRun};
+use crate::distributed::Collective;
 use crate::report::Reporter;
 use crate::run::{self, read_json};
 use crate::{RunSummary, TrainConfig, TrainError};
@@ -55,6 +56,17 @@ pub struct Plan {
     /// The teacher (`compare --distill-from`), the first of `models`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distill_from: Option<String>,
+    /// Processes that train each task together (data-parallel over MPI; `compare --ntasks`).
+    #[serde(default = "one_task", skip_serializing_if = "is_one")]
+    pub ntasks: usize,
+}
+
+fn one_task() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 impl Plan {
@@ -80,6 +92,7 @@ impl Plan {
             repeats,
             tasks,
             distill_from: distill_from.map(String::from),
+            ntasks: 1,
         }
     }
 
@@ -160,6 +173,9 @@ impl Plan {
         if self.models.is_empty() || self.repeats == 0 {
             return Err("it lists no model, or 0 repeats".into());
         }
+        if self.ntasks == 0 {
+            return Err("its tasks train on 0 processes".into());
+        }
         if self
             .distill_from
             .as_ref()
@@ -216,13 +232,26 @@ impl Plan {
 
 /// Runs task `index` of the sweep in `dir`: trains it, resumes it if it was started before
 /// (a requeued or preempted task), or does nothing if it finished.
+///
+/// Under an MPI launcher (`srun` in the batch script of a plan with `ntasks` above 1) it is one
+/// process of the task's data-parallel job: rank 0 returns the finished run, the others `None`.
 pub fn run_task(
     dir: &Path,
     index: usize,
     reporter: &mut dyn Reporter,
-) -> Result<Finished, TrainError> {
+    world: &dyn Collective,
+) -> Result<Option<Finished>, TrainError> {
     let plan = Plan::read(dir)?;
-    compare::run_one(&plan.planned(dir, index)?, false, None, reporter)
+    if world.size() != plan.ntasks {
+        return Err(TrainError::Config(format!(
+            "the plan in {} trains each task on {} process(es), but this job has {}: run the \
+             batch script it wrote (or `sepnet compare --run-plan`)",
+            dir.display(),
+            plan.ntasks,
+            world.size()
+        )));
+    }
+    compare::run_one_with(&plan.planned(dir, index)?, false, None, reporter, world)
 }
 
 /// Where a task stands.
@@ -428,12 +457,21 @@ pub fn sbatch_script(dir: &Path, plan: &Plan, options: &SlurmOptions) -> String 
             .iter()
             .map(|g| format!("#SBATCH --gpus-per-task={g}")),
     );
+    if plan.ntasks > 1 {
+        lines.push(format!("#SBATCH --ntasks={}", plan.ntasks));
+    }
     lines.push(String::new());
     lines.push(
         "# Each task trains (or resumes, or finds finished) one run of the plan.".to_string(),
     );
+    // A task of several processes is one MPI job that srun starts (PMIx: what Debian's Open
+    // MPI and Slurm agree on); each process takes its share of every batch.
+    let launch = match plan.ntasks {
+        1 => String::new(),
+        _ => "srun --mpi=pmix ".into(),
+    };
     lines.push(format!(
-        "exec {} compare --run-task {} --task \"$SLURM_ARRAY_TASK_ID\"",
+        "exec {launch}{} compare --run-task {} --task \"$SLURM_ARRAY_TASK_ID\"",
         shell_quoted(&options.sepnet.display().to_string()),
         shell_quoted(&dir.display().to_string())
     ));
@@ -482,6 +520,7 @@ mod tests {
             repeats: tasks,
             tasks: (0..tasks).map(task).collect(),
             distill_from: None,
+            ntasks: 1,
         }
     }
 
@@ -503,6 +542,7 @@ mod tests {
             repeats: 2,
             tasks,
             distill_from: Some("t".into()),
+            ntasks: 1,
         }
     }
 
@@ -598,5 +638,34 @@ mod tests {
         );
         assert!(check_script_path(Path::new("/a\nb")).is_err());
         assert!(check_script_path(dir).is_ok());
+    }
+
+    /// A plan whose tasks train on several processes asks Slurm for them and starts each task
+    /// as one MPI job with srun; one process per task keeps the plain script.
+    #[test]
+    fn tasks_of_several_processes_are_started_by_srun() {
+        let options = SlurmOptions {
+            time: "01:00:00".into(),
+            cpus_per_task: 4,
+            sepnet: PathBuf::from("/opt/sepnet"),
+            ..Default::default()
+        };
+        let mut parallel = plan(2);
+        parallel.ntasks = 4;
+        let script = sbatch_script(Path::new("/sweep"), &parallel, &options);
+        let lines: Vec<&str> = script.lines().collect();
+        assert!(lines.contains(&"#SBATCH --ntasks=4"), "{script}");
+        assert!(lines.contains(&"#SBATCH --cpus-per-task=4"), "{script}");
+        assert_eq!(
+            *lines.last().unwrap(),
+            "exec srun --mpi=pmix /opt/sepnet compare --run-task /sweep --task \"$SLURM_ARRAY_TASK_ID\""
+        );
+        let single = sbatch_script(Path::new("/sweep"), &plan(2), &options);
+        assert!(
+            !single.contains("--ntasks") && !single.contains("srun"),
+            "{single}"
+        );
+        parallel.ntasks = 0;
+        assert!(parallel.check().unwrap_err().contains("0 processes"));
     }
 }

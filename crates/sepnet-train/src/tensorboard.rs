@@ -91,7 +91,7 @@ pub fn events(
     let mut elapsed = 0.0;
     for m in history {
         elapsed += m.train_seconds;
-        let values = [
+        let mut values = vec![
             ("epoch/train_loss", m.train_loss),
             ("epoch/train_accuracy", m.train_accuracy),
             ("epoch/val_loss", m.val_loss),
@@ -99,6 +99,10 @@ pub fn events(
             ("epoch/learning_rate", m.lr),
             ("epoch/images_per_second", m.images_per_second),
         ];
+        // Data-parallel runs: the epoch's seconds in the gradient all-reduce.
+        if m.allreduce_seconds > 0.0 {
+            values.push(("epoch/allreduce_seconds", m.allreduce_seconds));
+        }
         let step = (m.epoch * steps_per_epoch) as u64;
         record(&mut out, scalars(start + elapsed, step, &values));
     }

@@ -12,6 +12,8 @@ use sepnet_train::report::{Console, Style};
 
 use crate::args::{DistillArgs, OutputArgs, TrainArgs, sanitize, split_models};
 use crate::stop;
+use crate::world::{self, Distributed};
+use sepnet_train::distributed::Collective;
 
 /// The most seeds per model: a thousand trainings of each is already a large sweep, and the
 /// plan of each is held in memory.
@@ -97,6 +99,12 @@ pub struct Args {
         help_heading = "int8"
     )]
     int8: Option<Vec<Granularity>>,
+    /// Processes that train each run together (data-parallel over MPI, each taking its share
+    /// of every --batch-size batch; needs a sepnet built with --features mpi): here under
+    /// `mpirun -np N`, with --plan under `srun` in the batch script (one Slurm job of N tasks
+    /// per run).
+    #[arg(long, default_value_t = 1, value_parser = crate::args::positive, value_name = "N")]
+    ntasks: usize,
     #[command(flatten)]
     slurm: super::sweep::SlurmArgs,
     #[command(flatten)]
@@ -263,10 +271,32 @@ pub fn run(args: Args, given: &[String]) -> Result<()> {
             args.repeats as usize,
             args.distill_from.as_deref(),
         );
-        super::sweep::write_plan(&dir, planned, &runs, &args.slurm)?;
+        super::sweep::write_plan(&dir, planned, &runs, (&args.slurm, args.ntasks))?;
         return Ok(());
     }
-    let finished = train_all(&runs, &macs, &data, args.fresh, style)?;
+    let world = world::open(Distributed::Auto)?;
+    if args.ntasks > 1 && world.size() == 1 {
+        return world::relaunch(args.ntasks);
+    }
+    if world.size() != args.ntasks {
+        bail!(
+            "this MPI job has {} processes, but --ntasks is {}: give --ntasks {} (or leave out \
+             the launcher: `sepnet compare --ntasks N` starts mpirun itself)",
+            world.size(),
+            args.ntasks,
+            world.size()
+        );
+    }
+    let style = if world.rank() == 0 {
+        style
+    } else {
+        Style::Quiet
+    };
+    let result = train_all(&runs, (&macs, &data), args.fresh, style, world.as_ref());
+    let finished = world::end_job_on_failure(world.as_ref(), result)?;
+    let Some(finished) = finished else {
+        return Ok(());
+    };
     let mut table = table(&args, &models, &runs, &finished);
     if let Some(granularities) = &args.int8 {
         let plain = &runs[..models.len() * args.repeats as usize];
@@ -359,19 +389,21 @@ fn quantize_all(
     Ok(reports)
 }
 
-/// Trains (or resumes, or reuses) every planned run in turn, saying how long is left.
+/// Trains (or resumes, or reuses) every planned run in turn, saying how long is left; as one
+/// process of `world`, whose rank 0 alone gets the finished runs (the others `None`).
 fn train_all(
     runs: &[PlannedRun],
-    macs: &[u64],
-    data: &sepnet_train::DatasetInfo,
+    (macs, data): (&[u64], &sepnet_train::DatasetInfo),
     fresh: bool,
     style: Style,
-) -> Result<Vec<Finished>> {
+    world: &dyn Collective,
+) -> Result<Option<Vec<Finished>>> {
     let mut finished: Vec<Finished> = Vec::new();
     for (k, planned) in runs.iter().enumerate() {
         let label = format!("[{}/{}] {}", k + 1, runs.len(), planned.model);
         let mut reporter = Console::new(style, label.clone()).with_stop_flag(stop::flag());
-        let done = compare::run_one(planned, fresh, Some(data), &mut reporter)?;
+        let done = compare::run_one_with(planned, fresh, Some(data), &mut reporter, world)?;
+        let Some(done) = done else { continue };
         let outcome = done.outcome;
         finished.push(done);
         if style == Style::Human {
@@ -385,5 +417,5 @@ fn train_all(
             eprintln!("{label}: {outcome:?} — {}{left}", planned.dir.display());
         }
     }
-    Ok(finished)
+    Ok((world.rank() == 0).then_some(finished))
 }

@@ -4,7 +4,7 @@
 //! comparison's tables.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 use anyhow::{Context, Result, bail};
 use sepnet_train::compare::{self, Finished, Outcome, PlannedRun};
@@ -42,11 +42,14 @@ pub fn write_plan(
     dir: &Path,
     (models, repeats, teacher): (&[String], usize, Option<&str>),
     runs: &[PlannedRun],
-    slurm: &SlurmArgs,
+    (slurm, ntasks): (&SlurmArgs, usize),
 ) -> Result<Plan> {
     sweep::check_script_path(dir)?;
     crate::args::refuse_run_directory("--plan", dir)?;
-    let plan = Plan::new(dir, models, repeats, runs, teacher);
+    let plan = Plan {
+        ntasks,
+        ..Plan::new(dir, models, repeats, runs, teacher)
+    };
     plan.write(dir)?;
     let options = SlurmOptions {
         partition: slurm.partition.clone(),
@@ -91,20 +94,27 @@ pub fn run_task(dir: &Path, task: Option<usize>, style: Style) -> Result<()> {
             .and_then(|v| v.parse().ok())
             .context("give --task K (or run inside a Slurm job array)")?,
     };
+    let world = crate::world::open(crate::world::Distributed::Auto)?;
+    let style = if world.rank() == 0 {
+        style
+    } else {
+        Style::Quiet
+    };
     let label = format!("task {index}");
     let mut reporter = Console::new(style, label.clone()).with_stop_flag(stop::flag());
-    let done = sweep::run_task(dir, index, &mut reporter)?;
-    if style != Style::Quiet {
+    let done = sweep::run_task(dir, index, &mut reporter, world.as_ref()).map_err(Into::into);
+    let done = crate::world::end_job_on_failure(world.as_ref(), done)?;
+    if let Some(done) = done.filter(|_| style != Style::Quiet) {
         eprintln!("{label}: {:?}", done.outcome);
     }
     Ok(())
 }
 
-fn spawn_task(dir: &Path, index: usize) -> Result<Child> {
+fn spawn_task(dir: &Path, index: usize, ntasks: usize) -> Result<Child> {
     let log = dir.join(sweep::LOGS).join(format!("local_{index}.out"));
     sepnet_data::atomic::check_replaceable(&log)?;
     let out = std::fs::File::create(&log).with_context(|| log.display().to_string())?;
-    let mut command = Command::new(std::env::current_exe()?);
+    let mut command = crate::world::launcher(ntasks)?;
     // A group of its own: a Ctrl-C at the terminal reaches this launcher only, which passes
     // one SIGTERM on (a second signal would end a task before its checkpoint).
     #[cfg(unix)]
@@ -174,7 +184,7 @@ fn run_tasks(dir: &Path, plan: &Plan, tasks: Vec<usize>, workers: usize) -> Resu
             && let Some(k) = pending.pop()
         {
             eprintln!("task {k}: started ({})", plan.tasks[k].model);
-            running.push((k, spawn_task(dir, k)?));
+            running.push((k, spawn_task(dir, k, plan.ntasks)?));
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
         let mut still = Vec::new();

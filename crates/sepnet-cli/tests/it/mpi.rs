@@ -259,3 +259,76 @@ fn a_killed_process_ends_the_job_and_the_run_resumes_on_another_count() {
     );
     assert_eq!(losses(&run).len(), 4);
 }
+
+/// The `distributed` record of every run's summary.json under `dir`.
+pub fn processes_of_runs(dir: &Path) -> Vec<u64> {
+    let mut found = Vec::new();
+    for entry in walk(dir) {
+        if entry.file_name().is_some_and(|n| n == "summary.json") {
+            let summary = json(&entry);
+            found.push(summary["distributed"]["processes"].as_u64().unwrap_or(1));
+        }
+    }
+    found
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// `compare --ntasks 2` starts itself under `mpirun -np 2`: every run trains on two
+/// processes, rank 0 writes the table, whose title says so. A plan with `--ntasks 2` records
+/// it, and `--run-plan` starts each task as an MPI job of two.
+#[test]
+#[cfg_attr(
+    not(all(feature = "mpi", has_fashion)),
+    ignore = "needs --features mpi (Open MPI: apt-get install libopenmpi-dev openmpi-bin libclang-dev) and Fashion-MNIST"
+)]
+fn compare_and_plans_train_each_run_on_ntasks_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = format!("{TINY};conv:4:3:relu,gap,dense:10");
+    let compare = |extra: &[&str]| {
+        let mut args = vec!["compare", "--models", &models, "--epochs", "1"];
+        args.extend(["--max-steps", "10", "--quiet", "--ntasks", "2"]);
+        args.extend(DATA);
+        args.extend(extra);
+        ok(&args);
+    };
+    let here = dir.path().join("here");
+    compare(&["--out", here.to_str().unwrap()]);
+    assert_eq!(processes_of_runs(&here), [2, 2]);
+    let table = std::fs::read_to_string(here.join("compare.md")).unwrap();
+    assert!(
+        table.contains("data-parallel on 2 processes (batch 128 in all)"),
+        "{table}"
+    );
+
+    let sweep = dir.path().join("sweep");
+    compare(&["--plan", sweep.to_str().unwrap()]);
+    assert_eq!(json(&sweep.join("plan.json"))["ntasks"], 2);
+    let script = std::fs::read_to_string(sweep.join("sweep.sbatch")).unwrap();
+    assert!(script.contains("#SBATCH --ntasks=2") && script.contains("srun --mpi=pmix"));
+    ok(&["compare", "--run-plan", sweep.to_str().unwrap(), "--quiet"]);
+    assert_eq!(processes_of_runs(&sweep), [2, 2]);
+    // A task started on another number of processes than its plan's is refused.
+    let err = crate::common::fails(&[
+        "compare",
+        "--run-task",
+        sweep.to_str().unwrap(),
+        "--task",
+        "0",
+    ]);
+    assert!(
+        err.contains("on 2 process(es), but this job has 1"),
+        "{err}"
+    );
+}

@@ -301,3 +301,34 @@ fn a_slurm_sweep_collects_to_the_local_table_even_after_a_cancelled_task() {
     run(&distill_args(10), &["--out", out.to_str().unwrap()]);
     assert_eq!(metrics(&distilled), metrics(&out));
 }
+
+/// A plan whose tasks train on two processes each (`--ntasks 2`): Slurm starts every task as
+/// one MPI job through `srun --mpi=pmix`, and the sweep collects into a table of runs that
+/// each trained on two processes.
+#[test]
+#[cfg_attr(
+    not(all(feature = "mpi", has_fashion, has_slurm)),
+    ignore = "needs --features mpi (Open MPI), Fashion-MNIST and Slurm: apt-get install libopenmpi-dev openmpi-bin libclang-dev dataset-fashion-mnist slurm-wlm munge"
+)]
+fn a_slurm_sweep_of_mpi_tasks_starts_each_task_with_srun() {
+    let cluster = Cluster::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = dir.path().join("mpi sweep");
+    run(
+        &sweep_args(10),
+        &[
+            "--plan",
+            sweep.to_str().unwrap(),
+            "--cpus-per-task",
+            "1",
+            "--ntasks",
+            "2",
+        ],
+    );
+    cluster.sbatch(&sweep.join("sweep.sbatch"), &[]);
+    cluster.drain();
+    ok(&["compare", "--collect", sweep.to_str().unwrap(), "--quiet"]);
+    assert_eq!(crate::mpi::processes_of_runs(&sweep), [2, 2, 2, 2]);
+    let logs = std::fs::read_dir(sweep.join("logs")).unwrap().count();
+    assert_eq!(logs, 4, "one log per array task");
+}
