@@ -37,6 +37,16 @@ pub fn train(
 /// alone creates and writes the run, and returns the summary (the others return `None`).
 /// Every process checks everything before rank 0 creates anything; if one cannot start, none
 /// does.
+///
+/// ```no_run
+/// use sepnet_train::distributed::Solo; // or, built with `--features mpi`: MpiWorld::init()?
+/// use sepnet_train::{TrainConfig, report::{Console, Style}, train_with};
+/// let config = TrainConfig { model: "mnist-hybrid".into(), batch_size: 512, ..Default::default() };
+/// let mut console = Console::new(Style::Human, "mnist-hybrid");
+/// if let Some(summary) = train_with(&config, "runs/h".as_ref(), &mut console, &Solo).unwrap() {
+///     println!("rank 0: test accuracy {:.2}%", 100.0 * summary.test_accuracy);
+/// }
+/// ```
 pub fn train_with(
     config: &TrainConfig,
     dir: &Path,

@@ -80,6 +80,26 @@ impl Learner {
         })
     }
 
+    /// One step of this process of `world`, its dropout seeded by `seed`: alone, or sharing the
+    /// gradients with the others. Returns whether a data-parallel job stops after it —
+    /// together, once every process has taken it (`asked`: whether this one was asked to).
+    pub(crate) fn step_in(
+        &mut self,
+        world: &dyn Collective,
+        asked: bool,
+        seed: u64,
+        batch: Batch,
+        lr: f64,
+        sums: &mut EpochSums,
+    ) -> bool {
+        self.device.seed(seed);
+        if world.size() == 1 {
+            self.step(batch, lr, sums);
+            return false;
+        }
+        self.step_shared(batch, lr, sums, world, asked)
+    }
+
     /// One optimizer step; the batch's loss and correct count join `sums`.
     pub(crate) fn step(&mut self, mut batch: Batch, lr: f64, sums: &mut EpochSums) {
         let n = batch.labels.len();

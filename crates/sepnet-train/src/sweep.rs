@@ -658,7 +658,7 @@ mod tests {
         assert!(lines.contains(&"#SBATCH --cpus-per-task=4"), "{script}");
         assert_eq!(
             *lines.last().unwrap(),
-            "exec srun --mpi=pmix /opt/sepnet compare --run-task /sweep --task \"$SLURM_ARRAY_TASK_ID\""
+            "exec srun --mpi=pmix '/opt/sepnet' compare --run-task '/sweep' --task \"$SLURM_ARRAY_TASK_ID\""
         );
         let single = sbatch_script(Path::new("/sweep"), &plan(2), &options);
         assert!(

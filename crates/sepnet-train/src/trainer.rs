@@ -220,10 +220,7 @@ impl<'r> Trainer<'r> {
             config.seed,
             epoch as u64,
         )
-        .shard(Shard {
-            rank: self.world.rank(),
-            ranks: self.world.size(),
-        });
+        .shard(self.shard());
         batches.skip_batches(sums.steps_done);
         self.reporter
             .epoch_start(epoch + 1, config.epochs, self.steps_per_epoch);
@@ -242,18 +239,8 @@ impl<'r> Trainer<'r> {
             lr = config
                 .schedule
                 .lr(base, self.state.steps, total_steps, self.steps_per_epoch);
-            let rank = self.world.rank();
-            self.learner
-                .device
-                .seed(step_seed(config.seed, self.state.steps, rank));
-            // A data-parallel job stops together, after the step every process has taken.
-            let stopping = match alone {
-                true => {
-                    self.learner.step(batch, lr, &mut sums);
-                    false
-                }
-                false => (self.learner).step_shared(batch, lr, &mut sums, self.world, asked),
-            };
+            let seed = step_seed(config.seed, self.state.steps, self.world.rank());
+            let stopping = (self.learner).step_in(self.world, asked, seed, batch, lr, &mut sums);
             self.state.steps += 1;
             match self.after_step(epoch, &sums, started) {
                 Err(error) => {
@@ -293,6 +280,14 @@ impl<'r> Trainer<'r> {
             seen: sums.seen,
             allreduce_seconds: sums.allreduce_seconds,
         })
+    }
+
+    /// This process's share of every batch.
+    fn shard(&self) -> Shard {
+        Shard {
+            rank: self.world.rank(),
+            ranks: self.world.size(),
+        }
     }
 
     /// Checks a step's weights (every step: the weights change only in steps, so no checkpoint

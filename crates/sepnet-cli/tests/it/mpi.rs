@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::common::{FASHION, TINY, fails, json, ok};
+use crate::common::{FASHION, TINY, json, ok};
 
 const DATA: [&str; 4] = ["--dataset", "fashion-mnist", "--data-dir", FASHION];
 
@@ -54,7 +54,7 @@ fn an_mpi_launch_without_the_mpi_feature_is_refused_or_trains_alone() {
     assert!(!out.exists(), "nothing may be written before the refusal");
     assert!(train("off").status.success());
     assert_eq!(json(&out.join("config.json"))["processes"], 1);
-    let err = fails(&["train", "--model", TINY, "--distributed", "mpi", "--quiet"]);
+    let err = crate::common::fails(&["train", "--model", TINY, "--distributed", "mpi", "--quiet"]);
     assert!(err.contains("built without MPI"), "{err}");
 }
 
@@ -234,7 +234,7 @@ fn a_killed_process_ends_the_job_and_the_run_resumes_on_another_count() {
     let run = dir.path().join("run");
     let run_s = run.to_str().unwrap();
     let args = train_args(TINY, &run, "4", "150");
-    let mut job = mpirun(2, &args)
+    let job = mpirun(2, &args)
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -246,10 +246,21 @@ fn a_killed_process_ends_the_job_and_the_run_resumes_on_another_count() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    let rank0 = rank_pid(job.id(), 0).expect("rank 0 is a child of mpirun");
     let rank1 = rank_pid(job.id(), 1).expect("rank 1 is a child of mpirun");
+    // SAFETY: kill(2) with the pid of a process this test started (through mpirun).
     unsafe { libc::kill(rank1 as i32, libc::SIGKILL) };
     let out = job.wait_with_output().unwrap();
     assert!(!out.status.success(), "the job went on without rank 1");
+    // Rank 0 finds its peer gone and ends within seconds, releasing the run's lock.
+    let ended = std::time::Instant::now();
+    while Path::new(&format!("/proc/{rank0}")).exists() {
+        assert!(
+            ended.elapsed().as_secs() < 60,
+            "rank 0 outlived its job by a minute"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let progress = json(&run.join("progress.json"));
     assert!(progress["epochs_done"].as_u64().unwrap() < 4, "{progress}");
     let said = sepnet_quiet(&["train", "--resume", run_s, "--data-dir", FASHION]);

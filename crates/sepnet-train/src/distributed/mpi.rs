@@ -10,6 +10,14 @@ use crate::TrainError;
 
 /// The processes of an MPI job (`MPI_COMM_WORLD`). MPI is initialised when this is made and
 /// finalised when it is dropped: make one per process.
+///
+/// ```no_run
+/// use sepnet_train::distributed::{Collective, MpiWorld};
+/// let world = MpiWorld::init().unwrap(); // under `mpirun -np 4`: 4 processes
+/// let mut grads = [world.rank() as f32];
+/// world.sum(&mut grads); // 0 + 1 + 2 + 3 on every process
+/// assert_eq!(grads, [6.0]);
+/// ```
 pub struct MpiWorld {
     world: SimpleCommunicator,
     // Dropped last: finalises MPI.
