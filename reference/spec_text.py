@@ -41,6 +41,6 @@ def parse_layer(token):
             opts["padding"] = a
         elif a in ("bias", "nobias"):
             opts["bias"] = a == "bias"
-        elif a in ("relu", "relu6", "linear"):
+        elif a in ("relu", "relu6", "linear", "sigmoid", "tanh", "silu", "swish", "hardswish", "hardsigmoid", "gelu"):
             opts["act"] = a
     return kind, positional, opts

@@ -44,11 +44,16 @@ class Act(nn.Module):
         self.name = name
 
     def forward(self, x):
-        if self.name == "relu":
-            return F.relu(x)
-        if self.name == "relu6":
-            return F.relu6(x)
-        return x
+        if self.name == "gelu":
+            return F.gelu(x)  # exact (erf), as sepnet and Keras's gelu(approximate=False)
+        act = ACTIVATIONS.get(self.name)
+        return act(x) if act else x
+
+
+# sepnet's activation names (swish = silu) as PyTorch functions; hard sigmoid is relu6(x+3)/6
+# in both (ONNX's HardSigmoid default slope 0.2 is not used).
+ACTIVATIONS = {"relu": F.relu, "relu6": F.relu6, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
+               "silu": F.silu, "swish": F.silu, "hardswish": F.hardswish, "hardsigmoid": F.hardsigmoid}
 
 
 class InvertedResidual(nn.Module):
@@ -132,7 +137,7 @@ def build(spec_text, input_hwc):
         elif kind == "bn":
             bn = nn.BatchNorm2d(shape[0]) if len(shape) == 3 else nn.BatchNorm1d(shape[0])
             layer = nn.Sequential(OrderedDict([("bn", bn)]))
-        elif kind in ("relu", "relu6", "linear"):
+        elif kind in ("linear", "gelu", *ACTIVATIONS):
             layer = Act(kind)
         elif kind in ("maxpool", "avgpool", "pool"):
             k = dims(pos[0]) if pos else (2, 2)

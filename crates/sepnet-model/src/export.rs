@@ -187,18 +187,41 @@ impl Graph {
         &self.constants
     }
 
-    /// `relu`, `relu6` (Clip to [0, 6]) or nothing.
+    /// The activation as ONNX (opset 17) nodes: `Relu`; `relu6` as Clip to [0, 6]; `Sigmoid`,
+    /// `Tanh`, `HardSwish`; SiLU as `x · Sigmoid(x)`; hard sigmoid as `HardSigmoid` with Keras's
+    /// slope 1/6 (ONNX's default is 0.2); GELU as `x · (1 + Erf(x / √2)) / 2` (opset 17 has no
+    /// Gelu); nothing for `linear`.
     pub fn activation(&mut self, activation: crate::Activation) {
+        use crate::Activation as A;
         let x = self.x();
         match activation {
-            crate::Activation::Relu => {
-                self.node("Relu", &[x], vec![]);
-            }
-            crate::Activation::Relu6 => {
+            A::Linear => {}
+            A::Relu => _ = self.node("Relu", &[x], vec![]),
+            A::Relu6 => {
                 let (lo, hi) = (self.constant(0.0), self.constant(6.0));
                 self.node("Clip", &[x, lo, hi], vec![]);
             }
-            crate::Activation::Linear => {}
+            A::Sigmoid => _ = self.node("Sigmoid", &[x], vec![]),
+            A::Tanh => _ = self.node("Tanh", &[x], vec![]),
+            A::Hardswish => _ = self.node("HardSwish", &[x], vec![]),
+            A::Hardsigmoid => {
+                let attrs = vec![Attr::Float("alpha", 1.0 / 6.0), Attr::Float("beta", 0.5)];
+                self.node("HardSigmoid", &[x], attrs);
+            }
+            A::Silu => {
+                let gate = self.node("Sigmoid", std::slice::from_ref(&x), vec![]);
+                self.node("Mul", &[x, gate], vec![]);
+            }
+            A::Gelu => {
+                let root2 = self.constant(std::f32::consts::SQRT_2);
+                let scaled = self.node("Div", &[x.clone(), root2], vec![]);
+                let erf = self.node("Erf", &[scaled], vec![]);
+                let one = self.constant(1.0);
+                let shifted = self.node("Add", &[erf, one], vec![]);
+                let half = self.constant(0.5);
+                let halved = self.node("Mul", &[shifted, half], vec![]);
+                self.node("Mul", &[x, halved], vec![]);
+            }
         }
     }
 }

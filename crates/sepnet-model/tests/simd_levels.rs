@@ -8,7 +8,7 @@
 
 use sepnet_model::kernels::simd::{Level, set_level};
 use sepnet_model::kernels::{Geometry, batch_norm, bias_act, depthwise, pool};
-use sepnet_model::layers::Activation;
+use sepnet_model::layers::Fused;
 
 /// Deterministic values with a spread of magnitudes and signs.
 fn values(n: usize, seed: u64) -> Vec<f32> {
@@ -53,7 +53,7 @@ fn all_outputs() -> Vec<Vec<u32>> {
     };
     let x = values(3 * 5 * 70, 4);
     let (gamma, beta, dy) = (values(5, 5), values(5, 6), values(x.len(), 7));
-    for activation in [Activation::Linear, Activation::Relu, Activation::Relu6] {
+    for activation in [Fused::Linear, Fused::Relu, Fused::Relu6] {
         let p = batch_norm::Affine {
             gamma: &gamma,
             beta: &beta,
@@ -86,7 +86,7 @@ fn all_outputs() -> Vec<Vec<u32>> {
         channels: 5,
         pixels: 70,
     };
-    for activation in [Activation::Linear, Activation::Relu, Activation::Relu6] {
+    for activation in [Fused::Linear, Fused::Relu, Fused::Relu6] {
         let mut y = x.clone();
         bias_act::forward_in_place(&mut y, &beta, activation, d);
         let (dx, db) = bias_act::backward(&y, &dy, activation, d);

@@ -11,7 +11,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, AutodiffBackend};
 
 use super::{AdamUpdate, BiasGrads, Geometry, NormGrads, NormTrain, SepnetKernels, adam};
-use crate::layers::Activation;
+use crate::layers::Fused;
 
 /// Which two-input (input, weight) operation a [`ConvBackward`] differentiates.
 #[derive(Clone, Copy, Debug)]
@@ -133,7 +133,7 @@ struct NormState<B: SepnetKernels> {
     mean: FloatTensor<B>,
     variance: FloatTensor<B>,
     epsilon: f64,
-    activation: Activation,
+    activation: Fused,
 }
 
 impl<B: SepnetKernels> Backward<B, 3> for NormBackward {
@@ -174,7 +174,7 @@ impl<B: SepnetKernels> Backward<B, 3> for NormBackward {
 struct BiasActBackward;
 
 impl<B: SepnetKernels> Backward<B, 2> for BiasActBackward {
-    type State = (FloatTensor<B>, Activation);
+    type State = (FloatTensor<B>, Fused);
 
     fn backward(
         self,
@@ -198,7 +198,7 @@ impl<B: SepnetKernels, C: CheckpointStrategy> SepnetKernels for Autodiff<B, C> {
     fn bias_activation(
         x: FloatTensor<Self>,
         bias: FloatTensor<Self>,
-        activation: Activation,
+        activation: Fused,
     ) -> FloatTensor<Self> {
         let prepared = BiasActBackward
             .prepare::<C>([x.node(), bias.node()])
@@ -224,7 +224,7 @@ impl<B: SepnetKernels, C: CheckpointStrategy> SepnetKernels for Autodiff<B, C> {
         pw_weight: FloatTensor<Self>,
         pw_bias: FloatTensor<Self>,
         geometry: Geometry,
-        activations: [Activation; 2],
+        activations: [Fused; 2],
     ) -> FloatTensor<Self> {
         // Recorded as its differentiable parts.
         let t = Self::depthwise_conv2d(x, dw_weight, geometry);
@@ -258,7 +258,7 @@ impl<B: SepnetKernels, C: CheckpointStrategy> SepnetKernels for Autodiff<B, C> {
     fn bias_activation_grads(
         output: FloatTensor<Self>,
         output_grad: FloatTensor<Self>,
-        activation: Activation,
+        activation: Fused,
     ) -> BiasGrads<Self> {
         let g = B::bias_activation_grads(Self::inner(output), Self::inner(output_grad), activation);
         BiasGrads {
@@ -272,7 +272,7 @@ impl<B: SepnetKernels, C: CheckpointStrategy> SepnetKernels for Autodiff<B, C> {
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
-        activation: Activation,
+        activation: Fused,
     ) -> NormTrain<Self> {
         let prepared = NormBackward
             .prepare::<C>([x.node(), gamma.node(), beta.node()])
@@ -326,7 +326,7 @@ impl<B: SepnetKernels, C: CheckpointStrategy> SepnetKernels for Autodiff<B, C> {
         mean: FloatTensor<Self>,
         variance: FloatTensor<Self>,
         epsilon: f64,
-        activation: Activation,
+        activation: Fused,
         output_grad: FloatTensor<Self>,
     ) -> NormGrads<Self> {
         let g = B::fused_batch_norm_grads(

@@ -16,7 +16,7 @@ use rayon::prelude::*;
 
 use super::output::filled;
 use super::simd::multiversion;
-use crate::layers::Activation;
+use crate::layers::Fused;
 
 /// `[batch, channels, pixels]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,7 +51,7 @@ pub struct Affine<'a> {
     /// Added to the variance.
     pub epsilon: f64,
     /// Applied to the normalised output.
-    pub activation: Activation,
+    pub activation: Fused,
 }
 
 impl Affine<'_> {
@@ -238,15 +238,15 @@ impl Lanes {
 macro_rules! with_mask {
     ($activation:expr, |$passes:ident| $body:expr) => {
         match $activation {
-            Activation::Linear => {
+            Fused::Linear => {
                 let $passes = |_: f32| true;
                 $body
             }
-            Activation::Relu => {
+            Fused::Relu => {
                 let $passes = |y: f32| y > 0.0;
                 $body
             }
-            Activation::Relu6 => {
+            Fused::Relu6 => {
                 let $passes = |y: f32| y > 0.0 && y < 6.0;
                 $body
             }
@@ -292,7 +292,7 @@ multiversion! {
 multiversion! {
     /// `(Σ g, Σ g · (x − mean))` over channel `c`, `g = dy · act'(x · scale + shift)`, with
     /// `at = [mean, scale, shift]`.
-    fn channel_grad_sums(x: &[f32], dy: &[f32], c: usize, d: Dims, at: [f32; 3], activation: Activation) -> (f64, f64) {
+    fn channel_grad_sums(x: &[f32], dy: &[f32], c: usize, d: Dims, at: [f32; 3], activation: Fused) -> (f64, f64) {
         let [mean, scale, shift] = at;
         with_mask!(activation, |passes| {
             let mut lanes = Lanes::new(d.pixels);
@@ -322,7 +322,7 @@ multiversion! {
 
 multiversion! {
     /// One image: `y = act(x · scale + shift)` with `lines[c] = [scale, shift]`.
-    fn affine(x: &[f32], y: &mut [MaybeUninit<f32>], lines: &[[f32; 2]], activation: Activation) {
+    fn affine(x: &[f32], y: &mut [MaybeUninit<f32>], lines: &[[f32; 2]], activation: Fused) {
         assert_eq!(x.len(), y.len(), "affine: input and output differ in length");
         let pixels = x.len() / lines.len().max(1);
         if pixels == 0 {
@@ -331,13 +331,13 @@ multiversion! {
         for ((y, x), &[scale, shift]) in y.chunks_exact_mut(pixels).zip(x.chunks_exact(pixels)).zip(lines) {
             let pairs = y.iter_mut().zip(x);
             match activation {
-                Activation::Linear => pairs.for_each(|(y, x)| {
+                Fused::Linear => pairs.for_each(|(y, x)| {
                     y.write(x * scale + shift);
                 }),
-                Activation::Relu => pairs.for_each(|(y, x)| {
+                Fused::Relu => pairs.for_each(|(y, x)| {
                     y.write((x * scale + shift).max(0.0));
                 }),
-                Activation::Relu6 => pairs.for_each(|(y, x)| {
+                Fused::Relu6 => pairs.for_each(|(y, x)| {
                     y.write((x * scale + shift).clamp(0.0, 6.0));
                 }),
             }
@@ -349,7 +349,7 @@ multiversion! {
     /// One image: `dx = k · (m · g − Σg − (x − mean) · xhat_coeff)`,
     /// `g = dy · act'(x · scale + shift)`, with
     /// `coefficients[c] = [k, m, Σg, mean, xhat_coeff, scale, shift]`.
-    fn input_grad(x: &[f32], dy: &[f32], dx: &mut [MaybeUninit<f32>], coefficients: &[[f32; 7]], activation: Activation) {
+    fn input_grad(x: &[f32], dy: &[f32], dx: &mut [MaybeUninit<f32>], coefficients: &[[f32; 7]], activation: Fused) {
         assert!(x.len() == dx.len() && dy.len() == dx.len(), "input_grad: lengths differ");
         let pixels = x.len() / coefficients.len().max(1);
         if pixels == 0 {
@@ -430,7 +430,7 @@ mod tests {
                 gamma: &gamma,
                 beta: &beta,
                 epsilon: eps,
-                activation: Activation::Linear,
+                activation: Fused::Linear,
             };
             let ours = forward(&x, p, d);
             close(&ours.output, &y, "output");
@@ -461,8 +461,8 @@ mod tests {
             epsilon: 1e-3,
             activation,
         };
-        let plain = forward(&x, with(Activation::Linear), d);
-        for activation in [Activation::Relu, Activation::Relu6] {
+        let plain = forward(&x, with(Fused::Linear), d);
+        for activation in [Fused::Relu, Fused::Relu6] {
             let ours = forward(&x, with(activation), d);
             let masked: Vec<f32> = plain
                 .output
@@ -472,14 +472,14 @@ mod tests {
                 .collect();
             for (o, &y) in ours.output.iter().zip(&plain.output) {
                 let expected = match activation {
-                    Activation::Relu6 => y.clamp(0.0, 6.0),
+                    Fused::Relu6 => y.clamp(0.0, 6.0),
                     _ => y.max(0.0),
                 };
                 assert_eq!(*o, expected);
             }
             let (m, v) = (&plain.mean, &plain.variance);
             let ours = backward(&x, with(activation), m, v, &dy, d);
-            let expected = backward(&x, with(Activation::Linear), m, v, &masked, d);
+            let expected = backward(&x, with(Fused::Linear), m, v, &masked, d);
             assert_eq!(ours.x, expected.x, "{activation:?} dx");
             assert_eq!(ours.gamma, expected.gamma, "{activation:?} dgamma");
             assert_eq!(ours.beta, expected.beta, "{activation:?} dbeta");

@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use super::output::filled;
 use super::parallel::few_images;
 use super::simd::multiversion;
-use crate::layers::Activation;
+use crate::layers::Fused;
 
 /// `x [planes, pixels]` planes of `channels` channels: plane `p` has channel `p % channels`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,7 +31,7 @@ pub struct Dims {
 const SEQUENTIAL_BELOW: usize = 1 << 16;
 
 /// `x = act(x + bias[c])`, in place; one image per task (planes can be as small as 2×2).
-pub fn forward_in_place(x: &mut [f32], bias: &[f32], activation: Activation, d: Dims) {
+pub fn forward_in_place(x: &mut [f32], bias: &[f32], activation: Fused, d: Dims) {
     // Whole images per task, or single planes when images are fewer than threads.
     let planes = if few_images(d.batch) { 1 } else { d.channels };
     if planes * d.pixels == 0 {
@@ -53,28 +53,23 @@ pub fn forward_in_place(x: &mut [f32], bias: &[f32], activation: Activation, d: 
 
 multiversion! {
     /// Consecutive planes `[bias.len(), pixels]`: `x = act(x + bias[plane])`.
-    pub(super) fn add_activate(x: &mut [f32], bias: &[f32], activation: Activation) {
+    pub(super) fn add_activate(x: &mut [f32], bias: &[f32], activation: Fused) {
         let pixels = x.len() / bias.len().max(1);
         if pixels == 0 {
             return;
         }
         for (x, &b) in x.chunks_exact_mut(pixels).zip(bias) {
             match activation {
-                Activation::Linear => x.iter_mut().for_each(|v| *v += b),
-                Activation::Relu => x.iter_mut().for_each(|v| *v = (*v + b).max(0.0)),
-                Activation::Relu6 => x.iter_mut().for_each(|v| *v = (*v + b).clamp(0.0, 6.0)),
+                Fused::Linear => x.iter_mut().for_each(|v| *v += b),
+                Fused::Relu => x.iter_mut().for_each(|v| *v = (*v + b).max(0.0)),
+                Fused::Relu6 => x.iter_mut().for_each(|v| *v = (*v + b).clamp(0.0, 6.0)),
             }
         }
     }
 }
 
 /// Gradients for the pre-activation `x` and the bias, from the output and its gradient.
-pub fn backward(
-    output: &[f32],
-    dy: &[f32],
-    activation: Activation,
-    d: Dims,
-) -> (Vec<f32>, Vec<f32>) {
+pub fn backward(output: &[f32], dy: &[f32], activation: Fused, d: Dims) -> (Vec<f32>, Vec<f32>) {
     let image = d.channels * d.pixels;
     if output.is_empty() || image == 0 {
         return (vec![0.0; output.len()], vec![0.0; d.channels]);
@@ -99,17 +94,17 @@ pub fn backward(
 multiversion! {
     /// `dx = dy` where the activation passed its input through (`0 < y`, and `y < 6` for
     /// ReLU6), else 0. At the boundaries the derivative taken is burn's: 0.
-    fn mask(y: &[f32], dy: &[f32], dx: &mut [MaybeUninit<f32>], activation: Activation) {
+    fn mask(y: &[f32], dy: &[f32], dx: &mut [MaybeUninit<f32>], activation: Fused) {
         assert!(y.len() == dx.len() && dy.len() == dx.len(), "mask: lengths differ");
         let pairs = dx.iter_mut().zip(y.iter().zip(dy));
         match activation {
-            Activation::Linear => pairs.for_each(|(dx, (_, &g))| {
+            Fused::Linear => pairs.for_each(|(dx, (_, &g))| {
                 dx.write(g);
             }),
-            Activation::Relu => pairs.for_each(|(dx, (&y, &g))| {
+            Fused::Relu => pairs.for_each(|(dx, (&y, &g))| {
                 dx.write(if y > 0.0 { g } else { 0.0 });
             }),
-            Activation::Relu6 => pairs.for_each(|(dx, (&y, &g))| {
+            Fused::Relu6 => pairs.for_each(|(dx, (&y, &g))| {
                 dx.write(if y > 0.0 && y < 6.0 { g } else { 0.0 });
             }),
         }
@@ -161,7 +156,7 @@ mod tests {
             .map(|i| ((i * 104729) % 13) as f32 * 0.25 - 1.5)
             .collect();
         let bias = [0.5f32, -2.0];
-        for activation in [Activation::Linear, Activation::Relu, Activation::Relu6] {
+        for activation in [Fused::Linear, Fused::Relu, Fused::Relu6] {
             let mut out = pre.clone();
             forward_in_place(&mut out, &bias, activation, d);
             let (dx, db) = backward(&out, &dy, activation, d);
@@ -170,9 +165,9 @@ mod tests {
                 let c = (i / d.pixels) % d.channels;
                 let z = pre[i] + bias[c];
                 let (y, slope) = match activation {
-                    Activation::Linear => (z, 1.0),
-                    Activation::Relu => (z.max(0.0), if z > 0.0 { 1.0 } else { 0.0 }),
-                    Activation::Relu6 => (
+                    Fused::Linear => (z, 1.0),
+                    Fused::Relu => (z.max(0.0), if z > 0.0 { 1.0 } else { 0.0 }),
+                    Fused::Relu6 => (
                         z.clamp(0.0, 6.0),
                         if z > 0.0 && z < 6.0 { 1.0 } else { 0.0 },
                     ),

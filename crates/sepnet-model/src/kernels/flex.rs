@@ -9,7 +9,7 @@ use super::{
     AdamUpdate, BiasGrads, Geometry, NormGrads, NormTrain, SepnetKernels, adam, batch_norm,
     bias_act, dense, depthwise, pointwise, pool, separable,
 };
-use crate::layers::Activation;
+use crate::layers::Fused;
 
 /// Runs `f` on the contiguous `f32` values of a tensor.
 fn with_values<R>(t: &FlexTensor, f: impl FnOnce(&[f32]) -> R) -> R {
@@ -151,7 +151,7 @@ impl SepnetKernels for Flex {
         tensor(dx, g.input)
     }
 
-    fn bias_activation(x: FlexTensor, bias: FlexTensor, activation: Activation) -> FlexTensor {
+    fn bias_activation(x: FlexTensor, bias: FlexTensor, activation: Fused) -> FlexTensor {
         let [batch, channels, h, w] = dims(&x);
         let d = bias_act::Dims {
             batch,
@@ -169,7 +169,7 @@ impl SepnetKernels for Flex {
     fn bias_activation_grads(
         output: FlexTensor,
         dy: FlexTensor,
-        activation: Activation,
+        activation: Fused,
     ) -> BiasGrads<Self> {
         let shape = dims(&output);
         let d = bias_act::Dims {
@@ -193,7 +193,7 @@ impl SepnetKernels for Flex {
         pw_weight: FlexTensor,
         pw_bias: FlexTensor,
         g: Geometry,
-        activations: [Activation; 2],
+        activations: [Fused; 2],
     ) -> FlexTensor {
         let filters = dims(&pw_weight)[0];
         let [_, _, oh, ow] = g.output();
@@ -229,7 +229,7 @@ impl SepnetKernels for Flex {
         gamma: FlexTensor,
         beta: FlexTensor,
         epsilon: f64,
-        activation: Activation,
+        activation: Fused,
     ) -> NormTrain<Self> {
         let (shape, d) = (dims(&x), norm_dims(&x));
         let out = with_pair(&x, &gamma, |x, gamma| {
@@ -282,7 +282,7 @@ impl SepnetKernels for Flex {
         mean: FlexTensor,
         variance: FlexTensor,
         epsilon: f64,
-        activation: Activation,
+        activation: Fused,
         dy: FlexTensor,
     ) -> NormGrads<Self> {
         let (shape, d) = (dims(&x), norm_dims(&x));

@@ -51,7 +51,7 @@ use burn::tensor::{DType, Device, Tensor};
 
 pub use geometry::Geometry;
 
-use crate::layers::Activation;
+use crate::layers::{Activation, Fused};
 
 /// A training-mode BatchNorm's output and the batch statistics it used.
 #[derive(ExtensionType)]
@@ -164,13 +164,13 @@ pub trait SepnetKernels: Backend {
     fn bias_activation(
         x: FloatTensor<Self>,
         bias: FloatTensor<Self>,
-        activation: Activation,
+        activation: Fused,
     ) -> FloatTensor<Self>;
     /// Gradients of [`bias_activation`](SepnetKernels::bias_activation) from its output.
     fn bias_activation_grads(
         output: FloatTensor<Self>,
         output_grad: FloatTensor<Self>,
-        activation: Activation,
+        activation: Fused,
     ) -> BiasGrads<Self>;
 
     /// A separable convolution's inference in one pass per image: depthwise (`geometry`,
@@ -184,7 +184,7 @@ pub trait SepnetKernels: Backend {
         pw_weight: FloatTensor<Self>,
         pw_bias: FloatTensor<Self>,
         geometry: Geometry,
-        activations: [Activation; 2],
+        activations: [Fused; 2],
     ) -> FloatTensor<Self>;
 
     /// BatchNorm over the channels of `x [n, c, h, w]` with the batch's own statistics, and
@@ -194,7 +194,7 @@ pub trait SepnetKernels: Backend {
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
-        activation: Activation,
+        activation: Fused,
     ) -> NormTrain<Self>;
     /// One Adam update of a parameter of any shape from its gradient and moments, in one pass
     /// ([`adam::update`]); rewrites the tensors in place when nothing else holds them.
@@ -215,7 +215,7 @@ pub trait SepnetKernels: Backend {
         mean: FloatTensor<Self>,
         variance: FloatTensor<Self>,
         epsilon: f64,
-        activation: Activation,
+        activation: Fused,
         output_grad: FloatTensor<Self>,
     ) -> NormGrads<Self>;
 }
@@ -283,40 +283,49 @@ pub fn dense_conv2d(x: Tensor<4>, weight: Tensor<4>, geometry: Geometry) -> Tens
     ))
 }
 
-/// A convolution's bias and activation through [`SepnetKernels`], in one pass.
+/// A convolution's bias and activation through [`SepnetKernels`], in one pass (a smooth
+/// activation, which the kernel does not fuse, in a pass after it).
 pub fn bias_activation(x: Tensor<4>, bias: Tensor<1>, activation: Activation) -> Tensor<4> {
-    Tensor::from_dispatch(<Dispatch as SepnetKernels>::bias_activation(
-        x.into_dispatch(),
-        bias.into_dispatch(),
-        activation,
+    let (fused, after) = activation.split();
+    after.apply(Tensor::from_dispatch(
+        <Dispatch as SepnetKernels>::bias_activation(
+            x.into_dispatch(),
+            bias.into_dispatch(),
+            fused,
+        ),
     ))
 }
 
 /// A separable convolution's inference through [`SepnetKernels`]; see
 /// [`SepnetKernels::separable_inference`]. `weights`, `biases` and `activations` are the
-/// depthwise half's, then the pointwise half's.
+/// depthwise half's, then the pointwise half's: the depthwise half's must be one the kernel
+/// fuses; a smooth pointwise one follows the kernel.
 pub fn separable_inference(
     x: Tensor<4>,
     weights: [Tensor<4>; 2],
     biases: [Tensor<1>; 2],
     geometry: Geometry,
-    activations: [Activation; 2],
+    (dw_activation, pw_activation): (Fused, Activation),
 ) -> Tensor<4> {
     let [dw, pw] = weights;
     let [dw_bias, pw_bias] = biases;
-    Tensor::from_dispatch(<Dispatch as SepnetKernels>::separable_inference(
-        x.into_dispatch(),
-        dw.into_dispatch(),
-        dw_bias.into_dispatch(),
-        pw.into_dispatch(),
-        pw_bias.into_dispatch(),
-        geometry,
-        activations,
+    let (fused, after) = pw_activation.split();
+    let activations = [dw_activation, fused];
+    after.apply(Tensor::from_dispatch(
+        <Dispatch as SepnetKernels>::separable_inference(
+            x.into_dispatch(),
+            dw.into_dispatch(),
+            dw_bias.into_dispatch(),
+            pw.into_dispatch(),
+            pw_bias.into_dispatch(),
+            geometry,
+            activations,
+        ),
     ))
 }
 
 /// Training-mode BatchNorm and its activation through [`SepnetKernels`]:
-/// `(output, batch mean, batch variance)`.
+/// `(output, batch mean, batch variance)`; a smooth activation in a pass after the kernel.
 pub fn batch_norm_train(
     x: Tensor<4>,
     gamma: Tensor<1>,
@@ -324,15 +333,16 @@ pub fn batch_norm_train(
     epsilon: f64,
     activation: Activation,
 ) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
+    let (fused, after) = activation.split();
     let out = <Dispatch as SepnetKernels>::fused_batch_norm(
         x.into_dispatch(),
         gamma.into_dispatch(),
         beta.into_dispatch(),
         epsilon,
-        activation,
+        fused,
     );
     (
-        Tensor::from_dispatch(out.output),
+        after.apply(Tensor::from_dispatch(out.output)),
         Tensor::from_dispatch(out.mean),
         Tensor::from_dispatch(out.variance),
     )

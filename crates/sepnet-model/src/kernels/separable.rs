@@ -15,7 +15,7 @@ use super::geometry::Geometry;
 use super::output::filled;
 use super::parallel::few_images;
 use super::{bias_act, wide::Wide};
-use crate::layers::Activation;
+use crate::layers::Fused;
 
 /// A bias per channel and the activation after it.
 #[derive(Clone, Copy, Debug)]
@@ -23,7 +23,7 @@ pub struct Epilogue<'a> {
     /// One per channel.
     pub bias: &'a [f32],
     /// Applied last.
-    pub activation: Activation,
+    pub activation: Fused,
 }
 
 /// The pointwise half: `[filters, channels·multiplier]` weights, a bias per filter and the
@@ -34,7 +34,7 @@ pub struct Pointwise<'a> {
     /// One per filter.
     pub bias: &'a [f32],
     /// Applied last.
-    pub activation: Activation,
+    pub activation: Fused,
 }
 
 /// Whether to take this operation at all for depthwise geometry `g`: with fewer images than

@@ -1,4 +1,5 @@
-//! `relu`, `relu6`, `linear` — a standalone activation.
+//! `relu`, `relu6`, `sigmoid`, `tanh`, `silu` (`swish`), `hardswish`, `hardsigmoid`, `gelu`,
+//! `linear` — a standalone activation.
 
 use std::fmt;
 
@@ -25,7 +26,18 @@ pub struct ActivationLayer {
 }
 
 impl LayerKind for ActivationSpec {
-    const KEYWORDS: &'static [&'static str] = &["relu", "relu6", "linear"];
+    const KEYWORDS: &'static [&'static str] = &[
+        "relu",
+        "relu6",
+        "sigmoid",
+        "tanh",
+        "silu",
+        "swish",
+        "hardswish",
+        "hardsigmoid",
+        "gelu",
+        "linear",
+    ];
     const POSITIONAL: usize = 0;
     type Module = ActivationLayer;
 
@@ -50,10 +62,12 @@ impl LayerKind for ActivationSpec {
     }
 
     fn summarise(&self, shape: &LayerShape, namer: &mut Namer) -> LayerSummary {
+        // Keras's own layer for ReLU; `Activation(name)` for the others.
         let (base, kind) = match self.0 {
             Activation::Relu => ("re_lu", "ReLU"),
             Activation::Relu6 => ("re_lu6", "ReLU6"),
             Activation::Linear => ("activation", "Linear"),
+            _ => ("activation", "Activation"),
         };
         row(namer.name(base), kind, shape.output, 0, 0, 0)
     }

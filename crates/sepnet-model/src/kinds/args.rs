@@ -208,7 +208,7 @@ impl<'a> Args<'a> {
             "" => return Err("empty argument (`::`?)".into()),
             other => {
                 return Err(format!(
-                    "unknown argument `{other}`; expected a number, same, valid, bias, nobias, relu, relu6 or key=value"
+                    "unknown argument `{other}`; expected a number, same, valid, bias, nobias, an activation (relu, silu, …) or key=value"
                 ));
             }
         }
@@ -236,13 +236,12 @@ fn is_flag(word: &str) -> bool {
     matches!(word, "same" | "valid" | "bias" | "nobias") || parse_activation(word).is_some()
 }
 
-/// `relu`, `relu6` or `linear`.
+/// An activation by its spec name (`swish` is SiLU, as Keras names it).
 pub fn parse_activation(word: &str) -> Option<Activation> {
     match word {
-        "relu" => Some(Activation::Relu),
-        "relu6" => Some(Activation::Relu6),
         "linear" => Some(Activation::Linear),
-        _ => None,
+        "swish" => Some(Activation::Silu),
+        word => (Activation::ALL.into_iter()).find(|a| a.name() == Some(word)),
     }
 }
 

@@ -82,14 +82,19 @@ impl LayerKind for DwSepSpec {
         let (mid, out) = (Shape::Spatial([h, w, c_in as usize]), shape.output);
         let act = self.activation.name().unwrap_or("linear");
         let (act_dw, act_pw) = (format!("{act}_dw"), format!("{act}_pw"));
+        // Keras's layer: ReLU(6.) for relu6, Activation(name) for the smooth ones.
+        let layer = match self.activation.fused() {
+            Some(_) => "ReLU",
+            None => "Activation",
+        };
         let (dw, pw) = (9 * c_in, mul(c_in, f));
         let parts = [
             Part::Conv("conv_dw", "DepthwiseConv2D", mid, dw, mul(plane, dw)),
             Part::Norm("bn_dw", mid),
-            Part::Op(&act_dw, "ReLU", mid),
+            Part::Op(&act_dw, layer, mid),
             Part::Conv("conv_pw", "Conv2D", out, pw, mul(plane, pw)),
             Part::Norm("bn_pw", out),
-            Part::Op(&act_pw, "ReLU", out),
+            Part::Op(&act_pw, layer, out),
         ];
         let name = namer.name("dwsep_block");
         let mut r = block_row(name, "DepthwiseSeparableBlock", out, &parts);

@@ -105,7 +105,8 @@ impl DepthwiseSeparableBlock {
             self.conv_pw.weight.val() * per_output(pw_scale),
         ];
         let biases = [dw_shift, pw_shift];
-        let activations = [self.activation; 2];
+        // The depthwise half's activation sits inside the fused kernel: only one it fuses.
+        let activations = (self.activation.fused()?, self.activation);
         Some(kernels::separable_inference(
             x.clone(),
             weights,

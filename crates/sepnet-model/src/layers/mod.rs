@@ -10,7 +10,7 @@ mod padding;
 mod pooling;
 mod separable_conv2d;
 
-pub use activation::Activation;
+pub use activation::{Activation, Fused};
 pub use batch_norm::{BatchNorm, BatchNormConfig};
 pub use conv2d::{Conv2d, Conv2dConfig};
 pub use dense::{Dense, DenseConfig};

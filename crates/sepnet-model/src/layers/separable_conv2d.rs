@@ -7,7 +7,7 @@ use burn::tensor::{Device, Tensor};
 use crate::kernels;
 
 use super::{
-    Activation, Conv2d, Conv2dConfig, DepthwiseConv2d, DepthwiseConv2dConfig, DepthwiseFans,
+    Activation, Conv2d, Conv2dConfig, DepthwiseConv2d, DepthwiseConv2dConfig, DepthwiseFans, Fused,
     Padding,
 };
 
@@ -104,7 +104,7 @@ impl SeparableConv2d {
         };
         let weights = [self.conv_dw.weight.val(), self.conv_pw.weight.val()];
         let none = Tensor::zeros([geometry.output()[1]], &x.device());
-        let activations = [Activation::Linear, activation];
+        let activations = (Fused::Linear, activation);
         let biases = [none, bias];
         let y = kernels::separable_inference(x.clone(), weights, biases, geometry, activations);
         Some(y)

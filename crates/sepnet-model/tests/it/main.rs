@@ -2,6 +2,7 @@
 //! figures, specs that print and parse back, and every kernel and layer against its naive
 //! reference.
 
+mod activations;
 mod batch_norm;
 mod counts;
 mod reference_conv;
