@@ -20,7 +20,8 @@ def parse_layer(token):
     parts = token.split(":")
     kind, args = parts[0], parts[1:]
     positional = [a for a in args if a[:1].isdigit() or a[:1] == "."]
-    opts = {"stride": None, "dilation": (1, 1), "padding": None, "m": 1, "e": 6, "bias": None, "act": None}
+    opts = {"stride": None, "dilation": (1, 1), "padding": None, "m": 1, "e": 6, "bias": None, "act": None,
+            "gate": None}
     for a in args:
         if a in positional:
             continue
@@ -34,6 +35,8 @@ def parse_layer(token):
                 opts["m"] = int(v)
             elif k == "e":
                 opts["e"] = int(v)
+            elif k == "gate":
+                opts["gate"] = v
             elif k == "pad":
                 p = [int(x) for x in v.split("/")]
                 opts["padding"] = tuple(p * 4 if len(p) == 1 else p)

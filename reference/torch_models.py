@@ -10,6 +10,7 @@ shapes next to sepnet's and exits non-zero on any mismatch.
 """
 
 import json
+import math
 import sys
 from collections import OrderedDict
 
@@ -54,6 +55,22 @@ class Act(nn.Module):
 # in both (ONNX's HardSigmoid default slope 0.2 is not used).
 ACTIVATIONS = {"relu": F.relu, "relu6": F.relu6, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
                "silu": F.silu, "swish": F.silu, "hardswish": F.hardswish, "hardsigmoid": F.hardsigmoid}
+
+
+class SqueezeExcite(nn.Module):
+    """`se:R`: global average pool -> 1x1 conv to R x channels (or R channels) -> activation ->
+    1x1 conv back -> gate -> scales each input channel."""
+
+    def __init__(self, channels, squeeze, act, gate):
+        super().__init__()
+        squeezed = max(1, math.floor(channels * float(squeeze))) if "." in squeeze else int(squeeze)
+        self.reduce = nn.Conv2d(channels, squeezed, 1)
+        self.expand = nn.Conv2d(squeezed, channels, 1)
+        self.act, self.gate = Act(act), Act(gate)
+
+    def forward(self, x):
+        s = x.mean(dim=(2, 3), keepdim=True)
+        return x * self.gate(self.expand(self.act(self.reduce(s))))
 
 
 class InvertedResidual(nn.Module):
@@ -134,6 +151,8 @@ def build(spec_text, input_hwc):
             ]))
         elif kind == "ir":
             layer = InvertedResidual(shape, int(pos[0]), o["e"], stride[0])
+        elif kind == "se":
+            layer = SqueezeExcite(shape[0], pos[0], o["act"] or "relu", o["gate"] or "sigmoid")
         elif kind == "bn":
             bn = nn.BatchNorm2d(shape[0]) if len(shape) == 3 else nn.BatchNorm1d(shape[0])
             layer = nn.Sequential(OrderedDict([("bn", bn)]))

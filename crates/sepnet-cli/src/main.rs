@@ -26,7 +26,8 @@ const SPEC_HELP: &str = "\
 Architecture specs: layers separated by commas, arguments by colons.
   conv:F:K   full conv (F filters, K×K)      dw:K      depthwise (m=2 multiplier)
   sep:F:K    SeparableConv2D                 dwsep:F   MobileNet block (dw-BN-ReLU-pw-BN-ReLU)
-  bn  maxpool[:K]  avgpool[:K]  pool (=maxpool:2)  gap  flatten  dense:N  dropout:R
+  bn  se:R (squeeze-excite, R=0.25|16, gate=hardsigmoid)  maxpool[:K]  avgpool[:K]  pool (=maxpool:2)
+  gap  flatten  dense:N  dropout:R
   activations: relu relu6 sigmoid tanh silu (=swish) hardswish hardsigmoid gelu linear
 Options: s=2 (stride), d=2 (dilation), same|valid|pad=T/B/L/R, bias|nobias, an activation; K may be 3x5.
 Example: conv:32:3:relu,pool,sep:64:3:relu,pool,flatten,dense:512:relu,dense:10";

@@ -26,8 +26,10 @@ pub struct Accepts {
     pub fans: bool,
     /// `bias`, `nobias`.
     pub bias: bool,
-    /// `relu`, `relu6`, `linear`.
+    /// An activation (`relu`, `silu`, …).
     pub activation: bool,
+    /// `gate=` (squeeze-and-excitation's gate).
+    pub gate: bool,
 }
 
 impl Accepts {
@@ -41,6 +43,7 @@ impl Accepts {
         fans: false,
         bias: true,
         activation: true,
+        gate: false,
     };
     /// What a depthwise (or separable) convolution takes.
     pub const DEPTHWISE: Accepts = Accepts {
@@ -58,6 +61,7 @@ impl Accepts {
         fans: false,
         bias: false,
         activation: false,
+        gate: false,
     };
 }
 
@@ -78,8 +82,10 @@ pub struct Options {
     pub fans: Option<DepthwiseFans>,
     /// `bias` / `nobias`.
     pub bias: Option<bool>,
-    /// `relu`, `relu6`, `linear`.
+    /// An activation (`relu`, `silu`, …).
     pub activation: Option<Activation>,
+    /// `gate=`.
+    pub gate: Option<Activation>,
 }
 
 impl Options {
@@ -180,12 +186,17 @@ impl<'a> Args<'a> {
             "e" | "expansion" if a.expansion => o.expansion = Some(count(value, "expansion")?),
             "fans" if a.fans => o.fans = Some(value.parse()?),
             "pad" if a.padding => o.padding = Some(explicit_padding(value)?),
+            "gate" if a.gate => {
+                o.gate = Some(parse_activation(value).ok_or_else(|| {
+                    format!("`gate={value}`: expected an activation (sigmoid, hardsigmoid, …)")
+                })?)
+            }
             "s" | "stride" | "d" | "dilation" | "m" | "multiplier" | "e" | "expansion" | "pad"
-            | "fans" => return Err(self.refuse(&format!("`{key}=`"))),
+            | "fans" | "gate" => return Err(self.refuse(&format!("`{key}=`"))),
             _ => {
                 return Err(format!(
                     "unknown option `{key}=`; expected s= (stride), d= (dilation), m= (depth multiplier), \
-                     e= (expansion), pad=T/B/L/R or fans=group|keras|torch"
+                     e= (expansion), pad=T/B/L/R, fans=group|keras|torch or gate= (an activation)"
                 ));
             }
         }
@@ -225,6 +236,7 @@ fn slot(arg: &str) -> Option<&'static str> {
         "m" | "multiplier" => "depth multiplier",
         "e" | "expansion" => "expansion",
         "fans" => "initialisation",
+        "gate" => "gate",
         "pad" | "same" | "valid" => "padding",
         "bias" | "nobias" => "bias",
         word if parse_activation(word).is_some() => "activation",

@@ -17,6 +17,7 @@ mod gap;
 mod inverted_residual;
 mod pool;
 mod print;
+mod se;
 mod separable;
 
 use std::fmt;
@@ -35,6 +36,7 @@ pub use flatten::{Flatten, FlattenSpec};
 pub use gap::GapSpec;
 pub use inverted_residual::{InvertedResidual, InvertedResidualSpec};
 pub use pool::PoolSpec;
+pub use se::{SeSpec, Squeeze, SqueezeExcite};
 pub use separable::SeparableSpec;
 
 use crate::export::Graph;
@@ -178,6 +180,7 @@ kinds! {
     Separable(SeparableSpec => crate::layers::SeparableConv2d),
     DwSep(DwSepSpec => crate::layers::DepthwiseSeparableBlock),
     InvertedResidual(InvertedResidualSpec => InvertedResidual),
+    SqueezeExcite(SeSpec => SqueezeExcite),
     BatchNorm(BatchNormSpec => crate::layers::BatchNorm),
     Activation(ActivationSpec => ActivationLayer),
     Pool(PoolSpec => crate::layers::Pool2d),

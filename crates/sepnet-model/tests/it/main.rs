@@ -6,4 +6,5 @@ mod activations;
 mod batch_norm;
 mod counts;
 mod reference_conv;
+mod se;
 mod specs;

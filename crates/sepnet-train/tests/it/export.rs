@@ -12,11 +12,12 @@ use crate::common::{FASHION, config, quiet, turn};
 /// TensorFlow's asymmetric `same` padding at stride 2. Not the literal models, whose kernels are
 /// larger than their input: tract 0.22.5 corrupts its heap on them (its im2col underflows);
 /// ONNX Runtime runs them to sepnet's logits (`reference/check_onnx.py`, docs/export.md).
-/// The third: every smooth activation, fused into each convolution kind and as layers.
+/// The third: every smooth activation, fused into each convolution kind and as layers, and
+/// squeeze-and-excitation with either gate.
 const SPECS: [&str; 3] = [
     "conv:8:3:relu,maxpool:2,sep:16:3:relu,pool,flatten,dense:10",
     "conv:8:3:s=2:nobias,bn,relu6,dw:3:m=2:d=2:bias:relu,dwsep:16:s=2,ir:16:e=3,ir:24:s=2,avgpool:2:s=1:same,maxpool:3:s=2:same,gap,dropout:0.2,dense:10",
-    "conv:8:3:silu,bn,hardswish,dw:3:bias:tanh,sep:16:3:gelu,dwsep:16:s=2:hardswish,conv:16:1:sigmoid,hardsigmoid,gap,dense:10",
+    "conv:8:3:silu,bn,hardswish,dw:3:bias:tanh,sep:16:3:gelu,dwsep:16:s=2:hardswish,se:0.25:gate=hardsigmoid,conv:16:1:sigmoid,hardsigmoid,se:4:silu,gap,dense:10",
 ];
 
 /// tract's logits for the sample's images.
