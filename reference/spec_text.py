@@ -21,7 +21,7 @@ def parse_layer(token):
     kind, args = parts[0], parts[1:]
     positional = [a for a in args if a[:1].isdigit() or a[:1] == "."]
     opts = {"stride": None, "dilation": (1, 1), "padding": None, "m": 1, "e": 6, "bias": None, "act": None,
-            "gate": None}
+            "gate": None, "se": None}
     for a in args:
         if a in positional:
             continue
@@ -37,6 +37,8 @@ def parse_layer(token):
                 opts["e"] = int(v)
             elif k == "gate":
                 opts["gate"] = v
+            elif k == "se":
+                opts["se"] = float(v)
             elif k == "pad":
                 p = [int(x) for x in v.split("/")]
                 opts["padding"] = tuple(p * 4 if len(p) == 1 else p)

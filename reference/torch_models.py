@@ -73,6 +73,42 @@ class SqueezeExcite(nn.Module):
         return x * self.gate(self.expand(self.act(self.reduce(s))))
 
 
+def make_divisible(v):
+    rounded = max(8, int(v + 4) // 8 * 8)
+    return rounded + 8 if rounded < 0.9 * v else rounded
+
+
+class MobileBlock(nn.Module):
+    """MobileNet v3's bneck and EfficientNet's MBConv: [expand 1x1 -> BN -> act] -> dw KxK ->
+    BN -> act -> [squeeze-and-excitation] -> project 1x1 -> BN, plus the input when the stride
+    is 1 and the channels match. `se`: (squeezed channels, activation, gate) or None."""
+
+    def __init__(self, shape, filters, expanded, kernel, stride, act, se):
+        super().__init__()
+        cin = shape[0]
+        self.residual = stride == 1 and cin == filters
+        self.has_expand = expanded != cin
+        if self.has_expand:
+            self.expand = nn.Conv2d(cin, expanded, 1, bias=False)
+            self.bn_expand = nn.BatchNorm2d(expanded)
+        pads, p = padding("same", shape, (kernel, kernel), (stride, stride), (1, 1))
+        self.pad = nn.Sequential(*pads)
+        self.dw = nn.Conv2d(expanded, expanded, kernel, stride, p, groups=expanded, bias=False)
+        self.bn_dw = nn.BatchNorm2d(expanded)
+        self.se = SqueezeExcite(expanded, str(se[0]), se[1], se[2]) if se else None
+        self.project = nn.Conv2d(expanded, filters, 1, bias=False)
+        self.bn_project = nn.BatchNorm2d(filters)
+        self.act = Act(act)
+
+    def forward(self, x):
+        y = self.act(self.bn_expand(self.expand(x))) if self.has_expand else x
+        y = self.act(self.bn_dw(self.dw(self.pad(y))))
+        if self.se is not None:
+            y = self.se(y)
+        y = self.bn_project(self.project(y))
+        return y + x if self.residual else y
+
+
 class InvertedResidual(nn.Module):
     """MobileNet v2's block: [expand 1x1 -> BN -> ReLU6] -> dw 3x3 -> BN -> ReLU6 -> project
     1x1 -> BN, plus the input when the stride is 1 and the channels match."""
@@ -151,6 +187,15 @@ def build(spec_text, input_hwc):
             ]))
         elif kind == "ir":
             layer = InvertedResidual(shape, int(pos[0]), o["e"], stride[0])
+        elif kind == "bneck":
+            f, x, k = (int(v) for v in pos)
+            se = (make_divisible(x * o["se"]), "relu", "hardsigmoid") if o["se"] else None
+            layer = MobileBlock(shape, f, x, k, stride[0], o["act"] or "relu", se)
+        elif kind == "mbconv":
+            f, k = (int(v) for v in pos)
+            a = o["act"] or "silu"
+            se = (max(1, int(shape[0] * o["se"])), a, "sigmoid") if o["se"] else None
+            layer = MobileBlock(shape, f, shape[0] * o["e"], k, stride[0], a, se)
         elif kind == "se":
             layer = SqueezeExcite(shape[0], pos[0], o["act"] or "relu", o["gate"] or "sigmoid")
         elif kind == "bn":

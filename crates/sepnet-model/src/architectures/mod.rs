@@ -1,8 +1,10 @@
 //! The built-in models, by name, and the options that shape them.
 
+pub mod efficientnet;
 pub mod mnist;
 pub mod mobilenet;
 pub mod mobilenet_v2;
+pub mod mobilenet_v3;
 pub mod vgg;
 
 use crate::layers::DepthwiseFans;
@@ -161,6 +163,76 @@ pub const BUILTIN_MODELS: &[BuiltinModel] = &[
         input: IMAGENET,
         classes: 1000,
         build: |o, c| mobilenet_v2::layers(mobilenet::Layout::ImageNet, o.alpha, c),
+    },
+    BuiltinModel {
+        name: "mobilenet-v3-small",
+        description: "MobileNet v3 Small (224×224, 1000 classes; hard swish, squeeze-and-excitation), --alpha; Keras 2,554,968 params",
+        input: IMAGENET,
+        classes: 1000,
+        build: |o, c| {
+            mobilenet_v3::layers(
+                mobilenet_v3::Size::Small,
+                mobilenet::Layout::ImageNet,
+                o.alpha,
+                c,
+            )
+        },
+    },
+    BuiltinModel {
+        name: "mobilenet-v3-large",
+        description: "MobileNet v3 Large (224×224, 1000 classes), --alpha; Keras 5,507,432 params",
+        input: IMAGENET,
+        classes: 1000,
+        build: |o, c| {
+            mobilenet_v3::layers(
+                mobilenet_v3::Size::Large,
+                mobilenet::Layout::ImageNet,
+                o.alpha,
+                c,
+            )
+        },
+    },
+    BuiltinModel {
+        name: "efficientnet-b0",
+        description: "EfficientNet-B0 (224×224, 1000 classes; MBConv, SiLU, squeeze-and-excitation), --alpha; Keras 5,330,571 params (7 in its Normalization layer)",
+        input: IMAGENET,
+        classes: 1000,
+        build: |o, c| efficientnet::layers(mobilenet::Layout::ImageNet, o.alpha, c),
+    },
+    BuiltinModel {
+        name: "mobilenet-v3-small-cifar",
+        description: "MobileNet v3 Small, CIFAR layout (32×32: stem and first stride-2 block at stride 1, ends at 4×4)",
+        input: CIFAR,
+        classes: 10,
+        build: |o, c| {
+            mobilenet_v3::layers(
+                mobilenet_v3::Size::Small,
+                mobilenet::Layout::Cifar,
+                o.alpha,
+                c,
+            )
+        },
+    },
+    BuiltinModel {
+        name: "mobilenet-v3-large-cifar",
+        description: "MobileNet v3 Large, CIFAR layout (32×32, ends at 4×4)",
+        input: CIFAR,
+        classes: 10,
+        build: |o, c| {
+            mobilenet_v3::layers(
+                mobilenet_v3::Size::Large,
+                mobilenet::Layout::Cifar,
+                o.alpha,
+                c,
+            )
+        },
+    },
+    BuiltinModel {
+        name: "efficientnet-b0-cifar",
+        description: "EfficientNet-B0, CIFAR layout (32×32: stem and first stride-2 stage at stride 1, ends at 4×4)",
+        input: CIFAR,
+        classes: 10,
+        build: |o, c| efficientnet::layers(mobilenet::Layout::Cifar, o.alpha, c),
     },
 ];
 

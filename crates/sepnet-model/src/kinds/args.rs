@@ -30,6 +30,8 @@ pub struct Accepts {
     pub activation: bool,
     /// `gate=` (squeeze-and-excitation's gate).
     pub gate: bool,
+    /// `se=` (a block's squeeze-and-excitation ratio).
+    pub se: bool,
 }
 
 impl Accepts {
@@ -44,6 +46,7 @@ impl Accepts {
         bias: true,
         activation: true,
         gate: false,
+        se: false,
     };
     /// What a depthwise (or separable) convolution takes.
     pub const DEPTHWISE: Accepts = Accepts {
@@ -62,6 +65,7 @@ impl Accepts {
         bias: false,
         activation: false,
         gate: false,
+        se: false,
     };
 }
 
@@ -86,6 +90,8 @@ pub struct Options {
     pub activation: Option<Activation>,
     /// `gate=`.
     pub gate: Option<Activation>,
+    /// `se=`, a ratio in (0, 1].
+    pub se: Option<f64>,
 }
 
 impl Options {
@@ -191,12 +197,13 @@ impl<'a> Args<'a> {
                     format!("`gate={value}`: expected an activation (sigmoid, hardsigmoid, …)")
                 })?)
             }
+            "se" if a.se => o.se = Some(ratio(value, "se")?),
             "s" | "stride" | "d" | "dilation" | "m" | "multiplier" | "e" | "expansion" | "pad"
-            | "fans" | "gate" => return Err(self.refuse(&format!("`{key}=`"))),
+            | "fans" | "gate" | "se" => return Err(self.refuse(&format!("`{key}=`"))),
             _ => {
                 return Err(format!(
                     "unknown option `{key}=`; expected s= (stride), d= (dilation), m= (depth multiplier), \
-                     e= (expansion), pad=T/B/L/R, fans=group|keras|torch or gate= (an activation)"
+                     e= (expansion), pad=T/B/L/R, fans=group|keras|torch, gate= (an activation) or se= (a ratio)"
                 ));
             }
         }
@@ -237,6 +244,7 @@ fn slot(arg: &str) -> Option<&'static str> {
         "e" | "expansion" => "expansion",
         "fans" => "initialisation",
         "gate" => "gate",
+        "se" => "squeeze-and-excitation",
         "pad" | "same" | "valid" => "padding",
         "bias" | "nobias" => "bias",
         word if parse_activation(word).is_some() => "activation",
@@ -246,6 +254,14 @@ fn slot(arg: &str) -> Option<&'static str> {
 
 fn is_flag(word: &str) -> bool {
     matches!(word, "same" | "valid" | "bias" | "nobias") || parse_activation(word).is_some()
+}
+
+/// A ratio in (0, 1] (`se=0.25`).
+pub fn ratio(text: &str, what: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(r) if r > 0.0 && r <= 1.0 => Ok(r),
+        _ => Err(format!("`{what}=` takes a ratio in (0, 1], got {text}")),
+    }
 }
 
 /// An activation by its spec name (`swish` is SiLU, as Keras names it).

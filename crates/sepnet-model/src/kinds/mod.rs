@@ -7,6 +7,7 @@
 mod activation;
 pub mod args;
 mod batch_norm;
+mod bneck;
 mod conv;
 mod dense;
 mod depthwise;
@@ -15,6 +16,8 @@ mod dwsep;
 mod flatten;
 mod gap;
 mod inverted_residual;
+mod mbconv;
+mod mobile_block;
 mod pool;
 mod print;
 mod se;
@@ -27,6 +30,7 @@ use burn::tensor::Device;
 
 pub use activation::{ActivationLayer, ActivationSpec};
 pub use batch_norm::BatchNormSpec;
+pub use bneck::BneckSpec;
 pub use conv::ConvSpec;
 pub use dense::DenseSpec;
 pub use depthwise::DepthwiseSpec;
@@ -35,6 +39,8 @@ pub use dwsep::DwSepSpec;
 pub use flatten::{Flatten, FlattenSpec};
 pub use gap::GapSpec;
 pub use inverted_residual::{InvertedResidual, InvertedResidualSpec};
+pub use mbconv::MbConvSpec;
+pub use mobile_block::{Design, MobileBlock};
 pub use pool::PoolSpec;
 pub use se::{SeSpec, Squeeze, SqueezeExcite};
 pub use separable::SeparableSpec;
@@ -181,6 +187,8 @@ kinds! {
     DwSep(DwSepSpec => crate::layers::DepthwiseSeparableBlock),
     InvertedResidual(InvertedResidualSpec => InvertedResidual),
     SqueezeExcite(SeSpec => SqueezeExcite),
+    Bneck(BneckSpec => MobileBlock),
+    MbConv(MbConvSpec => MobileBlock),
     BatchNorm(BatchNormSpec => crate::layers::BatchNorm),
     Activation(ActivationSpec => ActivationLayer),
     Pool(PoolSpec => crate::layers::Pool2d),

@@ -115,14 +115,7 @@ impl LayerKind for SeSpec {
     }
 
     fn export(&self, se: &SqueezeExcite, _: &LayerShape, g: &mut Graph) {
-        let input = g.x();
-        g.node("GlobalAveragePool", std::slice::from_ref(&input), vec![]);
-        g.conv("reduce", &se.reduce, &POINT, [1, 1]);
-        g.activation(self.activation);
-        g.conv("expand", &se.expand, &POINT, [1, 1]);
-        g.activation(self.gate);
-        let gate = g.x();
-        g.node("Mul", &[input, gate], vec![]);
+        self.emit(se, g, "");
     }
 
     fn summarise(&self, shape: &LayerShape, namer: &mut Namer) -> LayerSummary {
@@ -177,6 +170,25 @@ impl LayerKind for SeSpec {
             reduce: point(c, s, self.activation),
             expand: point(s, c, self.gate),
         }
+    }
+}
+
+impl SeSpec {
+    /// The layer as ONNX nodes, its weights named `{part}reduce.*`, `{part}expand.*`.
+    pub(crate) fn emit(&self, se: &SqueezeExcite, g: &mut Graph, part: &str) {
+        let input = g.x();
+        g.node("GlobalAveragePool", std::slice::from_ref(&input), vec![]);
+        g.conv(&format!("{part}reduce"), &se.reduce, &POINT, [1, 1]);
+        g.activation(self.activation);
+        g.conv(&format!("{part}expand"), &se.expand, &POINT, [1, 1]);
+        g.activation(self.gate);
+        let gate = g.x();
+        g.node("Mul", &[input, gate], vec![]);
+    }
+
+    /// The layer for `shape`'s channels (inside a block).
+    pub(crate) fn build_module(&self, shape: &LayerShape, device: &Device) -> SqueezeExcite {
+        self.build(shape, device)
     }
 }
 

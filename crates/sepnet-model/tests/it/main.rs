@@ -4,6 +4,7 @@
 
 mod activations;
 mod batch_norm;
+mod blocks;
 mod counts;
 mod reference_conv;
 mod se;

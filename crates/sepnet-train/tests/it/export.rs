@@ -17,7 +17,7 @@ use crate::common::{FASHION, config, quiet, turn};
 const SPECS: [&str; 3] = [
     "conv:8:3:relu,maxpool:2,sep:16:3:relu,pool,flatten,dense:10",
     "conv:8:3:s=2:nobias,bn,relu6,dw:3:m=2:d=2:bias:relu,dwsep:16:s=2,ir:16:e=3,ir:24:s=2,avgpool:2:s=1:same,maxpool:3:s=2:same,gap,dropout:0.2,dense:10",
-    "conv:8:3:silu,bn,hardswish,dw:3:bias:tanh,sep:16:3:gelu,dwsep:16:s=2:hardswish,se:0.25:gate=hardsigmoid,conv:16:1:sigmoid,hardsigmoid,se:4:silu,gap,dense:10",
+    "conv:8:3:silu,bn,hardswish,dw:3:bias:tanh,sep:16:3:gelu,dwsep:16:s=2:hardswish,se:0.25:gate=hardsigmoid,conv:16:1:sigmoid,hardsigmoid,se:4:silu,bneck:16:48:5:se=0.25:hardswish,mbconv:16:3:e=2:s=2:se=0.25,mbconv:16:5:e=1:se=0.25,gap,dense:10",
 ];
 
 /// tract's logits for the sample's images.
