@@ -5,7 +5,13 @@ use crate::common::{TINY, fails, ok};
 #[test]
 fn models_and_summary() {
     let models: serde_json::Value = serde_json::from_str(&ok(&["models", "--json"])).unwrap();
-    assert_eq!(models.as_array().unwrap().len(), 14);
+    assert_eq!(models.as_array().unwrap().len(), 20);
+    let b0 = models
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "efficientnet-b0");
+    assert_eq!(b0.unwrap()["params"], 5_330_564);
     assert_eq!(models[5]["name"], "vgg-full");
     assert_eq!(models[5]["params"], 1_186_378);
     let summary: serde_json::Value =
