@@ -57,9 +57,28 @@ pub fn launcher(processes: usize) -> Result<std::process::Command> {
     Ok(command)
 }
 
-/// Runs this command line again as an MPI job of `processes` processes (`compare --ntasks`
-/// without a launcher), and ends with its exit status.
-pub fn relaunch(processes: usize) -> Result<()> {
+/// The job `compare --ntasks N` trains in: this process's MPI job when a launcher started N;
+/// started alone with N above 1, this command line again under `mpirun -np N` (this process
+/// then ends with that job's exit status).
+pub fn join(ntasks: usize) -> Result<Box<dyn Collective>> {
+    let world = open(Distributed::Auto)?;
+    if ntasks > 1 && world.size() == 1 {
+        match relaunch(ntasks)? {}
+    }
+    if world.size() != ntasks {
+        anyhow::bail!(
+            "this MPI job has {} processes, but --ntasks is {ntasks}: give --ntasks {} (or leave \
+             out the launcher: `sepnet compare --ntasks N` starts mpirun itself)",
+            world.size(),
+            world.size()
+        );
+    }
+    Ok(world)
+}
+
+/// Runs this command line again as an MPI job of `processes` processes, and ends with its exit
+/// status.
+fn relaunch(processes: usize) -> Result<std::convert::Infallible> {
     let mut command = launcher(processes)?;
     command.args(std::env::args_os().skip(1));
     let status = command.status().map_err(|e| {

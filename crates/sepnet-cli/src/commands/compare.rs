@@ -12,7 +12,7 @@ use sepnet_train::report::{Console, Style};
 
 use crate::args::{DistillArgs, OutputArgs, TrainArgs, sanitize, split_models};
 use crate::stop;
-use crate::world::{self, Distributed};
+use crate::world;
 use sepnet_train::distributed::Collective;
 
 /// The most seeds per model: a thousand trainings of each is already a large sweep, and the
@@ -274,19 +274,7 @@ pub fn run(args: Args, given: &[String]) -> Result<()> {
         super::sweep::write_plan(&dir, planned, &runs, (&args.slurm, args.ntasks))?;
         return Ok(());
     }
-    let world = world::open(Distributed::Auto)?;
-    if args.ntasks > 1 && world.size() == 1 {
-        return world::relaunch(args.ntasks);
-    }
-    if world.size() != args.ntasks {
-        bail!(
-            "this MPI job has {} processes, but --ntasks is {}: give --ntasks {} (or leave out \
-             the launcher: `sepnet compare --ntasks N` starts mpirun itself)",
-            world.size(),
-            args.ntasks,
-            world.size()
-        );
-    }
+    let world = world::join(args.ntasks)?;
     let style = if world.rank() == 0 {
         style
     } else {

@@ -134,34 +134,7 @@ impl Design {
             Part::Norm("depthwise_bn", filtered),
             Part::Op("depthwise_activation", act, filtered),
         ]);
-        let point = |n| Shape::Spatial([1, 1, n]);
-        if let Some(se) = &self.se {
-            let s = se.squeezed(self.expanded) as u64;
-            parts.extend([
-                Part::Op("se_squeeze", "GlobalAveragePooling2D", point(self.expanded)),
-                Part::Conv(
-                    "se_reduce",
-                    "Conv2D",
-                    point(s as usize),
-                    mul(mid, s) + s,
-                    mul(mid, s),
-                ),
-                Part::Op(
-                    "se_activation",
-                    layer_class(se.activation),
-                    point(s as usize),
-                ),
-                Part::Conv(
-                    "se_expand",
-                    "Conv2D",
-                    point(self.expanded),
-                    mul(s, mid) + mid,
-                    mul(s, mid),
-                ),
-                Part::Op("se_gate", layer_class(se.gate), point(self.expanded)),
-                Part::Op("se_excite", "Multiply", filtered),
-            ]);
-        }
+        parts.extend(self.se_parts(filtered));
         let project = mul(mid, f);
         parts.extend([
             Part::Conv(
@@ -177,6 +150,39 @@ impl Design {
             parts.push(Part::Op("add", "Add", shape.output));
         }
         block_row(namer.name(names[0]), names[1], shape.output, &parts)
+    }
+
+    /// The squeeze-and-excitation's rows (none without it), on the depthwise output `filtered`.
+    fn se_parts(&self, filtered: Shape) -> Vec<Part<'static>> {
+        let Some(se) = &self.se else {
+            return Vec::new();
+        };
+        let point = |n| Shape::Spatial([1, 1, n]);
+        let (mid, s) = (self.expanded as u64, se.squeezed(self.expanded) as u64);
+        vec![
+            Part::Op("se_squeeze", "GlobalAveragePooling2D", point(self.expanded)),
+            Part::Conv(
+                "se_reduce",
+                "Conv2D",
+                point(s as usize),
+                mul(mid, s) + s,
+                mul(mid, s),
+            ),
+            Part::Op(
+                "se_activation",
+                layer_class(se.activation),
+                point(s as usize),
+            ),
+            Part::Conv(
+                "se_expand",
+                "Conv2D",
+                point(self.expanded),
+                mul(s, mid) + mid,
+                mul(s, mid),
+            ),
+            Part::Op("se_gate", layer_class(se.gate), point(self.expanded)),
+            Part::Op("se_excite", "Multiply", filtered),
+        ]
     }
 
     /// The block for `shape`.
