@@ -10,6 +10,7 @@
 //! - [`architectures`]: the built-in models by name ([`resolve_model`]).
 //! - [`kernels`]: sepnet's own CPU depthwise kernels with their backward (a burn backend extension).
 //! - [`Network`]: one builder from spec to burn module; [`Summary`]: params and MACs.
+//! - [`Classifier`]: what sepnet trains — a `Network`, or any burn module of your own.
 //!
 //! ```
 //! use burn::tensor::{Device, Tensor};
@@ -26,6 +27,7 @@
 
 pub mod architectures;
 mod backend;
+mod classifier;
 pub mod export;
 pub mod kernels;
 pub mod kinds;
@@ -40,7 +42,8 @@ pub use architectures::{
     resolve_model,
 };
 pub use backend::Backend;
+pub use classifier::{Classifier, NonFinite, draw_weights_now, first_non_finite};
 pub use kinds::{ActivationLayer, Flatten, Layer, LayerKind};
 pub use layers::{Activation, Padding};
-pub use network::{Features, Network, NonFinite};
+pub use network::{Features, Network};
 pub use summary::{LayerSummary, Namer, SeparableCost, Summary, group_thousands, human};

@@ -1,8 +1,9 @@
 //! One builder that turns any [`NetworkSpec`] into a burn module.
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
+use crate::classifier::{Classifier, NonFinite, draw_weights_now, first_non_finite};
 pub use crate::kinds::Layer;
 use crate::spec::{NetworkSpec, Shape, ShapeError, infer_shapes};
 
@@ -61,9 +62,7 @@ impl Network {
             .zip(&shapes)
             .map(|(layer, shape)| layer.build(shape, device))
             .collect();
-        let network = Network { layers };
-        network.visit(&mut DrawNow);
-        Ok(network)
+        Ok(draw_weights_now(Network { layers }))
     }
 
     /// `[batch, c, h, w]` → logits `[batch, classes]`.
@@ -79,19 +78,15 @@ impl Network {
     }
 }
 
-/// A parameter (or BatchNorm statistic) holding a NaN or an infinity.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NonFinite {
-    /// Index of the layer in the network (and its spec).
-    pub layer: usize,
-    /// The parameter's path in the module, e.g. `layers.3.Separable.pointwise.weight`.
-    pub path: String,
+impl Classifier for Network {
+    fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        Network::forward(self, images)
+    }
 }
 
 impl Network {
-    /// The first parameter or BatchNorm statistic that is not finite, if any: one read from the
-    /// device for the whole network (each tensor is summed there; a NaN or an infinity
-    /// anywhere makes its sum non-finite).
+    /// The first parameter or BatchNorm statistic that is not finite, if any
+    /// ([`first_non_finite`]); its `layer` is the index of the spec's layer.
     ///
     /// ```
     /// use burn::tensor::Device;
@@ -101,57 +96,6 @@ impl Network {
     /// assert_eq!(net.first_non_finite(), None);
     /// ```
     pub fn first_non_finite(&self) -> Option<NonFinite> {
-        let mut sums = Sums::default();
-        self.visit(&mut sums);
-        if sums.sums.is_empty() {
-            return None;
-        }
-        let values = Tensor::cat(sums.sums, 0)
-            .into_data()
-            .try_to_vec::<f32>()
-            .ok()?;
-        let at = values.iter().position(|v| !v.is_finite())?;
-        let path = sums.paths.swap_remove(at);
-        let layer = path
-            .split('.')
-            .nth(1)
-            .and_then(|i| i.parse().ok())
-            .unwrap_or(0);
-        Some(NonFinite { layer, path })
-    }
-}
-
-/// Collects each float tensor's sum (still on the device) and its module path.
-#[derive(Default)]
-struct Sums {
-    at: Vec<String>,
-    paths: Vec<String>,
-    sums: Vec<Tensor<1>>,
-}
-
-impl ModuleVisitor for Sums {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.at.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.at.pop();
-    }
-
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        self.paths.push(self.at.join("."));
-        self.sums.push(param.val().detach().sum());
-    }
-}
-
-/// Draws every parameter's initial value. burn draws a parameter lazily, at its first use,
-/// from whatever the device's RNG holds then: a training run's first step, which reseeds the
-/// RNG for dropout. A network saved before that step (a run stopped before it) would then hold
-/// other weights than the ones an unbroken run trains.
-struct DrawNow;
-
-impl ModuleVisitor for DrawNow {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        param.val();
+        first_non_finite(self)
     }
 }
