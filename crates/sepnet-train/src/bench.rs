@@ -8,13 +8,13 @@
 
 use std::time::Instant;
 
-use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use sepnet_model::spec::NetworkSpec;
-use sepnet_model::{Backend, Network, Summary};
+use sepnet_model::{Backend, Classifier, Network, Summary};
 use serde::Serialize;
 
+use crate::custom::DataShape;
 pub use crate::profile::{LayerProfile, profile_layers};
 use crate::roofline::Roofs;
 use crate::step::train_step;
@@ -182,10 +182,64 @@ pub fn bench_model(
     crate::memory::check_fits(&summary, config.batch_size, backend)?;
     let train_device = device.clone().autodiff();
     train_device.seed(config.seed);
-    let mut model = Network::new(spec, &train_device).map_err(|e| TrainError::Config(e.message))?;
-    let (images, labels) = synthetic_batch(spec, config, &train_device);
+    let model = Network::new(spec, &train_device).map_err(|e| TrainError::Config(e.message))?;
+    let shape = DataShape {
+        input: spec.input,
+        classes: spec.classes().unwrap_or(10),
+    };
+    let mut result = time_model(model, shape, device, config)?;
+    result.model = name.to_string();
+    result.backend = backend;
+    result.set_macs(summary.macs);
+    Ok(result)
+}
+
+/// Times a training step and a forward pass of a module of the user's own, `build` making it
+/// for images and classes of `shape` on `device`'s autodiff twin. Its MACs are not counted
+/// (0), nor its memory checked beforehand.
+///
+/// ```no_run
+/// use burn::tensor::Device;
+/// use sepnet_model::{Backend, Network, spec::NetworkSpec};
+/// use sepnet_train::bench::{BenchConfig, bench_module};
+/// use sepnet_train::custom::DataShape;
+/// let spec = NetworkSpec::parse("conv:8:3:relu,gap,dense:10", [28, 28, 1]).unwrap();
+/// let shape = DataShape { input: [28, 28, 1], classes: 10 };
+/// let build = |device: &Device| Network::new(&spec, device).unwrap(); // or any Classifier
+/// let result = bench_module("mine", build, shape, Backend::Flex, &Device::flex(), &BenchConfig::default()).unwrap();
+/// println!("{:.1} ms per training step", result.train_step_ms);
+/// ```
+pub fn bench_module<M: Classifier>(
+    name: &str,
+    build: impl FnOnce(&Device) -> M,
+    shape: DataShape,
+    backend: Backend,
+    device: &Device,
+    config: &BenchConfig,
+) -> Result<BenchResult, TrainError> {
+    config.check()?;
+    let train_device = device.clone().autodiff();
+    train_device.seed(config.seed);
+    let model = sepnet_model::draw_weights_now(build(&train_device));
+    let mut result = time_model(model, shape, device, config)?;
+    result.model = name.to_string();
+    result.backend = backend;
+    Ok(result)
+}
+
+/// The timings of `model` (on `device`'s autodiff twin) with everything but its name, backend
+/// and MACs filled in.
+fn time_model<M: Classifier>(
+    mut model: M,
+    shape: DataShape,
+    device: &Device,
+    config: &BenchConfig,
+) -> Result<BenchResult, TrainError> {
+    let train_device = device.clone().autodiff();
+    let (images, labels) = synthetic_batch(shape, config, &train_device);
     let loss_fn = CrossEntropyLossConfig::new().init(&train_device);
     let mut optim = optimizer::build(&TrainConfig::default());
+    let params = model.num_params() as u64;
 
     let mut train_seconds = Vec::with_capacity(config.steps);
     let mut first_step_ms = 0.0;
@@ -225,13 +279,12 @@ pub fn bench_model(
     let forward = Timing::from_seconds(&forward_seconds).expect("steps >= 1");
     let train_step = Timing::from_seconds(&train_seconds).expect("steps >= 1");
     let batch = config.batch_size as f64;
-    let macs = summary.macs;
     Ok(BenchResult {
-        model: name.to_string(),
-        backend,
+        model: String::new(),
+        backend: Backend::Flex,
         batch_size: config.batch_size,
-        params: summary.total_params,
-        macs,
+        params,
+        macs: 0,
         steps: config.steps,
         forward_ms: forward.median_ms,
         forward,
@@ -240,21 +293,31 @@ pub fn bench_model(
         first_step_ms,
         forward_images_per_s: batch / (forward.median_ms / 1e3),
         train_images_per_s: batch / (train_step.median_ms / 1e3),
-        forward_gmacs_per_s: macs as f64 * batch / (forward.median_ms * 1e6),
-        train_gmacs_per_s: 3.0 * macs as f64 * batch / (train_step.median_ms * 1e6),
+        forward_gmacs_per_s: 0.0,
+        train_gmacs_per_s: 0.0,
         layers: Vec::new(),
         roofs: None,
     })
 }
 
+impl BenchResult {
+    /// Records the model's MACs per image and the rates they give.
+    fn set_macs(&mut self, macs: u64) {
+        let batch = self.batch_size as f64;
+        self.macs = macs;
+        self.forward_gmacs_per_s = macs as f64 * batch / (self.forward_ms * 1e6);
+        self.train_gmacs_per_s = 3.0 * macs as f64 * batch / (self.train_step_ms * 1e6);
+    }
+}
+
 /// Normal(0, 1) images and uniformly drawn labels, fixed by the seed.
 pub(crate) fn synthetic_batch(
-    spec: &NetworkSpec,
+    shape: DataShape,
     config: &BenchConfig,
     device: &Device,
 ) -> (Tensor<4>, Tensor<1, Int>) {
-    let [h, w, c] = spec.input;
-    let classes = spec.classes().unwrap_or(10).max(1);
+    let [h, w, c] = shape.input;
+    let classes = shape.classes.max(1);
     let images = Tensor::random(
         [config.batch_size, c, h, w],
         Distribution::Normal(0.0, 1.0),

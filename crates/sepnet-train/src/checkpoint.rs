@@ -9,7 +9,6 @@ use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
-use sepnet_model::Network;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -119,7 +118,7 @@ fn write_file(run: &RunDir, name: String, bytes: &[u8]) -> Result<FileRef, Train
 }
 
 /// The model's weights as burnpack bytes.
-pub fn model_bytes(model: &Network) -> Result<Vec<u8>, TrainError> {
+pub fn model_bytes<M: Module>(model: &M) -> Result<Vec<u8>, TrainError> {
     // Through `valid()`: burn keeps a BatchNorm's newest running statistics pending per thread
     // until something syncs them, and a record taken straight from the training model would
     // hold them one step behind (a resumed run's evaluations would then differ).
@@ -250,12 +249,12 @@ pub fn read_file(run_dir: &std::path::Path, file: &FileRef) -> Result<Vec<u8>, T
     Ok(bytes)
 }
 
-/// Loads checkpointed weights into a freshly built `model` of the same spec.
-pub fn load_model(
+/// Loads checkpointed weights into a freshly built `model` of the same architecture.
+pub fn load_model<M: Module>(
     run_dir: &std::path::Path,
     file: &FileRef,
-    model: Network,
-) -> Result<Network, TrainError> {
+    model: M,
+) -> Result<M, TrainError> {
     let bytes = read_file(run_dir, file)?;
     let path = run_dir.join(in_folder(&file.file));
     ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))

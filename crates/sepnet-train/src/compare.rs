@@ -78,8 +78,8 @@ pub fn check(runs: &[PlannedRun]) -> Result<(Vec<u64>, DatasetInfo), TrainError>
             .map(|s| s.macs)
             .map_err(|e| TrainError::Config(e.message))
     };
-    let mut all = vec![macs(&data.spec)?];
-    for run in &runs[1..] {
+    let mut all = Vec::with_capacity(runs.len());
+    for run in runs {
         let (spec, _) = prepare::check_model(&run.config, &data.dataset).map_err(|e| match e {
             TrainError::Config(text) => TrainError::Config(format!("{}: {text}", run.model)),
             other => other,
@@ -322,7 +322,11 @@ pub fn rows(models: &[(String, Vec<&RunSummary>)]) -> Vec<Row> {
     if let Some(first) = rows.first().cloned() {
         for r in &mut rows {
             r.params_ratio = r.params as f64 / first.params.max(1) as f64;
-            r.macs_ratio = r.macs as f64 / first.macs.max(1) as f64;
+            // 0 (shown n/a) when either side is a module of a program's own (MACs uncounted).
+            r.macs_ratio = match (r.macs, first.macs) {
+                (0, _) | (_, 0) => 0.0,
+                (ours, theirs) => ours as f64 / theirs as f64,
+            };
             r.speedup = first.train_seconds_per_epoch / r.train_seconds_per_epoch.max(1e-9);
             r.accuracy_delta = r.final_test_accuracy - first.final_test_accuracy;
         }
@@ -656,7 +660,12 @@ pub fn markdown(title: &str, rows: &[Row]) -> String {
             let mut cells = vec![
                 r.model.clone(),
                 group_thousands(r.params),
-                group_thousands(r.macs),
+                // 0: a module of a program's own, whose MACs sepnet cannot count.
+                if r.macs == 0 {
+                    "n/a".into()
+                } else {
+                    group_thousands(r.macs)
+                },
                 format!("{:.1}", r.train_seconds_per_epoch),
                 format!("{:.0}", r.inference_images_per_second),
                 pct(r.best_val_accuracy, 0.0, 1),
@@ -667,7 +676,11 @@ pub fn markdown(title: &str, rows: &[Row]) -> String {
                 ),
                 pct(r.final_test_accuracy, r.final_test_accuracy_std, r.repeats),
                 format!("{:.3}", r.params_ratio),
-                format!("{:.3}", r.macs_ratio),
+                if r.macs_ratio == 0.0 {
+                    "n/a".into()
+                } else {
+                    format!("{:.3}", r.macs_ratio)
+                },
                 format!("{:.2}", r.speedup),
                 format!("{:+.2} pt", 100.0 * r.accuracy_delta),
             ];

@@ -3,7 +3,7 @@
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::Device;
 use sepnet_data::{BatchConfig, Batches, Normalization, Split};
-use sepnet_model::Network;
+use sepnet_model::Classifier;
 use serde::{Deserialize, Serialize};
 
 /// How a model does on one split.
@@ -39,8 +39,8 @@ impl Evaluation {
 }
 
 /// Evaluates `model` (already in inference mode, on a plain device) on `split`.
-pub fn evaluate(
-    model: &Network,
+pub fn evaluate<M: Classifier>(
+    model: &M,
     split: &Split,
     shape: [usize; 3],
     norm: &Normalization,

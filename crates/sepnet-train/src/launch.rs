@@ -4,17 +4,19 @@
 use std::path::Path;
 
 use crate::TrainError;
+use crate::blueprint::Blueprint;
 use crate::checkpoint;
 use crate::config::TrainConfig;
 use crate::distributed::{self, Collective, Solo};
 use crate::metrics::RunSummary;
-use crate::prepare::{DatasetInfo, prepare};
+use crate::prepare::{DatasetInfo, check_model, prepare};
 use crate::record::{NetworkRecord, RunConfig};
 use crate::report::Reporter;
 use crate::resume::{ResumeRequest, reconcile};
 use crate::run::{DATASET, RunDir, read_json};
 use crate::teacher::Teacher;
-use crate::trainer::Trainer;
+use crate::trainer::{Setup, Trainer};
+use sepnet_model::{Classifier, Network};
 
 /// Trains `config` into a new run directory `dir`.
 ///
@@ -54,6 +56,15 @@ pub fn train_with(
     world: &dyn Collective,
 ) -> Result<Option<RunSummary>, TrainError> {
     let trainer = start(config, dir, reporter, world);
+    run_together(trainer, world)
+}
+
+/// Trains what `trainer` set up once every process of `world` could set it up; if one could
+/// not, none writes anything.
+pub(crate) fn run_together<M: Classifier>(
+    trainer: Result<Trainer<'_, M>, TrainError>,
+    world: &dyn Collective,
+) -> Result<Option<RunSummary>, TrainError> {
     let others = distributed::agree(world, trainer.is_ok());
     let trainer = trainer?;
     others?;
@@ -66,25 +77,56 @@ fn start<'r>(
     dir: &Path,
     reporter: &'r mut dyn Reporter,
     world: &'r dyn Collective,
-) -> Result<Trainer<'r>, TrainError> {
+) -> Result<Trainer<'r, Network>, TrainError> {
     let data = prepare(config)?;
-    let network = NetworkRecord::of(&data.spec, data.adaptation.clone())?;
+    let (spec, adaptation) = check_model(config, &data.dataset)?;
+    let network = NetworkRecord::of(&spec, adaptation)?;
+    let model = Model {
+        record: network,
+        blueprint: Blueprint::of_spec(spec),
+    };
+    begin(config, data, model, dir, reporter, world)
+}
+
+/// A model to train: what `config.json` records of it, and what builds it.
+pub(crate) struct Model<'r, M> {
+    pub(crate) record: NetworkRecord,
+    pub(crate) blueprint: Blueprint<'r, M>,
+}
+
+/// A trainer for a new run of `model` on `data` in `dir` (created by rank 0).
+pub(crate) fn begin<'r, M: Classifier>(
+    config: &TrainConfig,
+    data: crate::Prepared,
+    model: Model<'r, M>,
+    dir: &Path,
+    reporter: &'r mut dyn Reporter,
+    world: &'r dyn Collective,
+) -> Result<Trainer<'r, M>, TrainError> {
     let teacher = open_teacher(config, &data, dir, None)?;
     let record = RunConfig {
         teacher: teacher.as_ref().map(|t| t.record.clone()),
         processes: world.size(),
-        ..RunConfig::new(config.clone(), network)
+        ..RunConfig::new(config.clone(), model.record)
     };
     let run = match world.rank() {
         0 => RunDir::create(dir)?,
         _ => RunDir::follow(dir),
     };
-    Trainer::new(run, record, data, None, teacher, reporter, world)
+    let setup = Setup {
+        run,
+        record,
+        data,
+        blueprint: model.blueprint,
+        state: None,
+        teacher,
+    };
+    Trainer::new(setup, reporter, world)
 }
 
 /// The error of a one-process run that returned no summary (which only processes other than
 /// rank 0 of a data-parallel job do).
-fn rank_0_only() -> TrainError {
+pub(crate) fn rank_0_only() -> TrainError {
     TrainError::Config("only rank 0 of a data-parallel job has the run's summary".into())
 }
 
@@ -122,20 +164,20 @@ pub fn resume_with(
     reporter: &mut dyn Reporter,
     world: &dyn Collective,
 ) -> Result<Option<RunSummary>, TrainError> {
-    let trainer = reopen(dir, request, reporter, world);
-    let others = distributed::agree(world, trainer.is_ok());
-    let trainer = trainer?;
-    others?;
-    trainer.write_record()?;
-    trainer.fit()
+    let spec = |network: &NetworkRecord| network.network_spec().map(Blueprint::of_spec);
+    let trainer = reopen(dir, request, reporter, world, spec);
+    run_together(trainer, world)
 }
 
-fn reopen<'r>(
+/// A trainer continuing the run in `dir`, its model rebuilt by `blueprint` from what the run
+/// recorded of it.
+pub(crate) fn reopen<'r, M: Classifier>(
     dir: &Path,
     request: &ResumeRequest,
     reporter: &'r mut dyn Reporter,
     world: &'r dyn Collective,
-) -> Result<Trainer<'r>, TrainError> {
+    blueprint: impl FnOnce(&NetworkRecord) -> Result<Blueprint<'r, M>, TrainError>,
+) -> Result<Trainer<'r, M>, TrainError> {
     let run = match world.rank() {
         0 => RunDir::open(dir)?,
         _ => {
@@ -149,6 +191,8 @@ fn reopen<'r>(
     let epochs_done = state.as_ref().map_or(0, |s| s.epochs_done);
     let (config, mut notes) = reconcile(&saved.config, request, epochs_done)?;
     let mut data = prepare(&config)?;
+    // The network is the one the run recorded, whatever the built-in names mean today.
+    let blueprint = blueprint(&saved.network)?;
     let differences = trained_on.differences(&data.info);
     if !differences.is_empty() {
         return Err(TrainError::Config(format!(
@@ -157,8 +201,6 @@ fn reopen<'r>(
             differences.join("; ")
         )));
     }
-    // The network is the one the run recorded, whatever the built-in names mean today.
-    data.spec = saved.network.network_spec()?;
     data.info = trained_on;
     let threads = crate::record::cpu_threads();
     notes.extend(changed_processes(saved.processes, world.size()));
@@ -184,7 +226,15 @@ fn reopen<'r>(
     }
     let teacher = open_teacher(&record.config, &data, dir, record.teacher.as_ref())?;
     let fresh_start = state.is_none();
-    let mut trainer = Trainer::new(run, record, data, state, teacher, reporter, world)?;
+    let setup = Setup {
+        run,
+        record,
+        data,
+        blueprint,
+        state,
+        teacher,
+    };
+    let mut trainer = Trainer::new(setup, reporter, world)?;
     if let Some(note) = &threads_note {
         trainer.note(note);
     }

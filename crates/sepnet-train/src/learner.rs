@@ -5,8 +5,9 @@ use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::ModuleOptimizer;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use sepnet_data::Batch;
-use sepnet_model::Network;
+use sepnet_model::Classifier;
 
+use crate::blueprint::Blueprint;
 use crate::checkpoint::{self, PartialEpoch, TrainState};
 use crate::config::TrainConfig;
 use crate::distributed::Collective;
@@ -27,8 +28,9 @@ pub(crate) fn step_seed(seed: u64, step: usize, rank: usize) -> u64 {
 
 /// The model, its optimizer and the loss (with the teacher of a distilled run), on the
 /// training device.
-pub(crate) struct Learner {
-    pub(crate) model: Network,
+pub(crate) struct Learner<M> {
+    /// The model; `None` only inside a step, while the optimizer holds it.
+    model: Option<M>,
     pub(crate) optim: ModuleOptimizer,
     pub(crate) loss_fn: CrossEntropyLoss,
     pub(crate) teacher: Option<Teacher>,
@@ -49,19 +51,20 @@ pub(crate) struct EpochSums {
     pub(crate) allreduce_seconds: f64,
 }
 
-impl Learner {
-    /// A fresh model and optimizer for `config`, or the checkpointed ones of `state`.
+impl<M: Classifier> Learner<M> {
+    /// A fresh model (from `blueprint`) and optimizer for `config`, or the checkpointed ones of
+    /// `state`.
     pub(crate) fn new(
         run: &RunDir,
         config: &TrainConfig,
         data: &Prepared,
         state: Option<&TrainState>,
         teacher: Option<Teacher>,
-    ) -> Result<Learner, TrainError> {
+        blueprint: &Blueprint<M>,
+    ) -> Result<Learner<M>, TrainError> {
         let device = data.device.clone().autodiff();
         device.seed(config.seed);
-        let mut model =
-            Network::new(&data.spec, &device).map_err(|e| TrainError::Config(e.message))?;
+        let mut model = blueprint.build(&device)?;
         let mut optim = optimizer::build(config);
         if let Some(state) = state {
             model = checkpoint::load_model(run.path(), &state.model, model)?;
@@ -71,13 +74,18 @@ impl Learner {
             .with_smoothing((config.label_smoothing > 0.0).then_some(config.label_smoothing as f32))
             .init(&device);
         Ok(Learner {
-            model,
+            model: Some(model),
             optim,
             loss_fn,
             teacher,
             device,
             plain: data.device.clone(),
         })
+    }
+
+    /// The model being trained.
+    pub(crate) fn model(&self) -> &M {
+        self.model.as_ref().expect("a model between steps")
     }
 
     /// One step of this process of `world`, its dropout seeded by `seed`: alone, or sharing the
@@ -105,9 +113,9 @@ impl Learner {
         let n = batch.labels.len();
         let indices = std::mem::take(&mut batch.indices);
         let (images, labels) = batch.into_tensors(&self.device);
-        // The optimizer takes the model by value; an empty network holds its place meanwhile
-        // (a clone would share the parameters and cost the optimizer its in-place updates).
-        let model = std::mem::replace(&mut self.model, Network { layers: Vec::new() });
+        // The optimizer takes the model by value (a clone would share the parameters and cost
+        // the optimizer its in-place updates).
+        let model = self.model.take().expect("a model between steps");
         let loss = loss_of(
             &self.loss_fn,
             self.teacher.as_ref(),
@@ -116,7 +124,7 @@ impl Learner {
             &labels,
         );
         let out = minimise(model, &mut self.optim, images, lr, loss);
-        self.model = out.model;
+        self.model = Some(out.model);
         sums.add(out.loss * n as f64, correct(out.logits, labels.inner()), n);
     }
 
@@ -133,7 +141,7 @@ impl Learner {
         stop: bool,
     ) -> bool {
         let n = batch.labels.len();
-        let model = std::mem::replace(&mut self.model, Network { layers: Vec::new() });
+        let model = self.model.take().expect("a model between steps");
         let (grads, mut local) = if n == 0 {
             (burn::optim::GradientsParams::new(), Totals::default())
         } else {
@@ -157,7 +165,7 @@ impl Learner {
         };
         local.stops = f32::from(u8::from(stop));
         let synced = sync::all_reduce(world, model, grads, local, &self.plain);
-        self.model = self.optim.step(lr, synced.model, synced.grads);
+        self.model = Some(self.optim.step(lr, synced.model, synced.grads));
         let totals = synced.totals;
         let scalar = |v: f32| Tensor::<1>::from_data(TensorData::new(vec![v], [1]), &self.plain);
         sums.add(

@@ -22,10 +22,12 @@
 
 mod adam;
 pub mod bench;
+mod blueprint;
 pub mod checkpoint;
 pub mod classify;
 pub mod compare;
 mod config;
+pub mod custom;
 pub mod distill;
 pub mod distributed;
 mod evaluate;
@@ -61,7 +63,7 @@ pub use evaluate::{Evaluation, evaluate};
 pub use launch::{resume, resume_with, train, train_with};
 pub use metrics::{EpochMetrics, RunSummary};
 pub use prepare::{DatasetInfo, Prepared, prepare};
-pub use record::{NetworkRecord, RUN_FORMAT, Run, RunConfig, Weights};
+pub use record::{NetworkRecord, OwnModule, RUN_FORMAT, Run, RunConfig, Weights};
 pub use resume::ResumeRequest;
 pub use step::{StepOutput, train_step};
 pub use teacher::{TeacherRecord, TeacherSummary};

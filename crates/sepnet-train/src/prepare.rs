@@ -87,10 +87,6 @@ impl DatasetInfo {
 pub struct Prepared {
     /// The dataset as loaded.
     pub dataset: Dataset,
-    /// The network to train.
-    pub spec: NetworkSpec,
-    /// How a built-in model was fitted to the dataset.
-    pub adaptation: Adaptation,
     /// Normalisation applied to every batch.
     pub norm: Normalization,
     /// With a held-out validation split: (train minus the hold-out, the hold-out).
@@ -111,8 +107,9 @@ impl Prepared {
     }
 }
 
-/// Checks `config`, loads its data and resolves its network, refusing whatever cannot train:
-/// nothing is written anywhere.
+/// Checks `config` and loads its data, refusing whatever cannot train: nothing is written
+/// anywhere. (The network is resolved against the data apart, as only a spec run has one to
+/// resolve.)
 pub fn prepare(config: &TrainConfig) -> Result<Prepared, TrainError> {
     config.validate().map_err(TrainError::Config)?;
     let device = config.backend.device().map_err(TrainError::Config)?;
@@ -122,7 +119,6 @@ pub fn prepare(config: &TrainConfig) -> Result<Prepared, TrainError> {
         progress: true,
     };
     let dataset = locator.load(&config.dataset)?;
-    let (spec, adaptation) = check_model(config, &dataset)?;
     let norm = Normalization::for_dataset(config.input_scaling, &dataset);
     let held_out = match config.validation.images(dataset.train.len()) {
         None => None,
@@ -135,8 +131,6 @@ pub fn prepare(config: &TrainConfig) -> Result<Prepared, TrainError> {
     let info = DatasetInfo::of(&dataset, norm.clone());
     let prepared = Prepared {
         dataset,
-        spec,
-        adaptation,
         norm,
         held_out,
         info,

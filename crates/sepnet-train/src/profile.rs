@@ -82,7 +82,11 @@ pub fn profile_layers(
     let train_device = device.clone().autodiff();
     train_device.seed(config.seed);
     let model = Network::new(spec, &train_device).map_err(|e| TrainError::Config(e.message))?;
-    let (images, _) = synthetic_batch(spec, config, &train_device);
+    let shape = crate::custom::DataShape {
+        input: spec.input,
+        classes: spec.classes().unwrap_or(10),
+    };
+    let (images, _) = synthetic_batch(shape, config, &train_device);
     let mut rows = Vec::new();
     let mut x = Features::Spatial(images);
     for (index, (layer, layer_spec)) in model.layers.iter().zip(&spec.layers).enumerate() {

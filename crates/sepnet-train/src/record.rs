@@ -35,6 +35,20 @@ pub struct NetworkRecord {
     pub macs: u64,
     /// How a built-in model was fitted to the dataset (input, classes).
     pub adaptation: Adaptation,
+    /// Set when the run trains a module of the user's own ([`crate::custom`]) rather than a
+    /// spec: what rebuilds it through the constructor registered under its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<OwnModule>,
+}
+
+/// A module of the user's own as a run records it: the name its constructor is registered
+/// under and the settings it is called with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OwnModule {
+    /// The registered name.
+    pub name: String,
+    /// The settings, as the user's config type serialises them.
+    pub config: serde_json::Value,
 }
 
 impl NetworkRecord {
@@ -48,11 +62,21 @@ impl NetworkRecord {
             params: summary.total_params,
             macs: summary.macs,
             adaptation,
+            module: None,
         })
     }
 
-    /// The spec again, from its text.
+    /// The spec again, from its text; an error naming the module for a run of a user's own
+    /// module, which only the program that registered its constructor can build.
     pub fn network_spec(&self) -> Result<NetworkSpec, TrainError> {
+        if let Some(own) = &self.module {
+            return Err(TrainError::Config(format!(
+                "this run trains `{}`, a module of a program's own, not a sepnet spec: only that \
+                 program can load, resume or evaluate it (sepnet_train::custom), and it cannot be \
+                 exported to ONNX or quantized",
+                own.name
+            )));
+        }
         NetworkSpec::parse(&self.spec, self.input).map_err(|e| TrainError::Config(e.to_string()))
     }
 }
@@ -242,19 +266,24 @@ impl Run {
 
     /// The trained network on `device`, in inference mode.
     pub fn network(&self, device: &Device, weights: Weights) -> Result<Network, TrainError> {
+        let file = self.weights_file(weights)?;
+        let spec = self.config.network.network_spec()?;
+        let fresh = Network::new(&spec, device).map_err(|e| TrainError::Config(e.message))?;
+        checkpoint::load_model(&self.dir, &file, fresh)
+    }
+
+    /// The checkpoint file holding `weights`.
+    pub fn weights_file(&self, weights: Weights) -> Result<checkpoint::FileRef, TrainError> {
         let state = self.state()?.ok_or_else(|| {
             TrainError::NotARun(format!(
                 "{} has no checkpoint yet: it has not finished an epoch",
                 self.dir.display()
             ))
         })?;
-        let file = match (weights, &state.best) {
-            (Weights::Best, Some(best)) => &best.model,
-            _ => &state.model,
-        };
-        let spec = self.config.network.network_spec()?;
-        let fresh = Network::new(&spec, device).map_err(|e| TrainError::Config(e.message))?;
-        checkpoint::load_model(&self.dir, file, fresh)
+        Ok(match (weights, state.best) {
+            (Weights::Best, Some(best)) => best.model,
+            _ => state.model,
+        })
     }
 }
 

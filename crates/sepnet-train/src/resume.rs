@@ -26,6 +26,24 @@ impl ResumeRequest {
     pub fn unchanged() -> Self {
         ResumeRequest::default()
     }
+
+    /// A request for `epochs` epochs in all (more than the run was given), changing nothing
+    /// else.
+    ///
+    /// ```
+    /// use sepnet_train::ResumeRequest;
+    /// let more = ResumeRequest::epochs(12);
+    /// assert_eq!((more.config.epochs, more.given.as_slice()), (12, ["epochs".to_string()].as_slice()));
+    /// ```
+    pub fn epochs(epochs: usize) -> Self {
+        ResumeRequest {
+            config: TrainConfig {
+                epochs,
+                ..TrainConfig::default()
+            },
+            given: vec!["epochs".into()],
+        }
+    }
 }
 
 /// The flag a `config.json` key comes from.

@@ -223,7 +223,7 @@ fn check_matches(distill: &Distillation, run: &Run, data: &Prepared) -> Result<(
             ),
         ));
     }
-    let (input, classes) = (data.spec.input, data.spec.classes().unwrap_or(0));
+    let (input, classes) = (data.dataset.image_shape, data.dataset.classes.len());
     let network = &run.config.network;
     if network.input != input || network.classes != classes {
         return Err(refuse(

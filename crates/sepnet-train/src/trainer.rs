@@ -4,10 +4,10 @@
 
 use std::time::Instant;
 
-use burn::module::Module;
 use sepnet_data::{BatchConfig, Batches, Dataset, Shard};
-use sepnet_model::{Network, NonFinite};
+use sepnet_model::{Classifier, NonFinite};
 
+use crate::blueprint::Blueprint;
 use crate::checkpoint::{self, Best, PartialEpoch, StepRecord, TrainState};
 use crate::config::TrainConfig;
 use crate::distributed::{Collective, DistributedSummary};
@@ -26,11 +26,12 @@ use crate::{TrainError, history};
 const READ_EVERY: usize = 20;
 
 /// A run being trained: its directory (locked), settings, data, learner and checkpoint state.
-pub(crate) struct Trainer<'r> {
+pub(crate) struct Trainer<'r, M> {
     run: RunDir,
     record: RunConfig,
     data: Prepared,
-    learner: Learner,
+    blueprint: Blueprint<'r, M>,
+    learner: Learner<M>,
     state: TrainState,
     steps_per_epoch: usize,
     reporter: &'r mut dyn Reporter,
@@ -50,20 +51,34 @@ struct TrainedEpoch {
     allreduce_seconds: f64,
 }
 
-impl<'r> Trainer<'r> {
-    /// A trainer for `record` in `run`, continuing `state` when given. Loads (and verifies)
-    /// the checkpoint before anything is written.
+/// What a trainer is given: the run's directory, record, data and model, and where it stands.
+pub(crate) struct Setup<'r, M> {
+    pub(crate) run: RunDir,
+    pub(crate) record: RunConfig,
+    pub(crate) data: Prepared,
+    pub(crate) blueprint: Blueprint<'r, M>,
+    pub(crate) state: Option<TrainState>,
+    pub(crate) teacher: Option<Teacher>,
+}
+
+impl<'r, M: Classifier> Trainer<'r, M> {
+    /// A trainer for `setup`, continuing its state when given. Loads (and verifies) the
+    /// checkpoint before anything is written.
     pub(crate) fn new(
-        run: RunDir,
-        record: RunConfig,
-        data: Prepared,
-        state: Option<TrainState>,
-        teacher: Option<Teacher>,
+        setup: Setup<'r, M>,
         reporter: &'r mut dyn Reporter,
         world: &'r dyn Collective,
-    ) -> Result<Trainer<'r>, TrainError> {
+    ) -> Result<Trainer<'r, M>, TrainError> {
+        let Setup {
+            run,
+            record,
+            data,
+            blueprint,
+            state,
+            teacher,
+        } = setup;
         let config = &record.config;
-        let learner = Learner::new(&run, config, &data, state.as_ref(), teacher)?;
+        let learner = Learner::new(&run, config, &data, state.as_ref(), teacher, &blueprint)?;
         let (train, _) = data.splits();
         let batches = Batches::new(
             train,
@@ -82,6 +97,7 @@ impl<'r> Trainer<'r> {
             run,
             record,
             data,
+            blueprint,
             learner,
             state,
             steps_per_epoch,
@@ -115,13 +131,16 @@ impl<'r> Trainer<'r> {
         let threads = self.record.threads;
         let count = |n: usize| sepnet_model::group_thousands(n as u64);
         let mut text = format!(
-            "{}\n  {h}×{w}×{c} → {} classes, {} params, {} MACs per image\n  \
+            "{}\n  {h}×{w}×{c} → {} classes, {} params, {} per image\n  \
              data: {}, {} training / {} test images ({validated_on}, {} images); \
              {} steps of {} per epoch, {} epochs\n  backend: {} ({threads} threads); run: {}",
             network.spec,
             network.classes,
             sepnet_model::group_thousands(network.params),
-            sepnet_model::human(network.macs),
+            match network.module {
+                None => format!("{} MACs", sepnet_model::human(network.macs)),
+                Some(_) => "MACs not counted (a module of the program's own)".into(),
+            },
             config.dataset,
             count(train.len()),
             count(self.data.dataset.test.len()),
@@ -299,7 +318,7 @@ impl<'r> Trainer<'r> {
         sums: &EpochSums,
         started: Instant,
     ) -> Result<Option<StepRecord>, TrainError> {
-        if let Some(bad) = self.learner.model.first_non_finite() {
+        if let Some(bad) = sepnet_model::first_non_finite(self.learner.model()) {
             return Err(self.non_finite_weights(epoch + 1, sums.steps_done, &bad));
         }
         if !sums.steps_done.is_multiple_of(READ_EVERY) {
@@ -321,7 +340,7 @@ impl<'r> Trainer<'r> {
     /// Evaluates an epoch, records it, checkpoints it; stops the run if the reporter asks.
     fn end_epoch(&mut self, epoch: usize, trained: TrainedEpoch) -> Result<(), TrainError> {
         self.reporter.evaluating();
-        let val = self.evaluate_on(self.data.splits().1, &self.learner.model.valid());
+        let val = self.evaluate_on(self.data.splits().1, &self.learner.model().valid());
         let metrics = EpochMetrics {
             epoch: epoch + 1,
             train_loss: trained.loss,
@@ -340,9 +359,9 @@ impl<'r> Trainer<'r> {
         history::write(&self.run, &self.record, &self.state, self.steps_per_epoch)?;
         if !self.reporter.epoch_end(&metrics) && epoch + 1 < self.config().epochs {
             return Err(TrainError::Stopped(format!(
-                "stopped after epoch {}; continue with `sepnet train --resume {}`",
+                "stopped after epoch {}; continue with {}",
                 epoch + 1,
-                self.run.path().display()
+                self.resume_hint()
             )));
         }
         Ok(())
@@ -351,7 +370,7 @@ impl<'r> Trainer<'r> {
     /// Writes the model and optimizer under `tag` and commits the state; with a validation
     /// accuracy, the epoch becomes the best one when it beats it.
     fn save_checkpoint(&mut self, tag: &str, val_accuracy: Option<f64>) -> Result<(), TrainError> {
-        let model = checkpoint::model_bytes(&self.learner.model)?;
+        let model = checkpoint::model_bytes(self.learner.model())?;
         let (model_ref, optim_ref) =
             checkpoint::write_files(&self.run, tag, &model, &self.learner.optim)?;
         self.check_identical()?;
@@ -380,7 +399,7 @@ impl<'r> Trainer<'r> {
         if self.world.size() == 1 {
             return Ok(());
         }
-        let fingerprint = crate::distributed::sync::fingerprint(&self.learner.model);
+        let fingerprint = crate::distributed::sync::fingerprint(self.learner.model());
         let prefix = u64::from_str_radix(&fingerprint[..16], 16).unwrap_or(0);
         self.fingerprint = fingerprint;
         let all = self.world.gather(prefix);
@@ -405,10 +424,22 @@ impl<'r> Trainer<'r> {
         }
         TrainError::Stopped(format!(
             "stopped in epoch {} after step {step}; the checkpoint is saved: continue with \
-             `sepnet train --resume {}`",
+             {}",
             epoch + 1,
-            self.run.path().display()
+            self.resume_hint()
         ))
+    }
+
+    /// How the user continues this run: the command for a spec network, the library call for
+    /// a module of their own (which only their program can build).
+    fn resume_hint(&self) -> String {
+        let dir = self.run.path().display();
+        match &self.record.network.module {
+            None => format!("`sepnet train --resume {dir}`"),
+            Some(_) => {
+                format!("`sepnet_train::custom::resume` of {dir} in the program that trained it")
+            }
+        }
     }
 
     /// What is kept after a failure: the last good checkpoint, or — when none was written —
@@ -445,24 +476,25 @@ impl<'r> Trainer<'r> {
     }
 
     fn non_finite_weights(&self, epoch: usize, step: usize, bad: &NonFinite) -> TrainError {
-        let layer = self
-            .data
-            .spec
-            .layers
-            .get(bad.layer)
-            .map_or(String::new(), |l| format!(" (`{l}`)"));
+        let layer = match &self.blueprint.spec {
+            Some(_) => format!(
+                "layer {}{}",
+                bad.layer + 1,
+                self.blueprint.layer_name(bad.layer)
+            ),
+            None => "the module".into(),
+        };
         TrainError::NonFinite(format!(
-            "after step {step} of epoch {epoch} (step {} of the run), layer {}{layer} holds NaN or \
+            "after step {step} of epoch {epoch} (step {} of the run), {layer} holds NaN or \
              infinite values ({}); stopped, and no checkpoint holds them. {}. Try a lower --lr or \
              --grad-clip 1.0",
             self.state.steps,
-            bad.layer + 1,
             bad.path,
             self.keep_or_release_after_failure()
         ))
     }
 
-    fn evaluate_on(&self, split: &sepnet_data::Split, model: &Network) -> Evaluation {
+    fn evaluate_on<C: Classifier>(&self, split: &sepnet_data::Split, model: &C) -> Evaluation {
         let classes = self.data.dataset.classes.len();
         let shape = self.data.dataset.image_shape;
         evaluate(
@@ -483,7 +515,7 @@ impl<'r> Trainer<'r> {
         }
         self.reporter.evaluating();
         let started = Instant::now();
-        let test = self.evaluate_on(&self.data.dataset.test, &self.learner.model.valid());
+        let test = self.evaluate_on(&self.data.dataset.test, &self.learner.model().valid());
         let inference_seconds = started.elapsed().as_secs_f64();
         let (best_epoch, best_test) = self.best_on_test(&test)?;
         let teacher = self
@@ -528,8 +560,7 @@ impl<'r> Trainer<'r> {
         if best.model == self.state.model {
             return Ok((best.epoch, last.accuracy));
         }
-        let fresh = Network::new(&self.data.spec, &self.data.device)
-            .map_err(|e| TrainError::Config(e.message))?;
+        let fresh = self.blueprint.build(&self.data.device)?;
         let model = checkpoint::load_model(self.run.path(), &best.model, fresh)?;
         Ok((
             best.epoch,

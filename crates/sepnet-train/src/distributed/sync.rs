@@ -8,7 +8,6 @@ use std::time::Instant;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
-use sepnet_model::Network;
 
 use super::Collective;
 
@@ -35,8 +34,8 @@ impl Totals {
 
 /// The job's step: averaged gradients, the model with averaged running statistics, the
 /// summed totals, and the seconds the collective took.
-pub(crate) struct Synced {
-    pub model: Network,
+pub(crate) struct Synced<M> {
+    pub model: M,
     pub grads: GradientsParams,
     pub totals: Totals,
     pub seconds: f64,
@@ -45,13 +44,13 @@ pub(crate) struct Synced {
 /// Sums this process's step (`grads` of the mean loss over `local.images` images) with every
 /// other process's, and returns the job's mean. `device` is where gradients live (the
 /// training device without autodiff).
-pub(crate) fn all_reduce(
+pub(crate) fn all_reduce<M: Module>(
     world: &dyn Collective,
-    model: Network,
+    model: M,
     mut grads: GradientsParams,
     local: Totals,
     device: &Device,
-) -> Synced {
+) -> Synced<M> {
     // burn keeps a BatchNorm's newest running statistics pending until something syncs them;
     // `valid()` does, so the pack reads (and the unpack replaces) the newest values.
     drop(model.valid());
@@ -152,7 +151,7 @@ impl ModuleMapper for Unpack<'_> {
 /// SHA-256 of every weight and running statistic of `model` (little-endian `f32`s in the
 /// model's parameter order): equal on two processes exactly when they hold the same values,
 /// whatever ids burn gave the parameters.
-pub(crate) fn fingerprint(model: &Network) -> String {
+pub(crate) fn fingerprint<M: Module>(model: &M) -> String {
     use sha2::{Digest, Sha256};
     struct Hash(Sha256);
     impl ModuleVisitor for Hash {

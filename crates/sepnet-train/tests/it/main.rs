@@ -7,5 +7,6 @@ mod distill;
 mod export;
 mod faults;
 mod learning;
+mod own_module;
 mod resume;
 mod robustness;

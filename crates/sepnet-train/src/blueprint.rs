@@ -1,0 +1,55 @@
+//! What builds the model a run trains: a spec (sepnet's networks) or the constructor a user
+//! registered for a module of their own ([`crate::custom`]).
+
+use burn::tensor::Device;
+use sepnet_model::spec::NetworkSpec;
+use sepnet_model::{Classifier, Network, draw_weights_now};
+
+use crate::TrainError;
+
+/// A constructor of fresh models on a device.
+type Build<'b, M> = Box<dyn Fn(&Device) -> Result<M, TrainError> + 'b>;
+
+/// Builds a run's model with fresh weights, as often as the run needs one (the model trained,
+/// a fresh copy for the best checkpoint's test).
+pub(crate) struct Blueprint<'b, M> {
+    build: Build<'b, M>,
+    /// The spec of a [`Network`], which names the layer a message is about.
+    pub(crate) spec: Option<NetworkSpec>,
+}
+
+impl Blueprint<'static, Network> {
+    /// The network `spec` describes.
+    pub(crate) fn of_spec(spec: NetworkSpec) -> Self {
+        let text = spec.clone();
+        Blueprint {
+            build: Box::new(move |device| {
+                Network::new(&text, device).map_err(|e| TrainError::Config(e.message))
+            }),
+            spec: Some(spec),
+        }
+    }
+}
+
+impl<'b, M: Classifier> Blueprint<'b, M> {
+    /// A module of the user's own, built by `build`.
+    pub(crate) fn of_module(build: impl Fn(&Device) -> Result<M, TrainError> + 'b) -> Self {
+        Blueprint {
+            build: Box::new(build),
+            spec: None,
+        }
+    }
+
+    /// A fresh model on `device`, every weight drawn now from the device's RNG.
+    pub(crate) fn build(&self, device: &Device) -> Result<M, TrainError> {
+        (self.build)(device).map(draw_weights_now)
+    }
+
+    /// How a message names the layer at `index` of a spec-built network, e.g. `` (`conv:8:3`)``.
+    pub(crate) fn layer_name(&self, index: usize) -> String {
+        self.spec
+            .as_ref()
+            .and_then(|s| s.layers.get(index))
+            .map_or(String::new(), |l| format!(" (`{l}`)"))
+    }
+}
