@@ -32,6 +32,11 @@ FAMILIES = [
     ("mobilenet", "cifar", []),
     ("mobilenet", "cifar", ["--alpha", "0.5"]),
     ("mobilenet-v2", "cifar", []),
+    ("mobilenet-v3-small-cifar", "cifar", []),
+    ("mobilenet-v3-large-cifar", "cifar", []),
+    ("efficientnet-b0-cifar", "cifar", []),
+    ("conv:16:3:gelu,se:4:gate=hardsigmoid,conv:16:3:s=2:tanh,bneck:24:48:5:se=0.25:hardswish,"
+     "mbconv:24:3:e=4:s=2:se=0.25,sigmoid,gap,dense:10", "cifar", []),
     ("conv:16:3:relu,dw:3:m=2:d=2:bias:relu,sep:32:3:s=2:relu,bn,avgpool:2,gap,dense:10", "cifar", []),
 ]
 
@@ -47,13 +52,17 @@ def main():
     parser.add_argument("--mnist", help="folder holding the MNIST files (default: sepnet's search)")
     parser.add_argument("--cifar", default="cifar10", help="CIFAR-10: cifar10 or an image folder")
     parser.add_argument("--steps", default="50", help="training steps per run")
+    parser.add_argument("--only", help="comma-separated models (the families' first words) to run")
     args = parser.parse_args()
+    only = set(args.only.split(",")) if args.only else None
     data = {"mnist": ["--dataset", "mnist"] + (["--data-dir", args.mnist] if args.mnist else []),
             "cifar": ["--dataset", args.cifar]}
     print("| model | options | ONNX Runtime: max relative difference | same top-1 (256 images) | sepnet accuracy | PyTorch twin accuracy |")
     print("|---|---|---:|---|---:|---:|")
     ok = True
     for i, (model, dataset, options) in enumerate(FAMILIES):
+        if only is not None and model.split(",")[0] not in only and model not in only:
+            continue
         run = Path(args.out) / f"run{i}"
         if not (run / "summary.json").exists():
             sepnet(args.sepnet, "train", "--model", model, *options, *data[dataset], "--epochs", "1",

@@ -176,13 +176,6 @@ const PYTORCH_VERIFIED: &[(&str, u64, u64, u64, &str)] = &[
         300774272,
         "112x112x32 112x112x32 112x112x32 112x112x16 56x56x24 56x56x24 28x28x32 28x28x32 28x28x32 14x14x64 14x14x64 14x14x64 14x14x64 14x14x96 14x14x96 14x14x96 7x7x160 7x7x160 7x7x160 7x7x320 7x7x1280 7x7x1280 7x7x1280 1280 1000",
     ),
-];
-
-/// The built-ins PyTorch has not checked yet (no PyTorch where they were added): their counts
-/// and shapes as sepnet computes them. The 224×224 three equal Keras's applications
-/// (`reference/keras_counts.py`, Keras 3.15.1; see `mobilenet_v3_and_efficientnet_b0_...`);
-/// move each to `PYTORCH_VERIFIED` once `reference/torch_models.py verify` has passed.
-const NOT_YET_PYTORCH_VERIFIED: &[(&str, u64, u64, u64, &str)] = &[
     (
         "mobilenet-v3-small",
         2554968,
@@ -230,13 +223,11 @@ const NOT_YET_PYTORCH_VERIFIED: &[(&str, u64, u64, u64, &str)] = &[
 #[test]
 fn every_builtin_matches_its_pinned_counts() {
     assert_eq!(
-        PYTORCH_VERIFIED.len() + NOT_YET_PYTORCH_VERIFIED.len(),
+        PYTORCH_VERIFIED.len(),
         BUILTIN_MODELS.len(),
         "every built-in model is pinned"
     );
-    for &(name, params, non_trainable, macs, shapes) in
-        PYTORCH_VERIFIED.iter().chain(NOT_YET_PYTORCH_VERIFIED)
-    {
+    for &(name, params, non_trainable, macs, shapes) in PYTORCH_VERIFIED {
         let s = summary(name);
         assert_eq!(
             (s.total_params, s.non_trainable_params, s.macs),
