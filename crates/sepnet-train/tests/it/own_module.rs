@@ -273,3 +273,49 @@ fn what_cannot_be_done_with_a_module_of_ones_own_is_a_clear_error() {
         config_before
     );
 }
+
+#[test]
+fn bench_times_a_module_of_ones_own() {
+    let _turn = turn();
+    let shape = DataShape {
+        input: [28, 28, 1],
+        classes: 10,
+    };
+    let settings = Settings {
+        width: 12,
+        dropout: 0.1,
+    };
+    let config = sepnet_train::bench::BenchConfig {
+        batch_size: 8,
+        steps: 3,
+        warmup: 1,
+        seed: 1,
+    };
+    let build = |device: &Device| small(&settings, shape, device);
+    let device = Device::flex();
+    let result = sepnet_train::bench::bench_module(
+        "small",
+        build,
+        shape,
+        sepnet_model::Backend::Flex,
+        &device,
+        &config,
+    )
+    .unwrap();
+    assert_eq!(
+        (result.model.as_str(), result.params, result.macs),
+        ("small", 310, 0)
+    );
+    assert_eq!((result.steps, result.batch_size), (3, 8));
+    assert!(result.train_step_ms > 0.0 && result.forward_ms > 0.0);
+    let wrong = sepnet_train::bench::BenchConfig { steps: 0, ..config };
+    let err = sepnet_train::bench::bench_module(
+        "small",
+        build,
+        shape,
+        sepnet_model::Backend::Flex,
+        &device,
+        &wrong,
+    );
+    assert!(err.is_err(), "zero timed steps are refused");
+}
