@@ -143,6 +143,7 @@ fn image_op(op: &Op, inputs: &[&[f32]], shapes: &[[usize; 3]]) -> Vec<f32> {
         }
         OpKind::Flatten => out.extend_from_slice(x),
         OpKind::Add => out.extend(x.iter().zip(inputs[1]).map(|(a, b)| a + b)),
+        OpKind::Mul => out.extend(broadcast(inputs, shapes).map(|(a, b)| a * b)),
         OpKind::Activation => out.extend(x.iter().map(|&v| op.act.apply(v))),
     }
     out
@@ -152,4 +153,23 @@ fn image_op(op: &Op, inputs: &[&[f32]], shapes: &[[usize; 3]]) -> Vec<f32> {
 pub(crate) fn mean(values: &mut dyn Iterator<Item = f32>) -> f32 {
     let (sum, count) = values.fold((0.0f32, 0usize), |(s, n), v| (s + v, n + 1));
     sum / count.max(1) as f32
+}
+
+/// The pairs of values a `Mul` multiplies: its two inputs element by element, or each plane
+/// of one with its channel's value in the other (a `[c, 1, 1]` vector).
+pub(super) fn broadcast<'a, T: Copy>(
+    inputs: &'a [&'a [T]],
+    shapes: &[[usize; 3]],
+) -> impl Iterator<Item = (T, T)> + 'a {
+    let (a, b) = (inputs[0], inputs[1]);
+    let [c, h, w] = shapes[shapes.len() - 1];
+    let plane = h * w;
+    let at = move |values: &'a [T], i: usize| {
+        if values.len() == c * plane {
+            values[i]
+        } else {
+            values[i / plane]
+        }
+    };
+    (0..c * plane).map(move |i| (at(a, i), at(b, i)))
 }

@@ -311,6 +311,13 @@ impl Quantized {
                         .map(|(&p, &q)| y.quantize(x.dequantize(p) + b.dequantize(q))),
                 );
             }
+            OpKind::Mul => {
+                let b = self.params[op.inputs[1]];
+                out.extend(
+                    super::float::broadcast(inputs, shapes)
+                        .map(|(p, q)| y.quantize(x.dequantize(p) * b.dequantize(q))),
+                );
+            }
             OpKind::Activation => {
                 out.extend(
                     inputs[0]
@@ -356,6 +363,8 @@ fn bounds(act: Act, y: QParams) -> (i8, i8) {
         Act::Linear => (-128, 127),
         Act::Relu => (y.zero, 127),
         Act::Relu6 => (y.zero, y.quantize(6.0)),
+        // Never fused: ops of their own, quantized after the float function.
+        Act::Sigmoid | Act::Tanh | Act::HardSigmoid | Act::HardSwish => (-128, 127),
     }
 }
 

@@ -1,6 +1,7 @@
 //! A network lowered for inference: the ONNX nodes its kinds export, with every BatchNorm
 //! folded into the convolution before it and every ReLU/ReLU6 fused into the convolution or
-//! dense layer before it. This is the form that is quantized (what Krishnamoorthi's
+//! dense layer before it (sigmoid, tanh, hard-sigmoid and hard-swish stay ops of their own, as
+//! does squeeze-and-excitation's `Mul`). This is the form that is quantized (what Krishnamoorthi's
 //! whitepaper and ONNX Runtime's `quantize_static` quantize), and the float form it is
 //! calibrated with.
 
@@ -8,7 +9,9 @@ use std::collections::HashMap;
 
 use sepnet_model::export::{Graph, Node};
 
-/// An activation fused into the op that produces it.
+/// An activation: ReLU and ReLU6 fused into the op that produces them, the others (MobileNet
+/// v3's and EfficientNet's) ops of their own between a dequantization and a quantization, as
+/// ONNX's QDQ form defines them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Act {
     /// None.
@@ -17,6 +20,14 @@ pub enum Act {
     Relu,
     /// `min(max(x, 0), 6)`.
     Relu6,
+    /// `1 / (1 + e^−x)`.
+    Sigmoid,
+    /// `tanh(x)`.
+    Tanh,
+    /// `max(0, min(1, x/6 + 1/2))` (ONNX `HardSigmoid` with Keras's α = 1/6, β = 1/2).
+    HardSigmoid,
+    /// `x · HardSigmoid(x)`.
+    HardSwish,
 }
 
 impl Act {
@@ -26,6 +37,10 @@ impl Act {
             Act::Linear => x,
             Act::Relu => x.max(0.0),
             Act::Relu6 => x.clamp(0.0, 6.0),
+            Act::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            Act::Tanh => x.tanh(),
+            Act::HardSigmoid => (x / 6.0 + 0.5).clamp(0.0, 1.0),
+            Act::HardSwish => x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
         }
     }
 }
@@ -117,6 +132,8 @@ pub enum OpKind {
     Flatten,
     /// The sum of two tensors (MobileNet v2's residual).
     Add,
+    /// The product of two tensors, or of planes and a per-channel vector (squeeze-and-excitation).
+    Mul,
     /// An activation not fused into a convolution or dense layer.
     Activation,
 }
@@ -259,7 +276,10 @@ impl<'a> Lowering<'a> {
             "GlobalAveragePool" => (OpKind::GlobalAvgPool, [shape[0], 1, 1]),
             "Flatten" => (OpKind::Flatten, [shape.iter().product(), 1, 1]),
             "Add" => (OpKind::Add, shape),
-            "Relu" | "Clip" => (OpKind::Activation, shape),
+            "Mul" => (OpKind::Mul, self.product_shape(node, shape)?),
+            "Relu" | "Clip" | "Sigmoid" | "Tanh" | "HardSigmoid" | "HardSwish" => {
+                (OpKind::Activation, shape)
+            }
             "BatchNormalization" => {
                 return Err(format!(
                     "the BatchNorm writing `{}` does not follow a convolution that only it reads: \
@@ -275,7 +295,7 @@ impl<'a> Lowering<'a> {
             }
         };
         let mut inputs = vec![x];
-        if node.op == "Add" {
+        if node.op == "Add" || node.op == "Mul" {
             inputs.push(self.input(node, 1)?);
         }
         self.finish(nodes, i, kind, inputs, out_shape)
@@ -311,7 +331,7 @@ impl<'a> Lowering<'a> {
             act = a;
         }
         if kind == OpKind::Activation {
-            act = self.activation(first)?.expect("Relu or Clip");
+            act = self.elementwise(first)?;
         }
         let output = self.program.shapes.len();
         let name = nodes[i].output.clone();
@@ -348,6 +368,44 @@ impl<'a> Lowering<'a> {
                 }
             }
             _ => Ok(None),
+        }
+    }
+
+    /// The activation op `node` computes on its own (not fused into a convolution).
+    fn elementwise(&self, node: &Node) -> Result<Act, String> {
+        let hard_sigmoid = |name: &str, keras: f32| {
+            node.attrs.iter().any(|a| {
+                matches!(a, sepnet_model::export::Attr::Float(n, v) if *n == name && (v - keras).abs() < 1e-6)
+            })
+        };
+        match node.op.as_str() {
+            "Sigmoid" => Ok(Act::Sigmoid),
+            "Tanh" => Ok(Act::Tanh),
+            "HardSwish" => Ok(Act::HardSwish),
+            "HardSigmoid" if hard_sigmoid("alpha", 1.0 / 6.0) && hard_sigmoid("beta", 0.5) => {
+                Ok(Act::HardSigmoid)
+            }
+            "HardSigmoid" => Err(format!(
+                "`{}`: only HardSigmoid with α = 1/6, β = 1/2 has an int8 form",
+                node.output
+            )),
+            _ => Ok(self.activation(node)?.expect("Relu or Clip")),
+        }
+    }
+
+    /// The shape of the product `Mul` computes: both inputs of one shape, or one a per-channel
+    /// vector `[c, 1, 1]` (squeeze-and-excitation's gate) scaling the other's planes.
+    fn product_shape(&self, node: &Node, a: [usize; 3]) -> Result<[usize; 3], String> {
+        let b = self.program.shapes[self.input(node, 1)?];
+        match (a, b) {
+            _ if a == b => Ok(a),
+            ([c, 1, 1], [d, _, _]) if c == d => Ok(b),
+            ([c, _, _], [d, 1, 1]) if c == d => Ok(a),
+            _ => Err(format!(
+                "`{}`: a Mul of shapes {a:?} and {b:?} has no int8 form (equal shapes, or one \
+                 per-channel vector)",
+                node.output
+            )),
         }
     }
 

@@ -119,6 +119,7 @@ impl Writer<'_> {
             OpKind::GlobalAvgPool => ("GlobalAveragePool", vec![]),
             OpKind::Flatten => ("Flatten", vec![Attr::Int("axis", 1)]),
             OpKind::Add => ("Add", vec![]),
+            OpKind::Mul => ("Mul", vec![]),
             OpKind::Activation => return inputs.remove(0),
         };
         self.node(
@@ -129,16 +130,27 @@ impl Writer<'_> {
         )
     }
 
-    /// `Relu` or `Clip(0, 6)` on `x`, or `x` itself.
+    /// The activation's op on `x` (`Relu`, `Clip(0, 6)`, `Sigmoid`, ...), or `x` itself.
     fn activation(&mut self, act: Act, x: String, name: &str) -> String {
-        match act {
-            Act::Linear => x,
-            Act::Relu => self.node("Relu", vec![x], format!("{name}.relu"), vec![]),
-            Act::Relu6 => {
-                let inputs = vec![x, self.constant(0.0), self.constant(6.0)];
-                self.node("Clip", inputs, format!("{name}.relu6"), vec![])
-            }
-        }
+        let (op, mut inputs, attrs) = match act {
+            Act::Linear => return x,
+            Act::Relu => ("Relu", vec![], vec![]),
+            Act::Relu6 => ("Clip", vec![self.constant(0.0), self.constant(6.0)], vec![]),
+            Act::Sigmoid => ("Sigmoid", vec![], vec![]),
+            Act::Tanh => ("Tanh", vec![], vec![]),
+            Act::HardSwish => ("HardSwish", vec![], vec![]),
+            Act::HardSigmoid => (
+                "HardSigmoid",
+                vec![],
+                vec![Attr::Float("alpha", 1.0 / 6.0), Attr::Float("beta", 0.5)],
+            ),
+        };
+        let suffix = match act {
+            Act::Relu6 => "relu6".to_string(),
+            _ => op.to_ascii_lowercase(),
+        };
+        inputs.insert(0, x);
+        self.node(op, inputs, format!("{name}.{suffix}"), attrs)
     }
 
     /// The dequantized weight and bias of `op`, as initializers behind `DequantizeLinear`.

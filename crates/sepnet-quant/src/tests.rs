@@ -29,6 +29,11 @@ const SPECS: &[(&str, [usize; 3])] = &[
         [9, 9, 3],
     ),
     ("dw:7:s=3:bias,conv:5:5:s=2,bn,gap,dense:2", [8, 8, 1]),
+    (
+        "conv:8:3:s=2,bn,hardswish,se:4:gate=hardsigmoid,bneck:12:24:3:se=0.25:hardswish,\
+         mbconv:12:3:e=2:se=0.25,sigmoid,tanh,gap,dense:5",
+        [10, 10, 3],
+    ),
 ];
 
 fn random(n: usize, low: f64, high: f64, device: &Device) -> Tensor<1> {
@@ -193,6 +198,7 @@ fn int8_convolutions_equal_plain_integer_loops() {
                         Act::Linear => (-128.0, 127.0),
                         Act::Relu => (y.zero as f32, 127.0),
                         Act::Relu6 => (y.zero as f32, y.quantize(6.0) as f32),
+                        _ => (-128.0, 127.0),
                     };
                     v.clamp(lo, hi) as i8
                 })
@@ -291,6 +297,7 @@ fn what_has_no_int8_form_is_refused_by_name() {
     };
     assert!(refused("conv:4:3,relu,bn,flatten,dense:2").contains("BatchNorm"));
     assert!(refused("flatten,bn,dense:2").contains("BatchNorm"));
+    assert!(refused("conv:4:3,gelu,gap,dense:2").contains("the ONNX op Div has no int8 form"));
     let (spec, network) = network("conv:4:3,gap", [8, 8, 1], (0.5, 1.5));
     let program = lower(&spec, &network);
     let ranges = vec![Range { min: 0.0, max: 1.0 }; program.shapes.len()];
