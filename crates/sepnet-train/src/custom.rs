@@ -208,6 +208,8 @@ fn start<'r, M: Classifier>(
     let data = prepare(&config)?;
     let shape = shape_of(&data.dataset);
     let blueprint = registry.blueprint(&model.0, shape)?;
+    // Built once here, before the run directory exists: settings the constructor cannot take
+    // are refused with nothing written, and the record gets the parameter count.
     let record = record_of(&model.0, shape, &blueprint.build(&data.device)?);
     let model = Model { record, blueprint };
     begin(&config, data, model, dir, reporter, world)

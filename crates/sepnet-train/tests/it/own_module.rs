@@ -17,7 +17,7 @@ use sepnet_train::report::Reporter;
 use sepnet_train::{EpochMetrics, ResumeRequest, Run, TrainConfig, TrainError, Weights};
 use serde::{Deserialize, Serialize};
 
-use crate::common::{config, quiet, strip, turn};
+use crate::common::{StopAtStep, config, quiet, strip, turn};
 
 /// A per-channel learnt scale, written in plain burn.
 #[derive(Module, Debug)]
@@ -93,11 +93,9 @@ fn settings() -> TrainConfig {
     c
 }
 
-/// Aborts the process before its `at`-th step: a kill, with no checkpoint of the epoch so far.
-struct AbortAtStep {
-    at: usize,
-    asked: std::cell::Cell<usize>,
-}
+/// Aborts the process where [`StopAtStep`] would ask to stop: a kill, with no checkpoint of
+/// the epoch so far.
+struct AbortAtStep(StopAtStep);
 
 impl Reporter for AbortAtStep {
     fn epoch_start(&mut self, _: usize, _: usize, _: usize) {}
@@ -107,8 +105,7 @@ impl Reporter for AbortAtStep {
     }
     fn message(&mut self, _: &str) {}
     fn should_stop(&self) -> bool {
-        self.asked.set(self.asked.get() + 1);
-        if self.asked.get() > self.at {
+        if self.0.should_stop() {
             std::process::abort();
         }
         false
@@ -120,10 +117,7 @@ impl Reporter for AbortAtStep {
 #[ignore = "started by a_killed_run_of_a_module_of_ones_own_resumes_bit_identically"]
 fn killed_child() {
     let dir = std::env::var("SEPNET_OWN_RUN").expect("started by the kill test");
-    let mut reporter = AbortAtStep {
-        at: 37,
-        asked: Default::default(),
-    };
+    let mut reporter = AbortAtStep(StopAtStep::new(37));
     let result = custom::train(
         &registry(),
         &model(),
