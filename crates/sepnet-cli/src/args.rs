@@ -262,6 +262,8 @@ impl TrainArgs {
             max_steps_per_epoch: o.max_steps,
             backend: self.backend.backend,
             distill: None,
+            init_from: None,
+            fake_quant: None,
         })
     }
 }
@@ -276,6 +278,9 @@ pub fn config_key(id: &str) -> Option<String> {
             format!("distill.{id}")
         }
         "val_split" | "validate_on_test" => "validation".into(),
+        "init_from" => "init_from.run".into(),
+        "init_weights" => "init_from.weights".into(),
+        "fake_quant_reduce_range" => "fake_quant".into(),
         "model" | "out" | "resume" | "json" | "quiet" => return None,
         other => other.into(),
     })

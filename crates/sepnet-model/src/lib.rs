@@ -29,6 +29,7 @@ pub mod architectures;
 mod backend;
 mod classifier;
 pub mod export;
+mod fake_quant;
 pub mod kernels;
 pub mod kinds;
 pub mod layers;
@@ -43,6 +44,7 @@ pub use architectures::{
 };
 pub use backend::Backend;
 pub use classifier::{Classifier, NonFinite, draw_weights_now, first_non_finite};
+pub use fake_quant::FakeQuant;
 pub use kinds::{ActivationLayer, Flatten, Layer, LayerKind};
 pub use layers::{Activation, Padding};
 pub use network::{Features, Network};

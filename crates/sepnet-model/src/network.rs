@@ -4,6 +4,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
 use crate::classifier::{Classifier, NonFinite, draw_weights_now, first_non_finite};
+use crate::fake_quant::FakeQuant;
 pub use crate::kinds::Layer;
 use crate::spec::{NetworkSpec, Shape, ShapeError, infer_shapes};
 
@@ -43,6 +44,9 @@ impl Features {
 pub struct Network {
     /// The layers in order.
     pub layers: Vec<Layer>,
+    /// Quantization-aware training: each forward pass runs on the weights int8 will hold.
+    #[module(skip)]
+    fake_quant: Option<FakeQuant>,
 }
 
 impl Network {
@@ -62,15 +66,32 @@ impl Network {
             .zip(&shapes)
             .map(|(layer, shape)| layer.build(shape, device))
             .collect();
-        Ok(draw_weights_now(Network { layers }))
+        Ok(draw_weights_now(Network {
+            layers,
+            fake_quant: None,
+        }))
+    }
+
+    /// This network with quantization-aware training on (`Some`) or off ([`FakeQuant`]).
+    pub fn with_fake_quant(self, fake_quant: Option<FakeQuant>) -> Network {
+        Network { fake_quant, ..self }
+    }
+
+    /// How its forward pass rounds the weights, if it does.
+    pub fn fake_quant(&self) -> Option<FakeQuant> {
+        self.fake_quant
     }
 
     /// `[batch, c, h, w]` → logits `[batch, classes]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let features = self
-            .layers
-            .iter()
-            .fold(Features::Spatial(images), |x, layer| layer.forward(x));
+        let mut x = Features::Spatial(images);
+        for (i, layer) in self.layers.iter().enumerate() {
+            x = match &self.fake_quant {
+                Some(fq) => fq.layer(layer, self.layers.get(i + 1)).forward(x),
+                None => layer.forward(x),
+            };
+        }
+        let features = x;
         match features {
             Features::Flat(logits) => logits,
             Features::Spatial(_) => unreachable!("Network::new checked the output is flat"),

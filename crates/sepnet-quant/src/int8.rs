@@ -157,7 +157,7 @@ pub struct Quantized {
 }
 
 /// How weights are quantized.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Scheme {
     /// One scale per tensor or per output channel.
     pub granularity: Granularity,
@@ -169,6 +169,20 @@ impl Scheme {
     /// The largest weight magnitude: 127, or 64 with a reduced range.
     pub fn weight_max(&self) -> f32 {
         if self.reduce_range { 64.0 } else { 127.0 }
+    }
+
+    /// How quantization-aware training rounds the weights for this scheme.
+    ///
+    /// ```
+    /// use sepnet_quant::{Granularity, Scheme};
+    /// let scheme = Scheme { granularity: Granularity::PerTensor, reduce_range: true };
+    /// assert_eq!(scheme.fake_quant().weight_max, 64.0);
+    /// ```
+    pub fn fake_quant(&self) -> sepnet_model::FakeQuant {
+        sepnet_model::FakeQuant {
+            per_channel: self.granularity == Granularity::PerChannel,
+            weight_max: self.weight_max(),
+        }
     }
 }
 

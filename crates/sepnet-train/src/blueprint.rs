@@ -3,7 +3,7 @@
 
 use burn::tensor::Device;
 use sepnet_model::spec::NetworkSpec;
-use sepnet_model::{Classifier, Network, draw_weights_now};
+use sepnet_model::{Classifier, FakeQuant, Network, draw_weights_now};
 
 use crate::TrainError;
 
@@ -19,12 +19,14 @@ pub(crate) struct Blueprint<'b, M> {
 }
 
 impl Blueprint<'static, Network> {
-    /// The network `spec` describes.
-    pub(crate) fn of_spec(spec: NetworkSpec) -> Self {
+    /// The network `spec` describes, trained through int8 weights with `fake_quant`.
+    pub(crate) fn of_spec(spec: NetworkSpec, fake_quant: Option<FakeQuant>) -> Self {
         let text = spec.clone();
         Blueprint {
             build: Box::new(move |device| {
-                Network::new(&text, device).map_err(|e| TrainError::Config(e.message))
+                Network::new(&text, device)
+                    .map(|net| net.with_fake_quant(fake_quant))
+                    .map_err(|e| TrainError::Config(e.message))
             }),
             spec: Some(spec),
         }

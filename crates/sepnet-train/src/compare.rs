@@ -171,7 +171,8 @@ fn check_same_teacher(planned: &PlannedRun, saved: &RunConfig) -> Result<(), Tra
     let Some(distill) = &planned.config.distill else {
         return Ok(());
     };
-    let (_, now) = crate::teacher::teaching_weights(distill, &Run::open(&distill.teacher)?)?;
+    let teacher = Run::open(&distill.teacher)?;
+    let (_, now) = crate::source::chosen_weights("--teacher", &teacher, distill.teacher_weights)?;
     if saved.teacher.as_ref() == Some(&now) {
         return Ok(());
     }

@@ -322,9 +322,31 @@ pub struct TrainConfig {
     /// Learn from a trained teacher's softened outputs as well as from the labels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distill: Option<Distillation>,
+    /// Start from the weights of a finished run of the same network (fine-tuning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<InitFrom>,
+    /// Quantization-aware training: every forward pass runs on the weights int8 will hold in
+    /// this scheme ([`sepnet_model::FakeQuant`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fake_quant: Option<sepnet_quant::Scheme>,
 }
 
-/// Which weights of a finished run teach.
+/// The finished run a fine-tuned run starts from.
+///
+/// ```
+/// use sepnet_train::{InitFrom, TeacherWeights};
+/// let init = InitFrom { run: "/runs/mobilenet".into(), weights: TeacherWeights::Best };
+/// assert_eq!(init.weights, TeacherWeights::Best);
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InitFrom {
+    /// Its run directory, absolute.
+    pub run: PathBuf,
+    /// Which of its weights to start from.
+    pub weights: TeacherWeights,
+}
+
+/// Which weights of a finished run are used: to teach, or to start from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
@@ -420,6 +442,8 @@ impl Default for TrainConfig {
             max_steps_per_epoch: None,
             backend: Backend::Flex,
             distill: None,
+            init_from: None,
+            fake_quant: None,
         }
     }
 }

@@ -205,6 +205,13 @@ fn start<'r, M: Classifier>(
         model: model.0.name.clone(),
         ..config.clone()
     };
+    if config.fake_quant.is_some() {
+        return Err(TrainError::Config(format!(
+            "--fake-quant rounds the weights of sepnet's own networks; the module `{}` is not one \
+             (train it through int8 weights in its own forward pass)",
+            model.0.name
+        )));
+    }
     let data = prepare(&config)?;
     let shape = shape_of(&data.dataset);
     let blueprint = registry.blueprint(&model.0, shape)?;
@@ -233,7 +240,7 @@ pub fn resume_with<M: Classifier>(
     reporter: &mut dyn Reporter,
     world: &dyn Collective,
 ) -> Result<Option<RunSummary>, TrainError> {
-    let blueprint = |network: &NetworkRecord| blueprint_of(registry, network);
+    let blueprint = |saved: &crate::record::RunConfig| blueprint_of(registry, &saved.network);
     run_together(reopen(dir, request, reporter, world, blueprint), world)
 }
 

@@ -8,6 +8,7 @@ use crate::blueprint::Blueprint;
 use crate::checkpoint;
 use crate::config::TrainConfig;
 use crate::distributed::{self, Collective, Solo};
+use crate::init::Initial;
 use crate::metrics::RunSummary;
 use crate::prepare::{DatasetInfo, check_model, prepare};
 use crate::record::{NetworkRecord, RunConfig};
@@ -83,7 +84,7 @@ fn start<'r>(
     let network = NetworkRecord::of(&spec, adaptation)?;
     let model = Model {
         record: network,
-        blueprint: Blueprint::of_spec(spec),
+        blueprint: Blueprint::of_spec(spec, fake_quant(config)),
     };
     begin(config, data, model, dir, reporter, world)
 }
@@ -104,8 +105,12 @@ pub(crate) fn begin<'r, M: Classifier>(
     world: &'r dyn Collective,
 ) -> Result<Trainer<'r, M>, TrainError> {
     let teacher = open_teacher(config, &data, dir, None)?;
+    let initial = (config.init_from.as_ref())
+        .map(|init| Initial::open(init, &model.record, dir, None))
+        .transpose()?;
     let record = RunConfig {
         teacher: teacher.as_ref().map(|t| t.record.clone()),
+        init_weights: initial.as_ref().map(|i| i.record.clone()),
         processes: world.size(),
         ..RunConfig::new(config.clone(), model.record)
     };
@@ -120,6 +125,7 @@ pub(crate) fn begin<'r, M: Classifier>(
         blueprint: model.blueprint,
         state: None,
         teacher,
+        initial,
     };
     Trainer::new(setup, reporter, world)
 }
@@ -136,7 +142,7 @@ fn open_teacher(
     config: &TrainConfig,
     data: &crate::Prepared,
     dir: &Path,
-    recorded: Option<&crate::TeacherRecord>,
+    recorded: Option<&crate::WeightsRecord>,
 ) -> Result<Option<Teacher>, TrainError> {
     config
         .distill
@@ -164,7 +170,10 @@ pub fn resume_with(
     reporter: &mut dyn Reporter,
     world: &dyn Collective,
 ) -> Result<Option<RunSummary>, TrainError> {
-    let spec = |network: &NetworkRecord| network.network_spec().map(Blueprint::of_spec);
+    let spec = |saved: &RunConfig| {
+        let spec = saved.network.network_spec()?;
+        Ok(Blueprint::of_spec(spec, fake_quant(&saved.config)))
+    };
     let trainer = reopen(dir, request, reporter, world, spec);
     run_together(trainer, world)
 }
@@ -176,7 +185,7 @@ pub(crate) fn reopen<'r, M: Classifier>(
     request: &ResumeRequest,
     reporter: &'r mut dyn Reporter,
     world: &'r dyn Collective,
-    blueprint: impl FnOnce(&NetworkRecord) -> Result<Blueprint<'r, M>, TrainError>,
+    blueprint: impl FnOnce(&RunConfig) -> Result<Blueprint<'r, M>, TrainError>,
 ) -> Result<Trainer<'r, M>, TrainError> {
     let run = match world.rank() {
         0 => RunDir::open(dir)?,
@@ -192,7 +201,7 @@ pub(crate) fn reopen<'r, M: Classifier>(
     let (config, mut notes) = reconcile(&saved.config, request, epochs_done)?;
     let mut data = prepare(&config)?;
     // The network is the one the run recorded, whatever the built-in names mean today.
-    let blueprint = blueprint(&saved.network)?;
+    let blueprint = blueprint(&saved)?;
     let differences = trained_on.differences(&data.info);
     if !differences.is_empty() {
         return Err(TrainError::Config(format!(
@@ -218,14 +227,12 @@ pub(crate) fn reopen<'r, M: Classifier>(
         processes: world.size(),
         ..saved
     };
-    if record.config.distill.is_some() && record.teacher.is_none() {
-        return Err(TrainError::Damaged {
-            path: dir.join(crate::run::CONFIG),
-            problem: "a distilled run without the record of its teacher's weights".into(),
-        });
-    }
-    let teacher = open_teacher(&record.config, &data, dir, record.teacher.as_ref())?;
+    let teacher = reopen_teacher(&record, &data, dir)?;
     let fresh_start = state.is_none();
+    let initial = match fresh_start {
+        true => reopen_initial(&record, dir)?,
+        false => None,
+    };
     let setup = Setup {
         run,
         record,
@@ -233,6 +240,7 @@ pub(crate) fn reopen<'r, M: Classifier>(
         blueprint,
         state,
         teacher,
+        initial,
     };
     let mut trainer = Trainer::new(setup, reporter, world)?;
     if let Some(note) = &threads_note {
@@ -247,6 +255,43 @@ pub(crate) fn reopen<'r, M: Classifier>(
         trainer.note(&format!("resume: {note}"));
     }
     Ok(trainer)
+}
+
+/// How a run of `config` rounds its weights in training, if it does.
+fn fake_quant(config: &TrainConfig) -> Option<sepnet_model::FakeQuant> {
+    config.fake_quant.map(|scheme| scheme.fake_quant())
+}
+
+/// The teacher of a distilled run being resumed: the one its `record` names, with the
+/// weights it recorded.
+fn reopen_teacher(
+    record: &RunConfig,
+    data: &crate::Prepared,
+    dir: &Path,
+) -> Result<Option<Teacher>, TrainError> {
+    if record.config.distill.is_some() && record.teacher.is_none() {
+        return Err(TrainError::Damaged {
+            path: dir.join(crate::run::CONFIG),
+            problem: "a distilled run without the record of its teacher's weights".into(),
+        });
+    }
+    open_teacher(&record.config, data, dir, record.teacher.as_ref())
+}
+
+/// The weights a fine-tuned run that stopped before its first checkpoint starts from again:
+/// the ones it `record`ed.
+fn reopen_initial(record: &RunConfig, dir: &Path) -> Result<Option<Initial>, TrainError> {
+    let Some(init) = &record.config.init_from else {
+        return Ok(None);
+    };
+    let recorded = record
+        .init_weights
+        .as_ref()
+        .ok_or_else(|| TrainError::Damaged {
+            path: dir.join(crate::run::CONFIG),
+            problem: "a fine-tuned run without the record of the weights it started from".into(),
+        })?;
+    Initial::open(init, &record.network, dir, Some(recorded)).map(Some)
 }
 
 /// What a resume on another number of processes changes.

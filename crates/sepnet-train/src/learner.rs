@@ -12,6 +12,7 @@ use crate::checkpoint::{self, PartialEpoch, TrainState};
 use crate::config::TrainConfig;
 use crate::distributed::Collective;
 use crate::distributed::sync::{self, Totals};
+use crate::init::Initial;
 use crate::prepare::Prepared;
 use crate::run::RunDir;
 use crate::step::{gradients, minimise};
@@ -40,6 +41,14 @@ pub(crate) struct Learner<M> {
     pub(crate) plain: Device,
 }
 
+/// Where a learner's model and optimizer start.
+pub(crate) struct Start<'a> {
+    /// The run's own checkpoint, if it has one.
+    pub(crate) state: Option<&'a TrainState>,
+    /// Another run's weights a fine-tuned run starts from (without a checkpoint yet).
+    pub(crate) initial: Option<&'a Initial>,
+}
+
 /// Running sums of an epoch, kept on the device until read.
 pub(crate) struct EpochSums {
     pub(crate) loss: Option<Tensor<1>>,
@@ -52,13 +61,13 @@ pub(crate) struct EpochSums {
 }
 
 impl<M: Classifier> Learner<M> {
-    /// A fresh model (from `blueprint`) and optimizer for `config`, or the checkpointed ones of
-    /// `state`.
+    /// A model (from `blueprint`) and optimizer for `config`, where `start` says: fresh, the
+    /// checkpointed ones, or a fresh optimizer on another run's weights.
     pub(crate) fn new(
         run: &RunDir,
         config: &TrainConfig,
         data: &Prepared,
-        state: Option<&TrainState>,
+        start: Start,
         teacher: Option<Teacher>,
         blueprint: &Blueprint<M>,
     ) -> Result<Learner<M>, TrainError> {
@@ -66,9 +75,13 @@ impl<M: Classifier> Learner<M> {
         device.seed(config.seed);
         let mut model = blueprint.build(&device)?;
         let mut optim = optimizer::build(config);
-        if let Some(state) = state {
-            model = checkpoint::load_model(run.path(), &state.model, model)?;
-            optim = checkpoint::load_optimizer(run.path(), &state.optimizer, optim)?;
+        match (start.state, start.initial) {
+            (Some(state), _) => {
+                model = checkpoint::load_model(run.path(), &state.model, model)?;
+                optim = checkpoint::load_optimizer(run.path(), &state.optimizer, optim)?;
+            }
+            (None, Some(initial)) => model = initial.load(model)?,
+            (None, None) => {}
         }
         let loss_fn = CrossEntropyLossConfig::new()
             .with_smoothing((config.label_smoothing > 0.0).then_some(config.label_smoothing as f32))

@@ -35,6 +35,7 @@ pub mod export;
 #[cfg(unix)]
 pub mod fuzzing;
 mod history;
+mod init;
 mod launch;
 mod learner;
 pub mod memory;
@@ -49,6 +50,7 @@ pub mod report;
 pub mod resume;
 pub mod roofline;
 pub mod run;
+mod source;
 mod step;
 pub mod sweep;
 pub mod table;
@@ -58,15 +60,18 @@ mod trainer;
 
 use std::path::PathBuf;
 
-pub use config::{Distillation, OptimizerKind, Schedule, TeacherWeights, TrainConfig, Validation};
+pub use config::{
+    Distillation, InitFrom, OptimizerKind, Schedule, TeacherWeights, TrainConfig, Validation,
+};
 pub use evaluate::{Evaluation, evaluate};
 pub use launch::{resume, resume_with, train, train_with};
 pub use metrics::{EpochMetrics, RunSummary};
 pub use prepare::{DatasetInfo, Prepared, prepare};
 pub use record::{NetworkRecord, OwnModule, RUN_FORMAT, Run, RunConfig, Weights};
 pub use resume::ResumeRequest;
+pub use source::WeightsRecord;
 pub use step::{StepOutput, train_step};
-pub use teacher::{TeacherRecord, TeacherSummary};
+pub use teacher::TeacherSummary;
 
 /// Why training (or opening a run) stopped.
 #[derive(Debug, thiserror::Error)]

@@ -104,7 +104,10 @@ pub struct RunConfig {
     pub processes: usize,
     /// The weights that teach a distilled run (`config.distill`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub teacher: Option<crate::TeacherRecord>,
+    pub teacher: Option<crate::WeightsRecord>,
+    /// The weights a fine-tuned run started from (`config.init_from`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_weights: Option<crate::WeightsRecord>,
 }
 
 fn one_process() -> usize {
@@ -126,6 +129,7 @@ impl RunConfig {
             threads: cpu_threads(),
             processes: 1,
             teacher: None,
+            init_weights: None,
         }
     }
 

@@ -10,33 +10,12 @@ use sepnet_model::Network;
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
-use crate::checkpoint::{self, FileRef};
-use crate::config::{Distillation, TeacherWeights};
+use crate::checkpoint;
+use crate::config::Distillation;
 use crate::distill::{mix, soft_loss};
 use crate::prepare::Prepared;
 use crate::record::Run;
-use crate::run::is_being_written;
-
-/// Which weights taught a distilled run (in its `config.json`): a resume refuses a teacher
-/// whose weights have changed since.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TeacherRecord {
-    /// The teacher run's id (its `config.json`).
-    pub run_id: String,
-    /// SHA-256 of the weights file that teaches.
-    pub weights_sha256: String,
-    /// The epoch those weights come from.
-    pub epoch: usize,
-}
-
-impl TeacherRecord {
-    /// The first 12 hex digits of the weights' SHA-256, for a message.
-    fn short_sha(&self) -> &str {
-        self.weights_sha256
-            .get(..12)
-            .unwrap_or(&self.weights_sha256)
-    }
-}
+use crate::source::{self, WeightsRecord, check_unchanged, chosen_weights, open_finished};
 
 /// How the student compares with its teacher on the test split (in its `summary.json`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -54,15 +33,12 @@ pub struct TeacherSummary {
 pub(crate) struct Teacher {
     pub(crate) network: Network,
     pub(crate) distill: Distillation,
-    pub(crate) record: TeacherRecord,
+    pub(crate) record: WeightsRecord,
     cache: Option<Tensor<2>>,
 }
 
 fn refuse(distill: &Distillation, problem: impl std::fmt::Display) -> TrainError {
-    TrainError::Config(format!(
-        "--teacher {}: {problem}",
-        distill.teacher.display()
-    ))
+    source::refuse("--teacher", &distill.teacher, problem)
 }
 
 impl Teacher {
@@ -74,41 +50,15 @@ impl Teacher {
         distill: &Distillation,
         data: &Prepared,
         student_dir: &Path,
-        recorded: Option<&TeacherRecord>,
+        recorded: Option<&WeightsRecord>,
     ) -> Result<Teacher, TrainError> {
-        let dir = &distill.teacher;
-        let same = |a: &Path, b: &Path| {
-            a.canonicalize()
-                .ok()
-                .is_some_and(|a| b.canonicalize().ok() == Some(a))
-        };
-        if same(dir, student_dir) {
-            return Err(refuse(
-                distill,
-                "this is the student's own run directory: a run cannot teach itself",
-            ));
-        }
-        if is_being_written(dir) {
-            return Err(refuse(
-                distill,
-                "the run is still being written by another sepnet process; wait until it finishes",
-            ));
-        }
-        let run = Run::open(dir).map_err(|e| refuse(distill, e))?;
-        if run.summary()?.is_none() {
-            return Err(refuse(
-                distill,
-                format!(
-                    "the run has not finished (no summary.json); finish it first with `sepnet train --resume {}`",
-                    dir.display()
-                ),
-            ));
-        }
+        let run = open_finished("--teacher", &distill.teacher, student_dir)?;
         check_matches(distill, &run, data)?;
-        let (file, record) = teaching_weights(distill, &run)?;
+        let (file, record) = chosen_weights("--teacher", &run, distill.teacher_weights)?;
         if let Some(recorded) = recorded {
-            check_unchanged(distill, recorded, &record)?;
+            check_unchanged("--teacher", &distill.teacher, recorded, &record)?;
         }
+        let dir = &distill.teacher;
         let spec = run.config.network.network_spec()?;
         let fresh = Network::new(&spec, &data.device).map_err(|e| TrainError::Config(e.message))?;
         let network = checkpoint::load_model(dir, &file, fresh)?;
@@ -145,30 +95,6 @@ impl Teacher {
     }
 }
 
-/// Refuses teaching weights (`found`) other than those that taught the run so far.
-fn check_unchanged(
-    distill: &Distillation,
-    recorded: &TeacherRecord,
-    found: &TeacherRecord,
-) -> Result<(), TrainError> {
-    if found == recorded {
-        return Ok(());
-    }
-    Err(refuse(
-        distill,
-        format!(
-            "the teacher is not the one this run learnt from (run {} epoch {} with weights {}; \
-             found run {} epoch {} with weights {}): a resumed student would learn from another teacher",
-            recorded.run_id,
-            recorded.epoch,
-            recorded.short_sha(),
-            found.run_id,
-            found.epoch,
-            found.short_sha(),
-        ),
-    ))
-}
-
 /// The teacher's logits of every training image, in the split's order (in batches of 500, as
 /// evaluation runs).
 fn logits_of_training_images(network: &Network, data: &Prepared) -> Tensor<2> {
@@ -177,26 +103,6 @@ fn logits_of_training_images(network: &Network, data: &Prepared) -> Tensor<2> {
     let batches = Batches::new(train, shape, &data.norm, BatchConfig::eval(500), 0, 0);
     let logits = batches.map(|batch| network.forward(batch.into_tensors(&data.device).0));
     Tensor::cat(logits.collect(), 0)
-}
-
-/// The weights file of the teacher `run` that `distill` asks for, and its record.
-pub(crate) fn teaching_weights(
-    distill: &Distillation,
-    run: &Run,
-) -> Result<(FileRef, TeacherRecord), TrainError> {
-    let state = run
-        .state()?
-        .ok_or_else(|| refuse(distill, "the run has no checkpoint"))?;
-    let (file, epoch) = match (distill.teacher_weights, &state.best) {
-        (TeacherWeights::Best, Some(best)) => (best.model.clone(), best.epoch),
-        _ => (state.model.clone(), state.epochs_done),
-    };
-    let record = TeacherRecord {
-        run_id: run.config.run_id.clone(),
-        weights_sha256: file.sha256.clone(),
-        epoch,
-    };
-    Ok((file, record))
 }
 
 /// Refuses a teacher trained on other data (images, labels, normalisation) or with another

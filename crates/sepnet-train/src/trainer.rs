@@ -12,6 +12,8 @@ use crate::checkpoint::{self, Best, PartialEpoch, StepRecord, TrainState};
 use crate::config::TrainConfig;
 use crate::distributed::{Collective, DistributedSummary};
 use crate::evaluate::{Evaluation, evaluate};
+use crate::init::Initial;
+use crate::learner::Start;
 use crate::learner::{EpochSums, Learner, step_seed};
 use crate::metrics::{EpochMetrics, RunSummary};
 use crate::prepare::Prepared;
@@ -59,6 +61,8 @@ pub(crate) struct Setup<'r, M> {
     pub(crate) blueprint: Blueprint<'r, M>,
     pub(crate) state: Option<TrainState>,
     pub(crate) teacher: Option<Teacher>,
+    /// The weights a fine-tuned run starts from (unused once it has a checkpoint).
+    pub(crate) initial: Option<Initial>,
 }
 
 impl<'r, M: Classifier> Trainer<'r, M> {
@@ -76,9 +80,14 @@ impl<'r, M: Classifier> Trainer<'r, M> {
             blueprint,
             state,
             teacher,
+            initial,
         } = setup;
         let config = &record.config;
-        let learner = Learner::new(&run, config, &data, state.as_ref(), teacher, &blueprint)?;
+        let start = Start {
+            state: state.as_ref(),
+            initial: initial.as_ref(),
+        };
+        let learner = Learner::new(&run, config, &data, start, teacher, &blueprint)?;
         let (train, _) = data.splits();
         let batches = Batches::new(
             train,
@@ -168,6 +177,20 @@ impl<'r, M: Classifier> Trainer<'r, M> {
                 teacher.epoch,
                 kd.temperature,
                 kd.distill_weight
+            );
+        }
+        if let (Some(init), Some(weights)) = (&config.init_from, &self.record.init_weights) {
+            text += &format!(
+                "\n  fine-tuned from {} (epoch {}'s weights)",
+                init.run.display(),
+                weights.epoch
+            );
+        }
+        if let Some(scheme) = &config.fake_quant {
+            text += &format!(
+                "\n  quantization-aware: int8 weights {}{} (BatchNorm folded and frozen), float activations",
+                scheme.granularity,
+                if scheme.reduce_range { ", 7-bit" } else { "" }
             );
         }
         if !network.adaptation.is_none() {

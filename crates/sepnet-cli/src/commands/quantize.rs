@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use sepnet_data::DatasetKind;
-use sepnet_quant::{Granularity, RangeMethod};
+use sepnet_quant::{Granularity, RangeMethod, Scheme};
 use sepnet_train::Run;
 use sepnet_train::quantize::{QuantizationReport, QuantizeOptions};
 use sepnet_train::table::{Style, draw};
@@ -106,6 +106,9 @@ pub fn run(args: Args) -> Result<()> {
         weights: args.weights.into(),
         seed: args.seed.unwrap_or(run.config.config.seed),
     };
+    if let (Some(trained), false) = (run.config.config.fake_quant, args.json) {
+        eprintln!("{}", quantization_aware_note(trained, &options));
+    }
     let quantized = run.quantize(&data, &options)?;
     let write = |path: &Path, bytes: &[u8], what: &str| {
         sepnet_data::atomic::write(path, bytes)
@@ -124,6 +127,25 @@ pub fn run(args: Args) -> Result<()> {
         print_report(&quantized.report, &out, &report_file);
     }
     Ok(())
+}
+
+/// What a user should know when quantizing a run trained through int8 weights (`trained`).
+fn quantization_aware_note(trained: Scheme, options: &QuantizeOptions) -> String {
+    let bits = |reduce: bool| if reduce { " 7-bit" } else { "" };
+    let mut note = format!(
+        "note: this run trained quantization-aware, through{} {} int8 weights; its float row \
+         is the float weights it trained through",
+        bits(trained.reduce_range),
+        trained.granularity
+    );
+    if (trained.granularity, trained.reduce_range) != (options.granularity, options.reduce_range) {
+        note += &format!(
+            "\nwarning: quantizing{} {} instead rounds its weights otherwise than it trained for",
+            bits(options.reduce_range),
+            options.granularity
+        );
+    }
+    note
 }
 
 fn print_report(report: &QuantizationReport, out: &Path, report_file: &Path) {

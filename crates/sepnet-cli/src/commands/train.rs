@@ -7,6 +7,9 @@ use sepnet_train::distributed::Collective;
 use sepnet_train::report::{Console, Style};
 use sepnet_train::{ResumeRequest, RunSummary, resume_with, train_with};
 
+use sepnet_quant::{Granularity, Scheme};
+use sepnet_train::{InitFrom, TeacherWeights, TrainConfig};
+
 use crate::args::{DistillArgs, OutputArgs, TrainArgs, config_key, sanitize};
 use crate::stop;
 use crate::world::{self, Distributed};
@@ -20,14 +23,18 @@ Examples:
   sepnet train --resume runs/mnist-hybrid --epochs 10     # continue, with more epochs
   sepnet train --model mnist-separable --teacher runs/mnist-full --out runs/mnist-separable-kd
                                                           # distil a finished run into a student
+  sepnet train --init-from runs/mobilenet --fake-quant per-tensor --dataset cifar10 --epochs 1 \\
+      --lr 1e-4 --out runs/mobilenet-qat              # quantization-aware fine-tuning, then:
+  sepnet quantize runs/mobilenet-qat --granularity per-tensor
   mpirun -np 4 sepnet train --model mobilenet --dataset cifar10 --batch-size 512
                                                           # one run on 4 processes (built with
                                                           # --features mpi), 128 images each
 
 Ctrl-C stops at the next step with a checkpoint; --resume continues bit for bit.")]
 pub struct Args {
-    /// Built-in model name or architecture spec (see `sepnet models`).
-    #[arg(long, required_unless_present = "resume")]
+    /// Built-in model name or architecture spec (see `sepnet models`) [default with
+    /// --init-from: that run's].
+    #[arg(long, required_unless_present_any = ["resume", "init_from"])]
     model: Option<String>,
     /// Run directory (config, metrics, plots, checkpoint, summary) [default: runs/<model>].
     #[arg(long)]
@@ -41,6 +48,8 @@ pub struct Args {
     /// same teacher lives now, if it moved.
     #[arg(long, value_name = "RUN", help_heading = "Distillation")]
     teacher: Option<PathBuf>,
+    #[command(flatten)]
+    tune: TuneArgs,
     /// Data-parallel training: `auto` joins the MPI job when `mpirun` or `srun` started
     /// several processes (each takes its share of every --batch-size batch; rank 0 writes the
     /// run), `mpi` always, `off` never.
@@ -50,6 +59,66 @@ pub struct Args {
     train: TrainArgs,
     #[command(flatten)]
     output: OutputArgs,
+}
+
+/// Fine-tuning a finished run, and quantization-aware training.
+#[derive(clap::Args)]
+struct TuneArgs {
+    /// Fine-tune: start from the weights of a finished run of the same network (this run's
+    /// settings — dataset, epochs, --lr — are given as for any run; the optimizer starts fresh).
+    #[arg(
+        long,
+        value_name = "RUN",
+        conflicts_with = "resume",
+        help_heading = "Fine-tuning and int8"
+    )]
+    init_from: Option<PathBuf>,
+    /// Which weights of the --init-from run: its best validation epoch's, or its last.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "best",
+        help_heading = "Fine-tuning and int8"
+    )]
+    init_weights: TeacherWeights,
+    /// Quantization-aware training: every step runs on the weights int8 will hold — BatchNorm
+    /// folded and frozen, one scale per tensor or per output channel, gradients passed
+    /// straight through the rounding — so that `sepnet quantize` with the same granularity
+    /// loses less. Usually with --init-from and a small --lr.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "GRANULARITY",
+        conflicts_with = "resume",
+        help_heading = "Fine-tuning and int8"
+    )]
+    fake_quant: Option<Granularity>,
+    /// With --fake-quant: 7-bit weights, as `sepnet quantize --reduce-range` writes them.
+    #[arg(long, requires = "fake_quant", help_heading = "Fine-tuning and int8")]
+    fake_quant_reduce_range: bool,
+}
+
+impl TuneArgs {
+    /// Sets `config`'s starting weights and fake quantization from these flags.
+    fn apply(&self, config: &mut TrainConfig, given: &[String]) -> Result<()> {
+        if self.init_from.is_none() && given.iter().any(|id| id == "init_weights") {
+            bail!(
+                "--init-weights chooses the weights of an --init-from run; name the run with --init-from RUN"
+            );
+        }
+        config.init_from = match &self.init_from {
+            Some(run) => Some(InitFrom {
+                run: std::path::absolute(run)?,
+                weights: self.init_weights,
+            }),
+            None => None,
+        };
+        config.fake_quant = self.fake_quant.map(|granularity| Scheme {
+            granularity,
+            reduce_range: self.fake_quant_reduce_range,
+        });
+        Ok(())
+    }
 }
 
 /// Prints a finished run's headline (nothing with `--quiet`).
@@ -90,13 +159,17 @@ fn run_in(args: Args, given: &[String], world: &dyn Collective) -> Result<()> {
         0 => args.output.style(),
         _ => Style::Quiet,
     };
-    let label = match (&args.model, &args.resume) {
+    let model = match (&args.model, &args.tune.init_from) {
+        (None, Some(run)) => Some(sepnet_train::RunConfig::read(run)?.config.model),
+        (model, _) => model.clone(),
+    };
+    let label = match (&model, &args.resume) {
         (Some(model), _) => model.clone(),
         (None, Some(dir)) => sepnet_train::RunConfig::read(dir)?.config.model,
         (None, None) => bail!("give --model MODEL (or --resume DIR)"),
     };
     let mut reporter = Console::new(style, label).with_stop_flag(stop::flag());
-    let (summary, out) = match (&args.resume, &args.model) {
+    let (summary, out) = match (&args.resume, &model) {
         (Some(dir), _) => {
             let mut config = args.train.config("", args.train.optim.seed)?;
             let teacher = args.teacher.as_deref().unwrap_or(dir);
@@ -116,6 +189,7 @@ fn run_in(args: Args, given: &[String], world: &dyn Collective) -> Result<()> {
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("runs").join(sanitize(model)));
             let mut config = args.train.config(model, args.train.optim.seed)?;
+            args.tune.apply(&mut config, given)?;
             config.distill = args
                 .teacher
                 .as_deref()

@@ -233,3 +233,73 @@ fn compare_int8_adds_what_each_model_keeps_at_8_bits() {
     assert!(err.contains("--int8 with --plan"), "{err}");
     assert!(!plan.exists());
 }
+
+/// `train --init-from --init-weights --fake-quant --fake-quant-reduce-range`: the settings
+/// reach `config.json`, the model comes from the run started from, and quantizing that run
+/// another way is warned about.
+#[test]
+#[cfg_attr(
+    not(has_fashion),
+    ignore = "needs Fashion-MNIST: apt-get install dataset-fashion-mnist"
+)]
+fn quantization_aware_fine_tuning_reaches_the_run_and_its_quantizing() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = trained(dir.path(), WITH_BN);
+    let tuned = dir.path().join("qat");
+    let tuned_s = tuned.to_str().unwrap();
+    ok(&[
+        "train",
+        "--init-from",
+        &base,
+        "--init-weights",
+        "last",
+        "--fake-quant",
+        "per-tensor",
+        "--fake-quant-reduce-range",
+        "--dataset",
+        "fashion-mnist",
+        "--data-dir",
+        FASHION,
+        "--epochs",
+        "1",
+        "--max-steps",
+        "5",
+        "--lr",
+        "1e-4",
+        "--quiet",
+        "--out",
+        tuned_s,
+    ]);
+    let record = json(&tuned.join("config.json"));
+    let config = &record["config"];
+    assert_eq!(
+        config["model"], WITH_BN,
+        "the model of the run started from"
+    );
+    assert_eq!(config["init_from"]["run"], base.as_str());
+    assert_eq!(config["init_from"]["weights"], "last");
+    assert_eq!(config["fake_quant"]["granularity"], "per-tensor");
+    assert_eq!(config["fake_quant"]["reduce_range"], true);
+    assert_eq!(record["init_weights"]["epoch"], 1);
+
+    let out = crate::common::sepnet(&["quantize", tuned_s, "--calibration", "32"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("trained quantization-aware") && err.contains("instead rounds"),
+        "per-channel after 7-bit per-tensor training: {err}"
+    );
+}
+
+#[test]
+fn fine_tuning_flags_without_their_partner_are_refused() {
+    let err = fails(&["train", "--model", WITH_BN, "--init-weights", "last"]);
+    assert!(err.contains("--init-from RUN"), "{err}");
+    let err = fails(&["train", "--model", WITH_BN, "--fake-quant-reduce-range"]);
+    assert!(err.contains("--fake-quant"), "{err}");
+    let err = fails(&["train", "--resume", "runs/x", "--fake-quant", "per-tensor"]);
+    assert!(
+        err.contains("--fake-quant") && err.contains("--resume"),
+        "{err}"
+    );
+}

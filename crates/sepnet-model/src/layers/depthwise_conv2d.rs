@@ -186,6 +186,11 @@ impl DepthwiseConv2dConfig {
 }
 
 impl DepthwiseConv2d {
+    /// The activation applied to the output.
+    pub(crate) fn activation(&self) -> Activation {
+        self.activation
+    }
+
     /// The kernel geometry for `x`, when the layer is a bare depthwise convolution (no bias,
     /// no activation) and `x` an inference input for which the fused separable kernel pays
     /// (`kernels::separable::pays`).

@@ -180,7 +180,8 @@ fn a_resume_follows_a_moved_teacher_and_refuses_a_retrained_one() {
     resume(&moved, &more, &mut quiet()).unwrap();
     let err = resume(&student_dir, &ResumeRequest::unchanged(), &mut quiet()).unwrap_err();
     assert!(
-        err.to_string().contains("not the one this run learnt from"),
+        err.to_string()
+            .contains("not the weights this run learnt from"),
         "{err}"
     );
     // Nor does `compare` reuse it.
@@ -239,7 +240,10 @@ fn teachers_that_cannot_teach_are_refused_before_anything_is_written() {
         assert!(err.contains("still being written"), "{err}");
     }
     let err = train(&student(&teacher, 4.0, 0.9), &teacher, &mut quiet()).unwrap_err();
-    assert!(err.to_string().contains("cannot teach itself"), "{err}");
+    assert!(
+        err.to_string().contains("cannot learn from itself"),
+        "{err}"
+    );
 
     let raw = TrainConfig {
         input_scaling: InputScaling::Raw,

@@ -8,5 +8,6 @@ mod export;
 mod faults;
 mod learning;
 mod own_module;
+mod qat;
 mod resume;
 mod robustness;
