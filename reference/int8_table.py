@@ -5,9 +5,12 @@ float, ONNX Runtime float and int8). Reads runs trained by `sepnet compare` (MOD
 
     pip install onnx onnxruntime safetensors numpy
     python3 reference/int8_table.py --sepnet target/release/sepnet --runs runs/compare \
-        --models mnist-full,mnist-separable --out /tmp/int8 [--data-dir DIR]
+        --models mnist-full,mnist-separable --out /tmp/int8 [--data-dir DIR] \
+        [--qat-epochs 1 --qat-steps 100 --qat-lr 1e-4]
 
 Prints a markdown table (mean ± std over seeds) and writes OUT/int8.json with every number.
+With --qat-epochs, each run is also fine-tuned quantization-aware (`sepnet train --init-from
+RUN --fake-quant G`, per-tensor and per-channel, into OUT/qat/) and quantized as it trained.
 ONNX Runtime runs full-range models as ONNX defines them (basic optimisations: QDQ as float
 ops between the quantizers; its fused int8 kernels saturate full-range weights on x86 CPUs
 without VNNI) and 7-bit models with all optimisations (its int8 kernels).
@@ -75,6 +78,8 @@ def measure(args, model, run, out):
     data = ["--data-dir", args.data_dir] if args.data_dir else []
     row = {"run": str(run)}
     for name, (flags, level) in VARIANTS.items():
+        if name not in args.variants:
+            continue
         onnx = out / f"{model}-{run.name}-{name.replace(' ', '-')}.onnx"
         report = json.loads(sepnet(args, "quantize", str(run), *flags, "--out", str(onnx),
                                    "--samples", "100000", "--json", *data))
@@ -87,6 +92,24 @@ def measure(args, model, run, out):
         os.remove(str(onnx) + ".samples.safetensors")  # the whole test split: large
     sepnet(args, "export", str(run), "--format", "onnx", "--out", str(out / f"{model}-{run.name}-float.onnx"))
     return row
+
+
+def quantization_aware(args, model, run, out, row):
+    """Fine-tunes `run` through int8 weights of each granularity, then quantizes it so."""
+    data = ["--data-dir", args.data_dir] if args.data_dir else []
+    steps = ["--max-steps", str(args.qat_steps)] if args.qat_steps else []
+    for granularity in ("per-tensor", "per-channel"):
+        tuned = out / "qat" / f"{model}-{run.name}-{granularity}"
+        if not (tuned / "summary.json").exists():
+            sepnet(args, "train", "--init-from", str(run), "--fake-quant", granularity, "--epochs",
+                   str(args.qat_epochs), "--lr", str(args.qat_lr), *steps, *data, "--quiet", "--out", str(tuned))
+        onnx = out / f"{model}-{run.name}-qat-{granularity}.onnx"
+        report = json.loads(sepnet(args, "quantize", str(tuned), "--granularity", granularity, "--out", str(onnx),
+                                   "--samples", "100000", "--json", *data))
+        name = f"QAT {granularity}"
+        row[name] = report["int8"]["test_accuracy"]
+        row[name + " onnxruntime"], row[name + " same top-1"] = ort_accuracy(onnx, "basic")
+        os.remove(str(onnx) + ".samples.safetensors")
 
 
 def latencies(args, model, row, out):
@@ -111,11 +134,14 @@ def mean_std(values, percent=True):
 
 def table(results):
     columns = ["float", *[v for v in VARIANTS], "per-channel onnxruntime", "per-channel 7-bit onnxruntime"]
+    columns = [c for c in columns if all(c in r for rows in results.values() for r in rows)]
+    qat = ["QAT per-tensor", "QAT per-channel", "QAT per-tensor onnxruntime", "QAT per-channel onnxruntime"]
+    columns += [c for c in qat if all(c in r for rows in results.values() for r in rows)]
     lines = ["| model | " + " | ".join(columns) + " | int8/float size | ms: sepnet float | ONNX Runtime float | int8 |",
              "|---|" + "---:|" * (len(columns) + 4)]
     for model, rows in results.items():
         cells = [mean_std([r[c] for r in rows]) for c in columns]
-        size = statistics.mean(r["per-channel bytes"] / r["float_bytes"] for r in rows)
+        size = statistics.mean(r["per-channel 7-bit bytes"] / r["float_bytes"] for r in rows)
         ms = [statistics.median(r[k] for r in rows) for k in ("sepnet float ms", "onnxruntime float ms", "onnxruntime int8 ms")]
         lines.append(f"| {model} | " + " | ".join(cells) + f" | {size:.3f} | " + " | ".join(f"{m:.3f}" for m in ms) + " |")
     return "\n".join(lines)
@@ -128,9 +154,19 @@ def main():
     parser.add_argument("--models", required=True)
     parser.add_argument("--out", required=True, type=pathlib.Path)
     parser.add_argument("--data-dir")
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help="comma-separated quantize variants to measure (default: all; "
+                             "per-channel 7-bit is the model timed)")
+    parser.add_argument("--qat-epochs", type=int, help="also fine-tune each run quantization-aware for N epochs")
+    parser.add_argument("--qat-steps", type=int, help="at most S steps per quantization-aware epoch")
+    parser.add_argument("--qat-lr", type=float, default=1e-4, help="its learning rate (default 1e-4)")
     parser.add_argument("--latency-only", action="store_true",
                         help="only (re)time the models an earlier run of this script wrote to OUT")
     args = parser.parse_args()
+    args.variants = args.variants.split(",")
+    unknown = [v for v in args.variants if v not in VARIANTS]
+    if unknown or "per-channel 7-bit" not in args.variants:
+        parser.error(f"--variants: {unknown or 'per-channel 7-bit is needed'}; known: {', '.join(VARIANTS)}")
     args.out.mkdir(parents=True, exist_ok=True)
     saved = args.out / "int8.json"
     results = json.loads(saved.read_text()) if args.latency_only else {}
@@ -138,6 +174,9 @@ def main():
         if not args.latency_only:
             runs = sorted(p for p in (args.runs / model).glob("seed-*") if p.is_dir()) or [args.runs / model]
             results[model] = [measure(args, model, run, args.out) for run in runs]
+            if args.qat_epochs:
+                for run, row in zip(runs, results[model]):
+                    quantization_aware(args, model, run, args.out, row)
             saved.write_text(json.dumps(results, indent=1))
     # Timed after all the quantizing, each model in turn: nothing else runs meanwhile.
     for model in args.models.split(","):

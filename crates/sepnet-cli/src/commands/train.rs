@@ -64,8 +64,9 @@ pub struct Args {
 /// Fine-tuning a finished run, and quantization-aware training.
 #[derive(clap::Args)]
 struct TuneArgs {
-    /// Fine-tune: start from the weights of a finished run of the same network (this run's
-    /// settings — dataset, epochs, --lr — are given as for any run; the optimizer starts fresh).
+    /// Fine-tune: start from the weights of a finished run of the same network, with a fresh
+    /// optimizer. Settings not given (dataset, input scaling, batch, optimizer, --lr, epochs,
+    /// seed...) are that run's.
     #[arg(
         long,
         value_name = "RUN",
@@ -119,6 +120,32 @@ impl TuneArgs {
         });
         Ok(())
     }
+}
+
+/// `config` with every setting not `given` on the command line taken from `from` (the run
+/// a fine-tuned run starts from): its data, input scaling, batch, optimizer, seed and the
+/// rest — but not its teacher, starting weights or fake quantization.
+fn inherit(config: TrainConfig, from: &TrainConfig, given: &[String]) -> Result<TrainConfig> {
+    let given: Vec<String> = given.iter().filter_map(|id| config_key(id)).collect();
+    let is_given = |key: &str| {
+        let data = ["dataset", "data_dir"];
+        let keys: &[&str] = if data.contains(&key) { &data } else { &[key] };
+        keys.iter().any(|key| {
+            given
+                .iter()
+                .any(|g| g == key || g.starts_with(&format!("{key}.")))
+        })
+    };
+    let mut mine = serde_json::to_value(&config)?;
+    let theirs = serde_json::to_value(from)?;
+    for (key, value) in theirs.as_object().into_iter().flatten() {
+        if !["model", "distill", "init_from", "fake_quant"].contains(&key.as_str())
+            && !is_given(key)
+        {
+            mine[key] = value.clone();
+        }
+    }
+    Ok(serde_json::from_value(mine)?)
 }
 
 /// Prints a finished run's headline (nothing with `--quiet`).
@@ -189,6 +216,9 @@ fn run_in(args: Args, given: &[String], world: &dyn Collective) -> Result<()> {
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("runs").join(sanitize(model)));
             let mut config = args.train.config(model, args.train.optim.seed)?;
+            if let Some(run) = &args.tune.init_from {
+                config = inherit(config, &sepnet_train::RunConfig::read(run)?.config, given)?;
+            }
             args.tune.apply(&mut config, given)?;
             config.distill = args
                 .teacher

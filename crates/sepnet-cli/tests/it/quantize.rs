@@ -247,31 +247,28 @@ fn quantization_aware_fine_tuning_reaches_the_run_and_its_quantizing() {
     let base = trained(dir.path(), WITH_BN);
     let tuned = dir.path().join("qat");
     let tuned_s = tuned.to_str().unwrap();
-    ok(&[
-        "train",
-        "--init-from",
-        &base,
-        "--init-weights",
-        "last",
-        "--fake-quant",
-        "per-tensor",
-        "--fake-quant-reduce-range",
-        "--dataset",
-        "fashion-mnist",
-        "--data-dir",
-        FASHION,
-        "--epochs",
-        "1",
-        "--max-steps",
-        "5",
-        "--lr",
-        "1e-4",
-        "--quiet",
-        "--out",
-        tuned_s,
-    ]);
+    let flags = "--init-weights last --fake-quant per-tensor --fake-quant-reduce-range \
+                 --max-steps 5 --lr 1e-4 --quiet";
+    let init = ["train", "--init-from", &base, "--out", tuned_s];
+    ok(&[&init[..], &flags.split_whitespace().collect::<Vec<_>>()].concat());
     let record = json(&tuned.join("config.json"));
     let config = &record["config"];
+    let started = json(&Path::new(&base).join("config.json"));
+    for inherited in [
+        "dataset",
+        "data_dir",
+        "epochs",
+        "batch_size",
+        "seed",
+        "input_scaling",
+    ] {
+        assert_eq!(
+            config[inherited], started["config"][inherited],
+            "{inherited}"
+        );
+    }
+    assert_eq!(config["lr"], 1e-4);
+    assert_eq!(config["max_steps_per_epoch"], 5);
     assert_eq!(
         config["model"], WITH_BN,
         "the model of the run started from"
