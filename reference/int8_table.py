@@ -160,6 +160,8 @@ def main():
     parser.add_argument("--qat-epochs", type=int, help="also fine-tune each run quantization-aware for N epochs")
     parser.add_argument("--qat-steps", type=int, help="at most S steps per quantization-aware epoch")
     parser.add_argument("--qat-lr", type=float, default=1e-4, help="its learning rate (default 1e-4)")
+    parser.add_argument("--qat-only", action="store_true",
+                        help="only add the quantization-aware columns to an earlier run of this script's OUT")
     parser.add_argument("--latency-only", action="store_true",
                         help="only (re)time the models an earlier run of this script wrote to OUT")
     args = parser.parse_args()
@@ -169,7 +171,16 @@ def main():
         parser.error(f"--variants: {unknown or 'per-channel 7-bit is needed'}; known: {', '.join(VARIANTS)}")
     args.out.mkdir(parents=True, exist_ok=True)
     saved = args.out / "int8.json"
-    results = json.loads(saved.read_text()) if args.latency_only else {}
+    results = json.loads(saved.read_text()) if args.latency_only or args.qat_only else {}
+    if args.qat_only:
+        if not args.qat_epochs:
+            parser.error("--qat-only needs --qat-epochs")
+        for model in args.models.split(","):
+            for row in results[model]:
+                quantization_aware(args, model, pathlib.Path(row["run"]), args.out, row)
+            saved.write_text(json.dumps(results, indent=1))
+        print(table(results))
+        return
     for model in args.models.split(","):
         if not args.latency_only:
             runs = sorted(p for p in (args.runs / model).glob("seed-*") if p.is_dir()) or [args.runs / model]

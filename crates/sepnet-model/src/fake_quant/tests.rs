@@ -149,5 +149,9 @@ fn batch_norm_is_frozen_and_the_setting_outlives_a_checkpoint() {
         .with_fake_quant(Some(fq))
         .load_record(net.clone().into_record());
     assert_eq!(reloaded.fake_quant(), Some(fq));
-    assert_eq!(net.valid().fake_quant(), Some(fq), "evaluation rounds as training does");
+    assert_eq!(
+        net.valid().fake_quant(),
+        Some(fq),
+        "evaluation rounds as training does"
+    );
 }
