@@ -86,16 +86,14 @@ impl FakeQuant {
 
     /// `conv` with its kernel rounded, `bn` (the BatchNorm after it, if any) folded in.
     fn conv(&self, conv: &Conv2d, bn: Option<&BatchNorm>) -> Conv2d {
-        let fold = bn.filter(|_| conv.epilogue().1 == Activation::Linear);
-        let fold = fold.map(BatchNorm::folding_scale);
+        let fold = folding(bn, conv.epilogue().1);
         let mut conv = conv.clone();
         conv.weight = conv.weight.map(|w| self.kernel(w, fold));
         conv
     }
 
     fn depthwise(&self, conv: &DepthwiseConv2d, bn: Option<&BatchNorm>) -> DepthwiseConv2d {
-        let fold = bn.filter(|_| conv.activation() == Activation::Linear);
-        let fold = fold.map(BatchNorm::folding_scale);
+        let fold = folding(bn, conv.activation());
         let mut conv = conv.clone();
         conv.weight = conv.weight.map(|w| self.kernel(w, fold));
         conv
@@ -175,6 +173,13 @@ impl FakeQuant {
         (b.bn_dw, b.bn_project) = (b.bn_dw.frozen(), b.bn_project.frozen());
         b
     }
+}
+
+/// The scale of `bn` that int8 folds into the convolution before it — none when that
+/// convolution applies an `activation` of its own, which stands between them.
+fn folding(bn: Option<&BatchNorm>, activation: Activation) -> Option<Tensor<1>> {
+    bn.filter(|_| activation == Activation::Linear)
+        .map(BatchNorm::folding_scale)
 }
 
 impl BatchNorm {
