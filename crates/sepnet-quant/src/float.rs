@@ -66,7 +66,7 @@ pub(crate) fn drive<T: Clone + Send + Sync>(
                 image_op(op, &own, &shapes)
             })
             .collect();
-        let out: Vec<T> = per_image.into_iter().flatten().collect();
+        let out: Vec<T> = per_image.concat();
         observe(op.output, &out);
         tensors[op.output] = Some(out);
         for &t in &op.inputs {

@@ -17,6 +17,7 @@ use super::calibrate::Range;
 use super::float::{Span, drive, mean};
 use super::loops::{Geometry, dot_i8, pool};
 use super::program::{Act, Op, OpKind, Program};
+use super::shifted::conv_i8;
 
 /// How many scales a weight tensor gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -69,7 +70,7 @@ impl QParams {
 
     /// `QuantizeLinear`.
     pub fn quantize(&self, x: f32) -> i8 {
-        ((x / self.scale).round_ties_even() + self.zero as f32).clamp(-128.0, 127.0) as i8
+        (round_even(x / self.scale) + self.zero as f32).clamp(-128.0, 127.0) as i8
     }
 
     /// `DequantizeLinear`.
@@ -353,20 +354,24 @@ impl Quantized {
         out: &mut Vec<i8>,
     ) {
         let (xp, y) = (self.params[op.inputs[0]], self.params[op.output]);
-        let (len, pixels) = (geometry.row_len(), geometry.rows());
+        let pixels = geometry.rows();
         let per_group = q.bias.len() / group;
         let bounds = bounds(op.act, y);
-        let mut rows = Vec::new();
         out.resize(q.bias.len() * pixels, 0);
         for g in 0..group {
-            geometry.im2col(x, g, xp.zero, &mut rows);
-            for o in g * per_group..(g + 1) * per_group {
-                let multiplier = xp.scale * q.scales[o] / y.scale;
-                let plane = &mut out[o * pixels..(o + 1) * pixels];
-                for (v, row) in plane.iter_mut().zip(rows.chunks_exact(len)) {
-                    *v = requantize(q.accumulate(o, row, xp.zero), multiplier, y.zero, bounds);
-                }
-            }
+            conv_i8(
+                geometry,
+                x,
+                xp.zero,
+                &q.weight,
+                (g, per_group),
+                |o, sums| {
+                    let multiplier = xp.scale * q.scales[o] / y.scale;
+                    let offset = q.bias[o] - xp.zero as i32 * q.sums[o];
+                    let plane = &mut out[o * pixels..(o + 1) * pixels];
+                    requantize_plane(plane, sums, offset, multiplier, y.zero, bounds);
+                },
+            );
         }
     }
 }
@@ -383,6 +388,76 @@ fn bounds(act: Act, y: QParams) -> (i8, i8) {
 }
 
 /// `saturate(round(acc · multiplier) + zero)` within `(lo, hi)`.
+#[inline(always)]
 fn requantize(acc: i32, multiplier: f32, zero: i8, (lo, hi): (i8, i8)) -> i8 {
-    ((acc as f32 * multiplier).round_ties_even() + zero as f32).clamp(lo as f32, hi as f32) as i8
+    (round_even(acc as f32 * multiplier) + zero as f32).clamp(lo as f32, hi as f32) as i8
+}
+
+sepnet_model::multiversion! {
+    /// `out = requantize(sums + offset)`, a plane at a time (so that it vectorises).
+    fn requantize_plane(
+        out: &mut [i8],
+        sums: &[i32],
+        offset: i32,
+        multiplier: f32,
+        zero: i8,
+        bounds: (i8, i8),
+    ) {
+        for (v, &sum) in out.iter_mut().zip(sums) {
+            *v = requantize(sum + offset, multiplier, zero, bounds);
+        }
+    }
+}
+
+/// From this magnitude up [`round_even`] returns `±2²²`.
+const EXACT_BELOW: f32 = (1u32 << 22) as f32;
+
+/// `x.round_ties_even()`, exact for `|x| < 2²²`, by the float adder itself (it rounds to
+/// nearest, ties to even, once `x` is shifted where the last bit is the unit): x86-64's
+/// baseline has no rounding instruction, and the library call took a sixth of int8
+/// evaluation. Larger values come back as `±2²²` (no branch, so loops of it vectorise), and
+/// every caller saturates them to int8 anyway.
+#[inline(always)]
+fn round_even(x: f32) -> f32 {
+    const SHIFT: f32 = 1.5 * (1u32 << 23) as f32;
+    (x.clamp(-EXACT_BELOW, EXACT_BELOW) + SHIFT) - SHIFT
+}
+
+#[cfg(test)]
+mod rounding {
+    use super::{EXACT_BELOW, round_even};
+
+    #[test]
+    fn rounding_by_the_adder_is_rounding_half_to_even() {
+        let ties = [
+            0.5f32,
+            1.5,
+            2.5,
+            -0.5,
+            -1.5,
+            -2.5,
+            127.5,
+            -128.5,
+            4_194_302.5,
+        ];
+        let mut state = 0x2545_f491_u32;
+        let random = (0..100_000).map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            (state as f32 / u32::MAX as f32 - 0.5) * 2e3
+        });
+        for x in ties
+            .into_iter()
+            .chain(random)
+            .chain([0.0, -0.0, 1e-30, -1e-30])
+        {
+            assert_eq!(round_even(x), x.round_ties_even(), "{x}");
+        }
+        for x in [EXACT_BELOW + 0.5, 3e9, f32::MAX, f32::INFINITY] {
+            assert_eq!(round_even(x), EXACT_BELOW, "{x}");
+            assert_eq!(round_even(-x), -EXACT_BELOW, "{x}");
+        }
+        assert!(round_even(f32::NAN).is_nan());
+    }
 }

@@ -30,6 +30,7 @@ mod int8;
 mod loops;
 mod program;
 pub mod qdq;
+mod shifted;
 
 pub use calibrate::{Range, RangeMethod, TAIL, calibrate};
 pub use float::forward;

@@ -127,7 +127,8 @@ fn the_folded_program_computes_what_the_network_does() {
     }
 }
 
-/// `conv(x)` of one image in plain nested loops, int32 (the reference beside the im2col path).
+/// `conv(x)` of one image in plain nested loops, int32 (the reference beside the shifted-rows
+/// path).
 fn naive_conv(conv: &Conv, q: &QWeights, x: &[i8], zero: i8, [c, h, w]: [usize; 3]) -> Vec<i32> {
     let Window {
         kernel: [kh, kw],
@@ -166,6 +167,15 @@ fn naive_conv(conv: &Conv, q: &QWeights, x: &[i8], zero: i8, [c, h, w]: [usize; 
 
 #[test]
 fn int8_convolutions_equal_plain_integer_loops() {
+    use sepnet_model::kernels::simd::{Level, set_level};
+    // Every instruction set computes the same integers (the widest last, as the others find it).
+    for level in [Level::Portable, Level::Avx2, Level::Avx512] {
+        set_level(level);
+        convolutions_equal_plain_integer_loops();
+    }
+}
+
+fn convolutions_equal_plain_integer_loops() {
     for &(text, input) in SPECS {
         let (spec, network) = network(text, input, (0.5, 1.5));
         let program = lower(&spec, &network);

@@ -69,7 +69,16 @@ fn detected() -> Level {
 /// Defines `fn name(args) -> ret { body }` compiled once per [`Level`], dispatching on
 /// [`level()`] at each call. Put it around the loop that runs per plane or per channel (not
 /// around a rayon call: closures handed to rayon are compiled on their own, without the
-/// caller's instruction set).
+/// caller's instruction set). Other crates call it as `sepnet_model::multiversion!`.
+///
+/// ```
+/// sepnet_model::multiversion! {
+///     /// `Σ x`, vectorised as widely as the CPU allows.
+///     fn total(x: &[i32]) -> i32 { x.iter().sum() }
+/// }
+/// assert_eq!(total(&[1, 2, 3]), 6);
+/// ```
+#[macro_export]
 macro_rules! multiversion {
     ($(#[$attr:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$attr])*
