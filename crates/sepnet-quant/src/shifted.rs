@@ -51,7 +51,7 @@ impl Padded {
 
 /// `acc += k · row`, widened to int32 (a product of two int8 values fits int16).
 #[inline(always)]
-fn multiply_add(acc: &mut [i32], k: i8, row: &[i8]) {
+fn multiply_add<'a>(acc: &mut [i32], k: i8, row: impl Iterator<Item = &'a i8>) {
     let k = k as i16;
     for (a, &v) in acc.iter_mut().zip(row) {
         *a += (k * v as i16) as i32;
@@ -89,15 +89,11 @@ sepnet_model::multiversion! {
                 if taps.wide() {
                     // The last row's extra columns would read past the plane: stop at its end.
                     let span = (oh - 1) * pw + ow;
-                    multiply_add(&mut acc[..span], k, &plane[start..start + span]);
+                    multiply_add(&mut acc[..span], k, plane[start..start + span].iter());
                     continue;
                 }
-                let k = k as i16;
                 for (oy, out) in acc.chunks_exact_mut(ow).enumerate() {
-                    let row = plane[start + oy * sh * pw..].iter().step_by(sw);
-                    for (a, &v) in out.iter_mut().zip(row) {
-                        *a += (k * v as i16) as i32;
-                    }
+                    multiply_add(out, k, plane[start + oy * sh * pw..].iter().step_by(sw));
                 }
             }
         }
