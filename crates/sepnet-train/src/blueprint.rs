@@ -42,9 +42,19 @@ impl<'b, M: Classifier> Blueprint<'b, M> {
         }
     }
 
-    /// A fresh model on `device`, every weight drawn now from the device's RNG.
-    pub(crate) fn build(&self, device: &Device) -> Result<M, TrainError> {
-        (self.build)(device).map(draw_weights_now)
+    /// A fresh model on `device`, every weight drawn now by the CPU backend seeded with `seed`
+    /// and then moved: each backend's RNG draws other numbers from one seed, and a run on the
+    /// GPU must start from the weights the same run on the CPU starts from.
+    pub(crate) fn build(&self, device: &Device, seed: u64) -> Result<M, TrainError> {
+        // Under autodiff on the host too: a parameter drawn on a plain device is a constant,
+        // and moving it to a training device would not make it trainable again.
+        let host = match device.is_autodiff() {
+            true => Device::flex().autodiff(),
+            false => Device::flex(),
+        };
+        host.seed(seed);
+        let model = draw_weights_now((self.build)(&host)?);
+        Ok(model.fork(device))
     }
 
     /// How a message names the layer at `index` of a spec-built network, e.g. `` (`conv:8:3`)``.

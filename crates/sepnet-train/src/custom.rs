@@ -217,7 +217,11 @@ fn start<'r, M: Classifier>(
     let blueprint = registry.blueprint(&model.0, shape)?;
     // Built once here, before the run directory exists: settings the constructor cannot take
     // are refused with nothing written, and the record gets the parameter count.
-    let record = record_of(&model.0, shape, &blueprint.build(&data.device)?);
+    let record = record_of(
+        &model.0,
+        shape,
+        &blueprint.build(&data.device, config.seed)?,
+    );
     let model = Model { record, blueprint };
     begin(&config, data, model, dir, reporter, world)
 }
@@ -253,7 +257,8 @@ pub fn load<M: Classifier>(
     weights: Weights,
 ) -> Result<M, TrainError> {
     let file = run.weights_file(weights)?;
-    let fresh = blueprint_of(registry, &run.config.network)?.build(device)?;
+    let fresh =
+        blueprint_of(registry, &run.config.network)?.build(device, run.config.config.seed)?;
     checkpoint::load_model(&run.dir, &file, fresh).map(|m| m.valid())
 }
 

@@ -72,8 +72,7 @@ impl<M: Classifier> Learner<M> {
         blueprint: &Blueprint<M>,
     ) -> Result<Learner<M>, TrainError> {
         let device = data.device.clone().autodiff();
-        device.seed(config.seed);
-        let mut model = blueprint.build(&device)?;
+        let mut model = blueprint.build(&device, config.seed)?;
         let mut optim = optimizer::build(config);
         match (start.state, start.initial) {
             (Some(state), _) => {

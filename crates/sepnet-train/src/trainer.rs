@@ -583,7 +583,9 @@ impl<'r, M: Classifier> Trainer<'r, M> {
         if best.model == self.state.model {
             return Ok((best.epoch, last.accuracy));
         }
-        let fresh = self.blueprint.build(&self.data.device)?;
+        let fresh = self
+            .blueprint
+            .build(&self.data.device, self.config().seed)?;
         let model = checkpoint::load_model(self.run.path(), &best.model, fresh)?;
         Ok((
             best.epoch,
