@@ -34,7 +34,10 @@ impl Backend {
         match self {
             Backend::Flex => Ok(Device::flex()),
             #[cfg(feature = "wgpu")]
-            Backend::Wgpu => Ok(Device::wgpu(Default::default())),
+            Backend::Wgpu => {
+                crate::kernels::gpu::cache::configure();
+                Ok(Device::wgpu(Default::default()))
+            }
             #[cfg(not(feature = "wgpu"))]
             Backend::Wgpu => Err(
                 "this sepnet was built without the GPU backend; rebuild with `--features wgpu` \

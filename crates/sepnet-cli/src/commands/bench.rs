@@ -71,6 +71,9 @@ pub fn run(args: Args) -> Result<()> {
         eprintln!("bench: measuring this machine's peak FLOP/s and memory bandwidth…");
         Roofs::measure()
     });
+    if let Some(note) = super::gpu_first_step_note(backend) {
+        eprintln!("bench: {note}");
+    }
     let mut results = Vec::new();
     for model in &models {
         let spec = resolve_model(model, &options)?;

@@ -220,6 +220,10 @@ fn run_in(args: Args, given: &[String], world: &dyn Collective) -> Result<()> {
                 config = inherit(config, &sepnet_train::RunConfig::read(run)?.config, given)?;
             }
             args.tune.apply(&mut config, given)?;
+            if let (Style::Human, Some(note)) = (style, super::gpu_first_step_note(config.backend))
+            {
+                eprintln!("{note}");
+            }
             config.distill = args
                 .teacher
                 .as_deref()

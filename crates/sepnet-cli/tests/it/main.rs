@@ -8,6 +8,8 @@ mod distill;
 mod export;
 mod faults;
 mod flags;
+#[cfg(feature = "wgpu")]
+mod gpu;
 mod hostile;
 mod mpi;
 mod quantize;

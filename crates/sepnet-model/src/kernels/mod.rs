@@ -15,7 +15,9 @@
 //! - on `Autodiff<B>` by recording the operation with its own backward pass, which calls the
 //!   inner backend's gradient kernels (`autodiff.rs`);
 //! - everywhere else not at all: the functions below are only called for tensors
-//!   [`applies_to`] accepts, so GPU backends keep burn's own kernels.
+//!   [`applies_to`] accepts. On the GPU (wgpu) sepnet's CubeCL kernels, a trait of their
+//!   own, take the full convolutions and the depthwise ones with a bias (`gpu`, with the
+//!   `wgpu` feature); the rest is burn's.
 //!
 //! Each kernel is tested against its definition written as naive loops (forward and both
 //! gradients), and the layers are tested end to end in `tests/reference_conv.rs`.
@@ -32,6 +34,8 @@ pub mod depthwise;
 mod flex;
 mod gemm;
 mod geometry;
+#[cfg(feature = "wgpu")]
+pub mod gpu;
 mod layout;
 mod output;
 mod parallel;

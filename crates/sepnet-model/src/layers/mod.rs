@@ -29,8 +29,7 @@ use crate::kernels;
 ///
 /// On the CPU (Flex) the convolution is one of sepnet's own kernels, each with its own
 /// backward pass ([`crate::kernels`]): depthwise, pointwise (1×1, stride 1, unpadded) or full.
-/// On GPU backends it is burn's `conv2d` (whose fast depthwise kernels require no bias, hence
-/// the separate add).
+/// Elsewhere see [`convolve_off_cpu`].
 #[allow(clippy::too_many_arguments)]
 fn convolve(
     x: Tensor<4>,
@@ -46,27 +45,76 @@ fn convolve(
     let [_, c_in, height, width] = input;
     let [c_out, _, k_h, k_w] = weight.dims();
     let pads = padding.pads_2d([height, width], [k_h, k_w], stride, dilation);
-    let y = if !kernels::applies_to(&x) {
-        let options =
-            burn::tensor::ops::ConvOptions::new_with_padding(stride, pads, dilation, groups);
-        burn::tensor::module::conv2d(x, weight, None, options)
+    let geometry = kernels::Geometry::new(input, [k_h, k_w], stride, dilation, pads);
+    // A depthwise convolution's outputs per input channel (a full one's geometry keeps 1).
+    let geometry = match groups {
+        1 => geometry,
+        _ => kernels::Geometry {
+            multiplier: c_out / c_in,
+            ..geometry
+        },
+    };
+    if !kernels::applies_to(&x) {
+        return convolve_off_cpu(x, weight, bias, geometry, groups, activation);
+    }
+    let y = if groups > 1 {
+        kernels::depthwise_conv2d(x, weight, geometry)
+    } else if [k_h, k_w, stride[0], stride[1]] == [1; 4] && geometry.pads == [0; 4] {
+        kernels::pointwise_conv2d(x, weight)
     } else {
-        let geometry = kernels::Geometry::new(input, [k_h, k_w], stride, dilation, pads);
-        if groups > 1 {
-            let geometry = kernels::Geometry {
-                multiplier: c_out / c_in,
-                ..geometry
-            };
-            kernels::depthwise_conv2d(x, weight, geometry)
-        } else if [k_h, k_w, stride[0], stride[1]] == [1; 4] && geometry.pads == [0; 4] {
-            kernels::pointwise_conv2d(x, weight)
-        } else {
-            kernels::dense_conv2d(x, weight, geometry)
-        }
+        kernels::dense_conv2d(x, weight, geometry)
     };
     match bias {
-        Some(bias) if kernels::applies_to(&y) => kernels::bias_activation(y, bias, activation),
-        Some(bias) => activation.apply(y + bias.reshape([1, c_out, 1, 1])),
+        Some(bias) => kernels::bias_activation(y, bias, activation),
+        None => activation.apply(y),
+    }
+}
+
+/// [`convolve`] off the CPU kernels' backend. On the GPU (wgpu) a full convolution is sepnet's
+/// own tiled kernel and a depthwise one with a bias takes its bias and activation in the same
+/// pass ([`crate::kernels::gpu`]); the rest is burn's `conv2d` (whose fast depthwise kernel
+/// refuses a bias, hence the separate add) and the activation after it.
+fn convolve_off_cpu(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    geometry: kernels::Geometry,
+    groups: usize,
+    activation: Activation,
+) -> Tensor<4> {
+    #[cfg(feature = "wgpu")]
+    if kernels::gpu::applies_to(&x) {
+        use kernels::gpu;
+        match bias {
+            Some(bias) if groups > 1 => {
+                return gpu::depthwise_bias_act(x, weight, bias, geometry, activation);
+            }
+            _ if groups == 1 && gpu::fits(&geometry) => {
+                let y = gpu::dense_conv2d(x, weight, geometry);
+                return add_bias_then(y, bias, activation);
+            }
+            _ => {}
+        }
+    }
+    let [top, bottom, left, right] = geometry.pads;
+    let pads = [(top, bottom), (left, right)];
+    let options = burn::tensor::ops::ConvOptions::new_with_padding(
+        geometry.stride,
+        pads,
+        geometry.dilation,
+        groups,
+    );
+    let y = burn::tensor::module::conv2d(x, weight, None, options);
+    add_bias_then(y, bias, activation)
+}
+
+/// `activation(y + bias)`, `bias [c]` broadcast over `y [n, c, h, w]`.
+fn add_bias_then(y: Tensor<4>, bias: Option<Tensor<1>>, activation: Activation) -> Tensor<4> {
+    match bias {
+        Some(bias) => {
+            let channels = bias.dims()[0];
+            activation.apply(y + bias.reshape([1, channels, 1, 1]))
+        }
         None => activation.apply(y),
     }
 }

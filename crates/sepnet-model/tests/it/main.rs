@@ -6,6 +6,8 @@ mod activations;
 mod batch_norm;
 mod blocks;
 mod counts;
+#[cfg(feature = "wgpu")]
+mod gpu;
 mod reference_conv;
 mod se;
 mod specs;
