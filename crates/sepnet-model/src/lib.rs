@@ -8,7 +8,7 @@
 //! - [`spec`]: the architecture text form (`conv:32:3:relu,pool,sep:64:3,...`).
 //! - [`kinds`]: everything about each kind of layer — parse, print, shape, cost, build — one file each.
 //! - [`architectures`]: the built-in models by name ([`resolve_model`]).
-//! - [`kernels`]: sepnet's own CPU depthwise kernels with their backward (a burn backend extension).
+//! - [`kernels`]: sepnet's own CPU and GPU kernels (the `sepnet-kernels` crate, re-exported).
 //! - [`Network`]: one builder from spec to burn module; [`Summary`]: params and MACs.
 //! - [`Classifier`]: what sepnet trains — a `Network`, or any burn module of your own.
 //!
@@ -30,7 +30,8 @@ mod backend;
 mod classifier;
 pub mod export;
 mod fake_quant;
-pub mod kernels;
+pub use sepnet_kernels as kernels;
+pub use sepnet_kernels::multiversion;
 pub mod kinds;
 pub mod layers;
 mod network;

@@ -27,18 +27,7 @@ pub enum Activation {
     Gelu,
 }
 
-/// The activations sepnet's CPU kernels apply while they write a layer's output, with the
-/// mask their backward pass recomputes: the piecewise-linear ones.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Fused {
-    /// Identity.
-    #[default]
-    Linear,
-    /// `max(x, 0)`.
-    Relu,
-    /// `min(max(x, 0), 6)`.
-    Relu6,
-}
+pub use sepnet_kernels::Fused;
 
 impl Activation {
     /// Every activation, in the order the spec help lists them.

@@ -71,12 +71,15 @@ impl BatchNorm {
             let channels = bn.gamma.dims()[0];
             let (scale, shift) = self.inference_affine(&x.device());
             let scaled = x * scale.reshape([1, channels, 1, 1]);
-            return kernels::bias_activation(scaled, shift, activation);
+            let (fused, after) = activation.split();
+            return after.apply(kernels::bias_activation(scaled, shift, fused));
         }
         // burn's training step on sepnet's fused kernel: batch statistics normalise, and the
         // running statistics move toward them by `momentum` (biased variance, as burn does).
+        let (fused, after) = activation.split();
         let (output, mean, variance) =
-            kernels::batch_norm_train(x, bn.gamma.val(), bn.beta.val(), bn.epsilon, activation);
+            kernels::batch_norm_train(x, bn.gamma.val(), bn.beta.val(), bn.epsilon, fused);
+        let output = after.apply(output);
         let keep = 1.0 - bn.momentum;
         let running_mean = bn.running_mean.value_sync().to_device(&mean.device()) * keep
             + mean.detach() * bn.momentum;

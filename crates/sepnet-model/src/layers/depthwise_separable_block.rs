@@ -106,14 +106,10 @@ impl DepthwiseSeparableBlock {
         ];
         let biases = [dw_shift, pw_shift];
         // The depthwise half's activation sits inside the fused kernel: only one it fuses.
-        let activations = (self.activation.fused()?, self.activation);
-        Some(kernels::separable_inference(
-            x.clone(),
-            weights,
-            biases,
-            geometry,
-            activations,
-        ))
+        let (fused, after) = self.activation.split();
+        let activations = [self.activation.fused()?, fused];
+        let y = kernels::separable_inference(x.clone(), weights, biases, geometry, activations);
+        Some(after.apply(y))
     }
 }
 

@@ -65,7 +65,10 @@ fn convolve(
         kernels::dense_conv2d(x, weight, geometry)
     };
     match bias {
-        Some(bias) => kernels::bias_activation(y, bias, activation),
+        Some(bias) => {
+            let (fused, after) = activation.split();
+            after.apply(kernels::bias_activation(y, bias, fused))
+        }
         None => activation.apply(y),
     }
 }
@@ -87,7 +90,8 @@ fn convolve_off_cpu(
         use kernels::gpu;
         match bias {
             Some(bias) if groups > 1 => {
-                return gpu::depthwise_bias_act(x, weight, bias, geometry, activation);
+                let (fused, after) = activation.split();
+                return after.apply(gpu::depthwise_bias_act(x, weight, bias, geometry, fused));
             }
             _ if groups == 1 && gpu::fits(&geometry) => {
                 let y = gpu::dense_conv2d(x, weight, geometry);

@@ -104,10 +104,16 @@ impl SeparableConv2d {
         };
         let weights = [self.conv_dw.weight.val(), self.conv_pw.weight.val()];
         let none = Tensor::zeros([geometry.output()[1]], &x.device());
-        let activations = (Fused::Linear, activation);
+        let (fused, after) = activation.split();
         let biases = [none, bias];
-        let y = kernels::separable_inference(x.clone(), weights, biases, geometry, activations);
-        Some(y)
+        let y = kernels::separable_inference(
+            x.clone(),
+            weights,
+            biases,
+            geometry,
+            [Fused::Linear, fused],
+        );
+        Some(after.apply(y))
     }
 }
 

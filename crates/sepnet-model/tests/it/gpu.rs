@@ -211,7 +211,14 @@ fn depthwise_pass(k: usize, case: DepthwiseCase, device: &Device, ours: bool) ->
             multiplier,
             ..Geometry::new(input, kernel, stride, dilation, pairs)
         };
-        gpu::depthwise_bias_act(x.clone(), w.clone(), b.clone(), geometry, act)
+        let (fused, after) = act.split();
+        after.apply(gpu::depthwise_bias_act(
+            x.clone(),
+            w.clone(),
+            b.clone(),
+            geometry,
+            fused,
+        ))
     } else {
         let options = ConvOptions::new_with_padding(stride, pairs, dilation, input[1]);
         act.apply(conv2d(x.clone(), w.clone(), Some(b.clone()), options))

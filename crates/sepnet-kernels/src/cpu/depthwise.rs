@@ -16,10 +16,10 @@
 
 use rayon::prelude::*;
 
-use super::geometry::{Column, Geometry, input_col};
 use super::output::filled;
 use super::simd::multiversion;
 use super::wide::Wide;
+use crate::geometry::{Column, Geometry, input_col};
 
 /// `Σ a·b` in sixteen independent lanes, so the compiler can vectorise it (a single running
 /// sum is a dependency chain it may not reorder). The element-wise form of the lane loop is
@@ -284,7 +284,7 @@ multiversion! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::test_values::{close, f64s, values};
+    use crate::cpu::test_values::{close, f64s, values};
 
     /// The definition, one multiply-add at a time.
     fn reference(x: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {

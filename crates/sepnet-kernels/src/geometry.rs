@@ -20,7 +20,7 @@ pub struct Geometry {
 
 impl Geometry {
     /// A window of `kernel` over an NCHW `input`, with the `((top, bottom), (left, right))`
-    /// padding [`Padding::pads_2d`](crate::Padding::pads_2d) resolves; multiplier 1.
+    /// padding sepnet-model's `Padding::pads_2d` resolves; multiplier 1.
     pub fn new(
         input: [usize; 4],
         kernel: [usize; 2],

@@ -13,8 +13,8 @@ use burn::backend::{Autodiff, AutodiffBackend, Backend};
 use burn::tensor::Shape;
 
 use super::GpuKernels;
-use crate::kernels::Geometry;
-use crate::layers::Fused;
+use crate::Fused;
+use crate::Geometry;
 
 /// burn's description of the convolution `geometry` describes, in `groups` groups.
 fn options(geometry: &Geometry, groups: usize) -> ConvOptions<2> {

@@ -16,8 +16,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, DispatchDevice, backend_extension};
 use burn::tensor::{DType, Shape, Tensor};
 
-use super::Geometry;
-use crate::layers::{Activation, Fused};
+use crate::{Fused, Geometry};
 
 /// The operations sepnet runs on the GPU itself. Shapes are NCHW; weights are burn's
 /// `[out_channels, in_channels / groups, k_h, k_w]`.
@@ -89,7 +88,7 @@ fn output_shape(geometry: &Geometry, weight: &Shape) -> Shape {
 /// Whether `x` lives where sepnet's GPU kernels apply: f32 on a CubeCL device (wgpu), with or
 /// without autodiff.
 pub fn applies_to<const D: usize>(x: &Tensor<D>) -> bool {
-    super::enabled()
+    crate::enabled()
         && x.dtype() == DType::F32
         && matches!(x.device().inner().as_dispatch(), DispatchDevice::Cube(_))
 }
@@ -108,23 +107,19 @@ pub fn dense_conv2d(x: Tensor<4>, weight: Tensor<4>, geometry: Geometry) -> Tens
     ))
 }
 
-/// `act(depthwise(x, weight) + bias)` through [`GpuKernels`], in one pass (a smooth
-/// activation, which the kernel does not fuse, in a pass after it).
+/// `act(depthwise(x, weight) + bias)` through [`GpuKernels`], in one pass.
 pub fn depthwise_bias_act(
     x: Tensor<4>,
     weight: Tensor<4>,
     bias: Tensor<1>,
     geometry: Geometry,
-    activation: Activation,
+    activation: Fused,
 ) -> Tensor<4> {
-    let (fused, after) = activation.split();
-    after.apply(Tensor::from_dispatch(
-        <Dispatch as GpuKernels>::depthwise_bias_act(
-            x.into_dispatch(),
-            weight.into_dispatch(),
-            bias.into_dispatch(),
-            geometry,
-            fused,
-        ),
+    Tensor::from_dispatch(<Dispatch as GpuKernels>::depthwise_bias_act(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+        geometry,
+        activation,
     ))
 }

@@ -4,7 +4,7 @@
 //! per plane instead of `k_h·k_w` short ones per output row). The extra columns per row are
 //! computed and dropped. Used by the depthwise kernel and by full convolutions.
 
-use super::geometry::Geometry;
+use crate::geometry::Geometry;
 
 /// Stride-1 planes laid out with the padded row pitch.
 pub(crate) struct Wide {

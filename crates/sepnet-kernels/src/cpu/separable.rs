@@ -11,11 +11,11 @@
 
 use super::depthwise::wide_taps;
 use super::gemm::Matrix;
-use super::geometry::Geometry;
 use super::output::filled;
 use super::parallel::few_images;
 use super::{bias_act, wide::Wide};
-use crate::layers::Fused;
+use crate::Fused;
+use crate::geometry::Geometry;
 
 /// A bias per channel and the activation after it.
 #[derive(Clone, Copy, Debug)]

@@ -15,7 +15,7 @@
 use std::time::Instant;
 
 use rayon::prelude::*;
-use sepnet_model::kernels::{Geometry, dense, depthwise, pointwise};
+use sepnet_kernels::{Geometry, dense, depthwise, pointwise};
 
 const BATCH: usize = 128;
 const REPS: usize = 15;

@@ -69,10 +69,11 @@ fn detected() -> Level {
 /// Defines `fn name(args) -> ret { body }` compiled once per [`Level`], dispatching on
 /// [`level()`] at each call. Put it around the loop that runs per plane or per channel (not
 /// around a rayon call: closures handed to rayon are compiled on their own, without the
-/// caller's instruction set). Other crates call it as `sepnet_model::multiversion!`.
+/// caller's instruction set). Other crates call it as `sepnet_kernels::multiversion!` (or
+/// `sepnet_model::multiversion!`, the same macro).
 ///
 /// ```
-/// sepnet_model::multiversion! {
+/// sepnet_kernels::multiversion! {
 ///     /// `Σ x`, vectorised as widely as the CPU allows.
 ///     fn total(x: &[i32]) -> i32 { x.iter().sum() }
 /// }
@@ -91,12 +92,12 @@ macro_rules! multiversion {
                 fn avx512($($arg: $ty),*) $(-> $ret)? { portable($($arg),*) }
                 #[target_feature(enable = "avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
                 fn avx2($($arg: $ty),*) $(-> $ret)? { portable($($arg),*) }
-                match $crate::kernels::simd::level() {
+                match $crate::cpu::simd::level() {
                     // SAFETY: `level()` never exceeds what the CPU reports.
-                    $crate::kernels::simd::Level::Avx512 => return unsafe { avx512($($arg),*) },
+                    $crate::cpu::simd::Level::Avx512 => return unsafe { avx512($($arg),*) },
                     // SAFETY: as above.
-                    $crate::kernels::simd::Level::Avx2 => return unsafe { avx2($($arg),*) },
-                    $crate::kernels::simd::Level::Portable => {}
+                    $crate::cpu::simd::Level::Avx2 => return unsafe { avx2($($arg),*) },
+                    $crate::cpu::simd::Level::Portable => {}
                 }
             }
             portable($($arg),*)

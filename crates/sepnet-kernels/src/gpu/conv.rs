@@ -16,7 +16,7 @@ use burn_cubecl::ops::numeric::empty_device_dtype;
 use burn_cubecl::tensor::CubeTensor;
 use cubecl::prelude::*;
 
-use crate::kernels::Geometry;
+use crate::Geometry;
 
 /// Output pixels per cube.
 const TILE_M: usize = 64;

@@ -6,9 +6,9 @@
 //! `SEPNET_SIMD` capped, must continue bit for bit, so no level may reorder or fuse the
 //! arithmetic.
 
-use sepnet_model::kernels::simd::{Level, set_level};
-use sepnet_model::kernels::{Geometry, batch_norm, bias_act, depthwise, pool};
-use sepnet_model::layers::Fused;
+use sepnet_kernels::Fused;
+use sepnet_kernels::simd::{Level, set_level};
+use sepnet_kernels::{Geometry, batch_norm, bias_act, depthwise, pool};
 
 /// Deterministic values with a spread of magnitudes and signs.
 fn values(n: usize, seed: u64) -> Vec<f32> {

@@ -9,7 +9,7 @@ use super::{
     AdamUpdate, BiasGrads, Geometry, NormGrads, NormTrain, SepnetKernels, adam, batch_norm,
     bias_act, dense, depthwise, pointwise, pool, separable,
 };
-use crate::layers::Fused;
+use crate::Fused;
 
 /// Runs `f` on the contiguous `f32` values of a tensor.
 fn with_values<R>(t: &FlexTensor, f: impl FnOnce(&[f32]) -> R) -> R {

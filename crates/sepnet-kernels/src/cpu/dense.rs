@@ -11,11 +11,11 @@ use rayon::prelude::*;
 
 use super::dense_wide;
 use super::gemm::{Matrix, matmul};
-use super::geometry::{Geometry, input_col};
 use super::output::filled;
 use super::parallel::{few_images, sum_over_batch};
 use super::simd::multiversion;
 use super::wide::Wide;
+use crate::geometry::{Geometry, input_col};
 
 /// Rows of the unfolded image: one per input channel and kernel position.
 fn col_rows(g: &Geometry) -> usize {
@@ -183,7 +183,7 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &Geometry, filters: usize) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::test_values::{close, f64s, values};
+    use crate::cpu::test_values::{close, f64s, values};
 
     fn geometry(
         input: [usize; 4],

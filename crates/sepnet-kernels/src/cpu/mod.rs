@@ -33,9 +33,6 @@ mod dense_wide;
 pub mod depthwise;
 mod flex;
 mod gemm;
-mod geometry;
-#[cfg(feature = "wgpu")]
-pub mod gpu;
 mod layout;
 mod output;
 mod parallel;
@@ -53,9 +50,9 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, ExtensionType, backend_extension};
 use burn::tensor::{DType, Device, Tensor};
 
-pub use geometry::Geometry;
+pub use crate::Geometry;
 
-use crate::layers::{Activation, Fused};
+use crate::Fused;
 
 /// A training-mode BatchNorm's output and the batch statistics it used.
 #[derive(ExtensionType)]
@@ -287,66 +284,56 @@ pub fn dense_conv2d(x: Tensor<4>, weight: Tensor<4>, geometry: Geometry) -> Tens
     ))
 }
 
-/// A convolution's bias and activation through [`SepnetKernels`], in one pass (a smooth
-/// activation, which the kernel does not fuse, in a pass after it).
-pub fn bias_activation(x: Tensor<4>, bias: Tensor<1>, activation: Activation) -> Tensor<4> {
-    let (fused, after) = activation.split();
-    after.apply(Tensor::from_dispatch(
-        <Dispatch as SepnetKernels>::bias_activation(
-            x.into_dispatch(),
-            bias.into_dispatch(),
-            fused,
-        ),
+/// A convolution's bias and a fused activation through [`SepnetKernels`], in one pass.
+pub fn bias_activation(x: Tensor<4>, bias: Tensor<1>, activation: Fused) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as SepnetKernels>::bias_activation(
+        x.into_dispatch(),
+        bias.into_dispatch(),
+        activation,
     ))
 }
 
 /// A separable convolution's inference through [`SepnetKernels`]; see
 /// [`SepnetKernels::separable_inference`]. `weights`, `biases` and `activations` are the
-/// depthwise half's, then the pointwise half's: the depthwise half's must be one the kernel
-/// fuses; a smooth pointwise one follows the kernel.
+/// depthwise half's, then the pointwise half's.
 pub fn separable_inference(
     x: Tensor<4>,
     weights: [Tensor<4>; 2],
     biases: [Tensor<1>; 2],
     geometry: Geometry,
-    (dw_activation, pw_activation): (Fused, Activation),
+    activations: [Fused; 2],
 ) -> Tensor<4> {
     let [dw, pw] = weights;
     let [dw_bias, pw_bias] = biases;
-    let (fused, after) = pw_activation.split();
-    let activations = [dw_activation, fused];
-    after.apply(Tensor::from_dispatch(
-        <Dispatch as SepnetKernels>::separable_inference(
-            x.into_dispatch(),
-            dw.into_dispatch(),
-            dw_bias.into_dispatch(),
-            pw.into_dispatch(),
-            pw_bias.into_dispatch(),
-            geometry,
-            activations,
-        ),
+    Tensor::from_dispatch(<Dispatch as SepnetKernels>::separable_inference(
+        x.into_dispatch(),
+        dw.into_dispatch(),
+        dw_bias.into_dispatch(),
+        pw.into_dispatch(),
+        pw_bias.into_dispatch(),
+        geometry,
+        activations,
     ))
 }
 
-/// Training-mode BatchNorm and its activation through [`SepnetKernels`]:
-/// `(output, batch mean, batch variance)`; a smooth activation in a pass after the kernel.
+/// Training-mode BatchNorm and a fused activation through [`SepnetKernels`]:
+/// `(output, batch mean, batch variance)`.
 pub fn batch_norm_train(
     x: Tensor<4>,
     gamma: Tensor<1>,
     beta: Tensor<1>,
     epsilon: f64,
-    activation: Activation,
+    activation: Fused,
 ) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
-    let (fused, after) = activation.split();
     let out = <Dispatch as SepnetKernels>::fused_batch_norm(
         x.into_dispatch(),
         gamma.into_dispatch(),
         beta.into_dispatch(),
         epsilon,
-        fused,
+        activation,
     );
     (
-        after.apply(Tensor::from_dispatch(out.output)),
+        Tensor::from_dispatch(out.output),
         Tensor::from_dispatch(out.mean),
         Tensor::from_dispatch(out.variance),
     )

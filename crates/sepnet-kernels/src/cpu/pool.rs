@@ -9,9 +9,9 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::geometry::{Geometry, input_col};
 use super::output::filled;
 use super::simd::multiversion;
+use crate::geometry::{Geometry, input_col};
 
 /// The common 2×2, stride 2, unpadded window gets straight-line code.
 fn is_2x2(g: &Geometry) -> bool {

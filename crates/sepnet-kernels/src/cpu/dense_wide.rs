@@ -15,10 +15,10 @@
 use std::ops::Range;
 
 use super::gemm::{Matrix, matmul_strided};
-use super::geometry::Geometry;
 use super::output::filled;
 use super::parallel::{few_images, sum_over_batch};
 use super::wide::Wide;
+use crate::geometry::Geometry;
 
 /// Sizes shared by the three passes.
 struct Plan<'a> {

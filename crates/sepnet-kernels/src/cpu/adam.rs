@@ -32,7 +32,7 @@ impl Coefficients {
     /// The coefficients of step `time` (1 for the first update).
     ///
     /// ```
-    /// use sepnet_model::kernels::adam::Coefficients;
+    /// use sepnet_kernels::adam::Coefficients;
     /// let c = Coefficients::new([0.9, 0.999], 1e-8, 1, 1e-3);
     /// assert!((c.factor - (0.001f32).sqrt() / 0.1).abs() < 1e-5);
     /// ```

@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use super::output::filled;
 use super::parallel::few_images;
 use super::simd::multiversion;
-use crate::layers::Fused;
+use crate::Fused;
 
 /// `x [planes, pixels]` planes of `channels` channels: plane `p` has channel `p % channels`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -15,8 +15,8 @@ use burn_cubecl::tensor::CubeTensor;
 use cubecl::prelude::*;
 
 use super::conv::{Window, window_of};
-use crate::kernels::Geometry;
-use crate::layers::Fused;
+use crate::Fused;
+use crate::Geometry;
 
 /// The code a kernel is compiled for per activation (a `comptime` value).
 fn code(activation: Fused) -> u32 {

@@ -16,7 +16,7 @@ use rayon::prelude::*;
 
 use super::output::filled;
 use super::simd::multiversion;
-use crate::layers::Fused;
+use crate::Fused;
 
 /// `[batch, channels, pixels]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -371,7 +371,7 @@ multiversion! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::test_values::{close, values};
+    use crate::cpu::test_values::{close, values};
 
     /// Forward and gradients against the textbook formulas evaluated in f64, two passes.
     #[test]

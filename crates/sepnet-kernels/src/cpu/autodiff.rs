@@ -11,7 +11,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, AutodiffBackend};
 
 use super::{AdamUpdate, BiasGrads, Geometry, NormGrads, NormTrain, SepnetKernels, adam};
-use crate::layers::Fused;
+use crate::Fused;
 
 /// Which two-input (input, weight) operation a [`ConvBackward`] differentiates.
 #[derive(Clone, Copy, Debug)]

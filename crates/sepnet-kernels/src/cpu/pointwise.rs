@@ -125,7 +125,7 @@ pub fn backward_weight(x: &[f32], dy: &[f32], d: Dims) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::test_values::{close, f64s, values};
+    use crate::cpu::test_values::{close, f64s, values};
 
     /// Shape table covering both paths, per image (64 pixels and more) and channel-major over
     /// the batch (fewer pixels): one image, several, one pixel, wide and narrow layers.
