@@ -2,10 +2,11 @@
 //! the CPU kernels are plugged into flex: [`GpuKernels`] is a backend extension implemented
 //! on burn's CubeCL backend (the kernels), on its fusion wrapper (generated: the kernel runs as
 //! one opaque operation in a fused stream) and under autodiff (`autodiff.rs`: the backward
-//! passes are burn's own, which measured faster than its forward on the GPU).
+//! convolution gradients are burn's own, which measured faster than its forward on an H200).
 //!
 //! Each kernel is tested against flex on awkward shapes, on a real Vulkan device (Mesa's
-//! lavapipe in CI): `tests/it/gpu.rs`. `SEPNET_KERNELS=burn` turns the routing off, as on the CPU.
+//! lavapipe in CI): sepnet-model's `tests/it/gpu.rs`. `SEPNET_KERNELS=burn` turns the routing
+//! off, as on the CPU.
 
 mod autodiff;
 pub mod cache;
