@@ -119,59 +119,69 @@ fn every_layer_kind_trains_on_the_gpu_as_on_the_cpu() {
     }
 }
 
-/// sepnet's tiled GPU convolution alone, forward and both gradients, against flex's burn
-/// `conv2d`, in shapes that straddle its tiles: 64 output pixels and 64 filters per cube, 16
-/// window values per step (`[batch, c, h, w]`, filters, kernel, stride, dilation, pads
-/// `[top, bottom, left, right]`).
-#[test]
-fn the_tiled_convolution_matches_the_cpu_across_tile_edges() {
+/// The gradients under the loss `Σ y · upstream`, the upstream values fixed.
+fn backward_from(y: &Tensor<4>) -> Gradients {
+    let n = y.dims().iter().product();
+    let upstream = Tensor::<4>::from_data(TensorData::new(values(n, 3), y.dims()), &y.device());
+    (y.clone() * upstream).sum().backward()
+}
+
+/// A full-convolution case: `[batch, c, h, w]`, filters, kernel, stride, dilation, pads
+/// `[top, bottom, left, right]`.
+type TiledCase = (
+    [usize; 4],
+    usize,
+    [usize; 2],
+    [usize; 2],
+    [usize; 2],
+    [usize; 4],
+);
+
+/// The output and the gradients of input and weights of case `k` on `device`: sepnet's tiled
+/// GPU kernel (`ours`), or burn's `conv2d`.
+fn tiled_pass(k: usize, case: TiledCase, device: &Device, ours: bool) -> [Vec<f32>; 3] {
     use burn::tensor::module::conv2d;
     use burn::tensor::ops::ConvOptions;
     use sepnet_model::kernels::{Geometry, gpu};
-    type Case = (
-        [usize; 4],
-        usize,
-        [usize; 2],
-        [usize; 2],
-        [usize; 2],
-        [usize; 4],
-    );
-    let cases: &[Case] = &[
+    let (input, filters, kernel, stride, dilation, pads) = case;
+    let [top, bottom, left, right] = pads;
+    let pairs = [(top, bottom), (left, right)];
+    let weight_dims = [filters, input[1], kernel[0], kernel[1]];
+    let images = TensorData::new(values(input.iter().product(), k as u32), input);
+    let weights = TensorData::new(values(weight_dims.iter().product(), 99), weight_dims);
+    let x = Tensor::<4>::from_data(images, device).require_grad();
+    let w = Tensor::<4>::from_data(weights, device).require_grad();
+    let y = if ours {
+        let geometry = Geometry::new(input, kernel, stride, dilation, pairs);
+        assert!(gpu::fits(&geometry));
+        gpu::dense_conv2d(x.clone(), w.clone(), geometry)
+    } else {
+        let options = ConvOptions::new_with_padding(stride, pairs, dilation, 1);
+        conv2d(x.clone(), w.clone(), None, options)
+    };
+    let grads = backward_from(&y);
+    let grad = |t: &Tensor<4>| to_vec(t.grad(&grads).unwrap());
+    [to_vec(y.clone()), grad(&x), grad(&w)]
+}
+
+/// sepnet's tiled GPU convolution alone, forward and both gradients, against flex, in shapes
+/// that straddle its tiles: 64 output pixels and 64 filters per cube, 16 window values per
+/// step.
+#[test]
+fn the_tiled_convolution_matches_the_cpu_across_tile_edges() {
+    let cases: &[TiledCase] = &[
         ([3, 5, 11, 9], 70, [3, 3], [1, 1], [1, 1], [1, 1, 1, 1]),
         ([2, 17, 8, 8], 64, [1, 1], [1, 1], [1, 1], [0, 0, 0, 0]),
         ([1, 3, 13, 10], 9, [5, 3], [2, 2], [1, 1], [1, 2, 0, 1]),
         ([2, 4, 12, 12], 130, [3, 3], [1, 2], [2, 1], [2, 2, 1, 1]),
     ];
     let cpu = Device::flex().autodiff();
-    let gpu_device = Device::wgpu(Default::default()).autodiff();
-    for (k, &(input, filters, kernel, stride, dilation, pads)) in cases.iter().enumerate() {
-        let [top, bottom, left, right] = pads;
-        let pairs = [(top, bottom), (left, right)];
-        let weight_dims = [filters, input[1], kernel[0], kernel[1]];
-        let images = TensorData::new(values(input.iter().product(), k as u32), input);
-        let weights = TensorData::new(values(weight_dims.iter().product(), 99), weight_dims);
-        let run = |device: &Device, ours: bool| {
-            let x = Tensor::<4>::from_data(images.clone(), device).require_grad();
-            let w = Tensor::<4>::from_data(weights.clone(), device).require_grad();
-            let y = if ours {
-                let geometry = Geometry::new(input, kernel, stride, dilation, pairs);
-                assert!(gpu::fits(&geometry));
-                gpu::dense_conv2d(x.clone(), w.clone(), geometry)
-            } else {
-                let options = ConvOptions::new_with_padding(stride, pairs, dilation, 1);
-                conv2d(x.clone(), w.clone(), None, options)
-            };
-            let n = y.dims().iter().product();
-            let upstream = Tensor::<4>::from_data(TensorData::new(values(n, 3), y.dims()), device);
-            let grads = (y.clone() * upstream).sum().backward();
-            [
-                to_vec(y),
-                to_vec(x.grad(&grads).unwrap()),
-                to_vec(w.grad(&grads).unwrap()),
-            ]
-        };
-        let (on_gpu, on_cpu) = (run(&gpu_device, true), run(&cpu, false));
+    let gpu = Device::wgpu(Default::default()).autodiff();
+    for (k, &case) in cases.iter().enumerate() {
+        let on_gpu = tiled_pass(k, case, &gpu, true);
+        let on_cpu = tiled_pass(k, case, &cpu, false);
         for ((g, c), name) in on_gpu.iter().zip(&on_cpu).zip(["output", "dx", "dw"]) {
+            let (input, filters, ..) = case;
             assert_close(g, c, &format!("case {k} {input:?}×{filters}: {name}"));
         }
     }
@@ -223,12 +233,10 @@ fn depthwise_pass(k: usize, case: DepthwiseCase, device: &Device, ours: bool) ->
         let options = ConvOptions::new_with_padding(stride, pairs, dilation, input[1]);
         act.apply(conv2d(x.clone(), w.clone(), Some(b.clone()), options))
     };
-    let n = y.dims().iter().product();
-    let upstream = Tensor::<4>::from_data(TensorData::new(values(n, 3), y.dims()), device);
-    let grads = (y.clone() * upstream).sum().backward();
+    let grads = backward_from(&y);
     let grad = |t: &Tensor<4>| to_vec(t.grad(&grads).unwrap());
     [
-        to_vec(y),
+        to_vec(y.clone()),
         grad(&x),
         grad(&w),
         to_vec(b.grad(&grads).unwrap()),
