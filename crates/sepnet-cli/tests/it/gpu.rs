@@ -2,9 +2,9 @@
 //! CI gets from Debian's lavapipe): a short training on the GPU follows the CPU's step for
 //! step, and its run exports like any other.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::common::{FASHION, ok};
+use crate::common::{FASHION, ok, sepnet};
 
 /// Full, depthwise, pointwise, BatchNorm and pooling layers, small enough for lavapipe.
 const SPEC: &str = "conv:8:3:s=2:nobias,bn,relu,dwsep:16,maxpool:2,flatten,dense:10";
@@ -81,4 +81,46 @@ fn training_on_the_gpu_follows_the_cpu_and_exports() {
         "16",
     ]);
     assert!(run.join("model.onnx").metadata().unwrap().len() > 1000);
+}
+
+/// Where the tests' `sepnet` keeps its compiled GPU kernels: `$SEPNET_GPU_CACHE` (set by CI),
+/// else `$XDG_CACHE_HOME/sepnet/gpu` with the tests' own `XDG_CACHE_HOME` (`common::sepnet`).
+fn gpu_cache() -> PathBuf {
+    std::env::var_os("SEPNET_GPU_CACHE")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let cache_home = std::env::temp_dir().join("sepnet-tests-cache");
+            cache_home.join("sepnet").join("gpu")
+        })
+}
+
+/// `bench` says before the first GPU step that it compiles kernels, and where they are kept;
+/// they are kept there (not in a build tree), for the next run.
+#[test]
+fn bench_on_the_gpu_says_it_compiles_kernels_and_keeps_them() {
+    let out = sepnet(&[
+        "bench",
+        "--backend",
+        "wgpu",
+        "--models",
+        SPEC,
+        "--batch-size",
+        "2",
+        "--steps",
+        "1",
+        "--warmup",
+        "0",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "bench failed: {stderr}");
+    let cache = gpu_cache();
+    assert!(
+        stderr.contains("compile and autotune GPU kernels")
+            && stderr.contains(&cache.display().to_string()),
+        "no first-step note naming {}: {stderr}",
+        cache.display()
+    );
+    let kept = std::fs::read_dir(&cache).map(|mut d| d.next().is_some());
+    assert!(kept.unwrap_or(false), "nothing kept in {}", cache.display());
 }
