@@ -250,43 +250,13 @@ fn depthwise_pass(k: usize, case: DepthwiseCase, device: &Device, ours: bool) ->
 #[test]
 fn the_depthwise_kernel_with_bias_and_activation_matches_the_cpu() {
     use sepnet_model::Activation;
+    // One case a line, as the table reads (rustfmt would spread each over nine).
+    #[rustfmt::skip]
     let cases: &[DepthwiseCase] = &[
-        (
-            [3, 5, 11, 9],
-            2,
-            [3, 3],
-            [2, 2],
-            [1, 1],
-            [0, 1, 0, 1],
-            Activation::Relu6,
-        ),
-        (
-            [2, 4, 10, 13],
-            1,
-            [5, 5],
-            [1, 1],
-            [2, 2],
-            [4, 4, 4, 4],
-            Activation::Relu,
-        ),
-        (
-            [1, 1, 7, 300],
-            3,
-            [3, 3],
-            [1, 2],
-            [1, 1],
-            [1, 1, 1, 1],
-            Activation::Linear,
-        ),
-        (
-            [2, 3, 6, 6],
-            1,
-            [3, 3],
-            [1, 1],
-            [1, 1],
-            [1, 1, 1, 1],
-            Activation::Hardswish,
-        ),
+        ([3, 5, 11, 9], 2, [3, 3], [2, 2], [1, 1], [0, 1, 0, 1], Activation::Relu6),
+        ([2, 4, 10, 13], 1, [5, 5], [1, 1], [2, 2], [4, 4, 4, 4], Activation::Relu),
+        ([1, 1, 7, 300], 3, [3, 3], [1, 2], [1, 1], [1, 1, 1, 1], Activation::Linear),
+        ([2, 3, 6, 6], 1, [3, 3], [1, 1], [1, 1], [1, 1, 1, 1], Activation::Hardswish),
     ];
     let cpu = Device::flex().autodiff();
     let gpu = Device::wgpu(Default::default()).autodiff();
