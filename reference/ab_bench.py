@@ -2,7 +2,7 @@
 framework goes first, one ratio per model and peer.
 
     cargo build --release --bin sepnet
-    python3 reference/ab_bench.py                        # CPU, the four reference models
+    python3 reference/ab_bench.py                        # CPU, the five reference models
     python3 reference/ab_bench.py --batch-size 1 --steps 200   # inference latency (p50/p90/p99)
     python3 reference/ab_bench.py --peers torch --device cuda --backend wgpu --sepnet ./sepnet
 
@@ -32,7 +32,7 @@ def run_json(cmd):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sepnet", default="target/release/sepnet")
-    p.add_argument("--models", default="mnist-full,vgg-full,vgg-separable,mobilenet")
+    p.add_argument("--models", default="mnist-full,vgg-full,vgg-separable,mobilenet,mobilenet-v2")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=128)
