@@ -31,6 +31,7 @@ pub mod bias_act;
 pub mod dense;
 mod dense_wide;
 pub mod depthwise;
+mod direct;
 mod flex;
 mod gemm;
 mod layout;

@@ -52,7 +52,8 @@ pub fn set_level(cap: Level) -> Level {
     chosen
 }
 
-fn detected() -> Level {
+/// The widest level this CPU has.
+pub(crate) fn detected() -> Level {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::is_x86_feature_detected as has;

@@ -1,0 +1,304 @@
+//! The direct convolution's microkernel: one output tile of one output block, all in
+//! registers (Georganas et al., SC'18, arXiv:1808.05567).
+//!
+//! A tile is `RP × RQ` output pixels of `L` filters, one vector accumulator per pixel. For
+//! every kernel tap and input channel, in that order, the `L` weights of the channel are
+//! loaded once and each pixel's accumulator takes one fused multiply-add with its input value
+//! broadcast: `RP·RQ` FMAs per weight load, one broadcast per FMA, and no partial sum leaves
+//! the registers until the tile is done. Every output value is thus the same chain of
+//! multiply-adds — taps in row-major order, channels ascending, each fused — whatever the
+//! vector width or the tile, so every instruction set gives the same bits (the portable path
+//! fuses with `f32::mul_add`).
+
+use std::ops::Range;
+
+use super::layout::{GROUP, Plan};
+use crate::cpu::simd::Level;
+
+/// Input channels summed per pass over the plane: a multiple of every level's lanes, the same
+/// at every level, so that each output's chain of multiply-adds is too.
+const CHUNK: usize = 16;
+
+/// One vector of `f32` lanes.
+trait Lanes: Copy {
+    /// Lanes per vector.
+    const N: usize;
+    /// All zeros.
+    fn zero() -> Self;
+    /// Loads `N` values.
+    ///
+    /// # Safety
+    /// `p` must be valid for reading `N` floats.
+    unsafe fn load(p: *const f32) -> Self;
+    /// `self + x·w` in every lane, rounded once.
+    fn mul_add(self, x: f32, w: Self) -> Self;
+    /// Stores `N` values.
+    ///
+    /// # Safety
+    /// `p` must be valid for writing `N` floats.
+    unsafe fn store(self, p: *mut f32);
+}
+
+/// Eight lanes in plain Rust: the path for CPUs without AVX2 (and a reference for the others).
+#[derive(Clone, Copy)]
+struct Portable([f32; 8]);
+
+impl Lanes for Portable {
+    const N: usize = 8;
+    #[inline(always)]
+    fn zero() -> Self {
+        Portable([0.0; 8])
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        // SAFETY: the caller guarantees 8 readable floats.
+        Portable(unsafe { p.cast::<[f32; 8]>().read_unaligned() })
+    }
+    #[inline(always)]
+    fn mul_add(self, x: f32, w: Self) -> Self {
+        Portable(std::array::from_fn(|i| x.mul_add(w.0[i], self.0[i])))
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        // SAFETY: the caller guarantees 8 writable floats.
+        unsafe { p.cast::<[f32; 8]>().write_unaligned(self.0) }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::Lanes;
+
+    /// AVX2 + FMA: eight lanes.
+    #[derive(Clone, Copy)]
+    pub(super) struct Avx2(__m256);
+
+    impl Lanes for Avx2 {
+        const N: usize = 8;
+        #[inline(always)]
+        fn zero() -> Self {
+            // SAFETY (this and the intrinsics below): only inlined into functions compiled
+            // with AVX2 and FMA, which run only on CPUs that have them.
+            Avx2(unsafe { _mm256_setzero_ps() })
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            Avx2(unsafe { _mm256_loadu_ps(p) })
+        }
+        #[inline(always)]
+        fn mul_add(self, x: f32, w: Self) -> Self {
+            Avx2(unsafe { _mm256_fmadd_ps(_mm256_set1_ps(x), w.0, self.0) })
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            unsafe { _mm256_storeu_ps(p, self.0) }
+        }
+    }
+
+    /// AVX-512F: sixteen lanes.
+    #[derive(Clone, Copy)]
+    pub(super) struct Avx512(__m512);
+
+    impl Lanes for Avx512 {
+        const N: usize = 16;
+        #[inline(always)]
+        fn zero() -> Self {
+            // SAFETY (this and the intrinsics below): only inlined into functions compiled
+            // with AVX-512F, which run only on CPUs that have it.
+            Avx512(unsafe { _mm512_setzero_ps() })
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            Avx512(unsafe { _mm512_loadu_ps(p) })
+        }
+        #[inline(always)]
+        fn mul_add(self, x: f32, w: Self) -> Self {
+            Avx512(unsafe { _mm512_fmadd_ps(_mm512_set1_ps(x), w.0, self.0) })
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            unsafe { _mm512_storeu_ps(p, self.0) }
+        }
+    }
+}
+
+/// What every tile of one output group shares.
+struct Group<'a> {
+    /// One blocked image `[c / L, rows, cols, L]`.
+    x: &'a [f32],
+    /// The group's weights `[taps, c, GROUP·L]`.
+    w: &'a [f32],
+    plan: &'a Plan,
+}
+
+/// One `RP × RQ` tile of the group's [`GROUP`] output blocks over input channels `chunk`,
+/// whose top-left input value is `x[origin]`, at `y[out..]` of each block (rows `row_pitch`
+/// pixels apart): starts from zero for the first chunk, else from the partial sums in `y`.
+///
+/// # Safety
+/// Every input value of the tile's windows lies inside `g.x` (the plan's padded plane holds
+/// every window of its rounded output).
+#[inline(always)]
+unsafe fn tile<V: Lanes, const RP: usize, const RQ: usize, const SQ: usize>(
+    g: &Group,
+    chunk: Range<usize>,
+    origin: usize,
+    y: &mut [f32],
+    out: usize,
+) {
+    let plan = g.plan;
+    let (n, c) = (V::N, plan.channels);
+    let in_row = plan.stride[0] * plan.padded[1] * n;
+    let (block_len, row_pitch) = (plan.out_block_len(), plan.rounded[1]);
+    let at = |p: usize, q: usize, b: usize| b * block_len + out + (p * row_pitch + q) * n;
+    let mut acc = [[[V::zero(); GROUP]; RQ]; RP];
+    if chunk.start > 0 {
+        for (p, row) in acc.iter_mut().enumerate() {
+            for (q, pixel) in row.iter_mut().enumerate() {
+                for (b, a) in pixel.iter_mut().enumerate() {
+                    // SAFETY: the slice is `N` floats long.
+                    *a = unsafe { V::load(y[at(p, q, b)..][..n].as_ptr()) };
+                }
+            }
+        }
+    }
+    for (t, &tap) in plan.taps.iter().enumerate() {
+        for block in chunk.start / n..chunk.end.div_ceil(n) {
+            let x = g.x[origin + tap + block * plan.in_block_len()..].as_ptr();
+            let lanes = n.min(chunk.end - block * n);
+            let w = &g.w[(t * c + block * n) * GROUP * n..][..lanes * GROUP * n];
+            for (lane, w) in w.chunks_exact(GROUP * n).enumerate() {
+                // SAFETY: `w` is `GROUP·N` floats long.
+                let w: [V; GROUP] =
+                    std::array::from_fn(|b| unsafe { V::load(w[b * n..].as_ptr()) });
+                for (p, row) in acc.iter_mut().enumerate() {
+                    for (q, a) in row.iter_mut().enumerate() {
+                        // SAFETY: inside the padded plane (the caller's bound).
+                        let v = unsafe { *x.add(p * in_row + q * SQ * n + lane) };
+                        for (a, w) in a.iter_mut().zip(w) {
+                            *a = a.mul_add(v, w);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (p, row) in acc.iter().enumerate() {
+        for (q, pixel) in row.iter().enumerate() {
+            for (b, a) in pixel.iter().enumerate() {
+                // SAFETY: the slice is `N` floats long.
+                unsafe { a.store(y[at(p, q, b)..][..n].as_mut_ptr()) };
+            }
+        }
+    }
+}
+
+/// Every tile of one output group, one chunk of [`CHUNK`] input channels at a time: the
+/// chunk's weights (`k_h·k_w·CHUNK·GROUP·L` floats, 18 KiB for 3×3 at 16 lanes) stay in the
+/// L1 cache for the whole plane instead of streaming from L2 for every tile.
+#[inline(always)]
+fn tiles<V: Lanes, const RP: usize, const RQ: usize, const SQ: usize>(g: &Group, y: &mut [f32]) {
+    let plan = g.plan;
+    let (n, [rows, cols]) = (V::N, plan.rounded);
+    for start in (0..plan.channels).step_by(CHUNK) {
+        let chunk = start..plan.channels.min(start + CHUNK);
+        for i in (0..rows).step_by(RP) {
+            for j in (0..cols).step_by(RQ) {
+                let origin = (i * plan.stride[0] * plan.padded[1] + j * SQ) * n;
+                let out = (i * cols + j) * n;
+                // SAFETY: `Plan::new` sized the padded plane to hold every window of the
+                // rounded output, and `y` is one rounded output group (checked by `out_group`).
+                unsafe { tile::<V, RP, RQ, SQ>(g, chunk.clone(), origin, y, out) };
+            }
+        }
+    }
+}
+
+/// Runs [`tiles`] with the plan's tile shape and column stride as constants.
+#[inline(always)]
+fn dispatch<V: Lanes>(g: &Group, y: &mut [f32]) {
+    macro_rules! shapes {
+        ($([$rp:literal, $rq:literal]),*) => {
+            match (g.plan.tile, g.plan.stride[1]) {
+                $(
+                    ([$rp, $rq], 1) => tiles::<V, $rp, $rq, 1>(g, y),
+                    ([$rp, $rq], 2) => tiles::<V, $rp, $rq, 2>(g, y),
+                )*
+                (tile, stride) => unreachable!("no microkernel for tile {tile:?} at column stride {stride}"),
+            }
+        };
+    }
+    // TILES_16, then TILES_8's others.
+    shapes!(
+        [1, 8],
+        [2, 4],
+        [1, 7],
+        [1, 6],
+        [1, 4],
+        [2, 2],
+        [2, 3],
+        [3, 2]
+    )
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn dispatch_avx512(g: &Group, y: &mut [f32]) {
+    dispatch::<x86::Avx512>(g, y)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn dispatch_avx2(g: &Group, y: &mut [f32]) {
+    dispatch::<x86::Avx2>(g, y)
+}
+
+/// The lanes the microkernel uses at `level`: the blocked layout's channels per block.
+pub(crate) fn lanes(level: Level) -> usize {
+    match level {
+        Level::Avx512 => 16,
+        Level::Avx2 | Level::Portable => 8,
+    }
+}
+
+/// Computes output group `y` (`GROUP × [rows', cols', L]`) of one image from the blocked
+/// image `x` and the group's packed weights `w`, with the instructions of `level` (its lanes
+/// are `plan.lanes`).
+///
+/// # Panics
+/// When a slice's length disagrees with the plan, or `level` exceeds what the CPU has.
+pub(crate) fn out_group(level: Level, plan: &Plan, x: &[f32], w: &[f32], y: &mut [f32]) {
+    assert_eq!(plan.lanes, lanes(level), "plan made for another level");
+    assert_eq!(x.len(), plan.in_len(), "blocked image");
+    assert_eq!(w.len(), plan.weight_group_len(), "packed weights");
+    assert_eq!(y.len(), GROUP * plan.out_block_len(), "output group");
+    assert!(
+        plan.stride[1] <= 2,
+        "column stride {} has no microkernel",
+        plan.stride[1]
+    );
+    let group = Group { x, w, plan };
+    match level {
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => {
+            assert!(
+                super::super::simd::detected() >= Level::Avx512,
+                "CPU lacks AVX-512"
+            );
+            // SAFETY: checked just above that the CPU has AVX-512.
+            unsafe { dispatch_avx512(&group, y) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => {
+            assert!(
+                super::super::simd::detected() >= Level::Avx2,
+                "CPU lacks AVX2"
+            );
+            // SAFETY: checked just above that the CPU has AVX2 and FMA.
+            unsafe { dispatch_avx2(&group, y) }
+        }
+        _ => dispatch::<Portable>(&group, y),
+    }
+}
