@@ -122,8 +122,8 @@ impl Plan {
     }
 
     /// Copies image `x [c, h, w]` of convolution `g` into `blocked` (of [`Plan::in_len`]
-    /// floats), zeros in `g`'s padding and beyond. Pixel by pixel, so that each destination
-    /// cache line is written once while the `L` source planes stream in.
+    /// floats), zeros in `g`'s padding and beyond. Row by row: a blocked row (a few KiB) stays in
+    /// L1 while each channel's row is copied into it.
     pub fn pack_input(&self, x: &[f32], g: &Geometry, blocked: &mut [f32]) {
         let ([_, c, h, w], [top, _, left, _]) = (g.input, g.pads);
         let (lanes, cols) = (self.lanes, self.padded[1]);
@@ -133,9 +133,10 @@ impl Plan {
             let planes = &x[b * lanes * h * w..][..channels * h * w];
             for i in 0..h {
                 let row = &mut block[((top + i) * cols + left) * lanes..][..w * lanes];
-                for (j, pixel) in row.chunks_exact_mut(lanes).enumerate() {
-                    for (ci, d) in pixel[..channels].iter_mut().enumerate() {
-                        *d = planes[(ci * h + i) * w + j];
+                for ci in 0..channels {
+                    let src = &planes[(ci * h + i) * w..][..w];
+                    for (d, &v) in row[ci..].iter_mut().step_by(lanes).zip(src) {
+                        *d = v;
                     }
                 }
             }
@@ -164,17 +165,19 @@ impl Plan {
 
     /// Copies output group `blocked` (`GROUP × [rows', cols', L]`) into `y [filters of the
     /// group, oh, ow]` (its real filters only: `y` may hold fewer than `GROUP·L` planes), each
-    /// value through `put` (a plain store, or `MaybeUninit::write` into a fresh output). Pixel
-    /// by pixel, so that each block is read once while the planes are written as streams.
+    /// value through `put` (a plain store, or `MaybeUninit::write` into a fresh output). Row
+    /// by row: a blocked row stays in L1 while each filter's row is written out in one run
+    /// (pixel by pixel, the `L` planes' writes fell in one cache set when a plane was 4 KiB).
     pub fn unpack_group<T>(&self, blocked: &[f32], y: &mut [T], put: impl Fn(&mut T, f32)) {
         let ([oh, ow], lanes, cols) = (self.out, self.lanes, self.rounded[1]);
         for (b, y) in y.chunks_mut(lanes * oh * ow).enumerate() {
             let (block, filters) = (&blocked[b * self.out_block_len()..], y.len() / (oh * ow));
             for i in 0..oh {
-                for j in 0..ow {
-                    let pixel = &block[(i * cols + j) * lanes..][..filters];
-                    for (f, &v) in pixel.iter().enumerate() {
-                        put(&mut y[(f * oh + i) * ow + j], v);
+                let row = &block[i * cols * lanes..][..ow * lanes];
+                for f in 0..filters {
+                    let out = &mut y[(f * oh + i) * ow..][..ow];
+                    for (d, &v) in out.iter_mut().zip(row[f..].iter().step_by(lanes)) {
+                        put(d, v);
                     }
                 }
             }
