@@ -17,6 +17,10 @@ use crate::geometry::Geometry;
 /// Output blocks computed together: each broadcast input value is used by this many FMAs.
 pub(crate) const GROUP: usize = 2;
 
+/// Input channels summed per pass over the plane: a multiple of every level's lanes, the same
+/// at every level, so that each output's chain of multiply-adds is too.
+pub(crate) const CHUNK: usize = 16;
+
 /// The microkernel's output tiles `[rows, cols]` (pixels; [`GROUP`] accumulator registers
 /// each), by lanes. Each layer takes the one with the least work for its plane rounded up to
 /// whole tiles, a tile's own overhead (weight loads, stores) counted as four accumulators'.
@@ -148,15 +152,20 @@ impl Plan {
         &packed[k * self.weight_group_len()..][..self.weight_group_len()]
     }
 
-    /// Packs burn's `weight [filters, c, k_h, k_w]` as `[groups, k_h·k_w, c, GROUP·L]`.
+    /// Packs burn's `weight [filters, c, k_h, k_w]` as `[groups, chunks, k_h·k_w, chunk
+    /// channels, GROUP·L]`: the weights one pass over the plane uses lie in one run, so their
+    /// cache lines spread over every L1 set (tap by tap over all channels, a chunk's nine
+    /// pieces lay `c·GROUP·L` floats apart — 16 KiB for 128 channels — in the same few sets).
     pub fn pack_weights(&self, weight: &[f32]) -> Vec<f32> {
         let (width, c, taps) = (GROUP * self.lanes, self.channels, self.taps.len());
         let mut packed = vec![0.0; self.groups() * self.weight_group_len()];
         for (f, filter) in weight.chunks_exact(c * taps).enumerate().take(self.filters) {
             let group = &mut packed[(f / width) * self.weight_group_len()..];
             for (ci, kernel) in filter.chunks_exact(taps).enumerate() {
+                let start = ci - ci % CHUNK;
+                let (chunk, len) = (&mut group[start * taps * width..], CHUNK.min(c - start));
                 for (t, &v) in kernel.iter().enumerate() {
-                    group[(t * c + ci) * width + f % width] = v;
+                    chunk[(t * len + ci - start) * width + f % width] = v;
                 }
             }
         }

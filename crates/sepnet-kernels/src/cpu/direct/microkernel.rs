@@ -12,12 +12,8 @@
 
 use std::ops::Range;
 
-use super::layout::{GROUP, Plan};
+use super::layout::{CHUNK, GROUP, Plan};
 use crate::cpu::simd::Level;
-
-/// Input channels summed per pass over the plane: a multiple of every level's lanes, the same
-/// at every level, so that each output's chain of multiply-adds is too.
-const CHUNK: usize = 16;
 
 /// One vector of `f32` lanes.
 trait Lanes: Copy {
@@ -164,11 +160,14 @@ unsafe fn tile<V: Lanes, const RP: usize, const RQ: usize, const SQ: usize>(
             }
         }
     }
+    // The chunk's weights, `[taps, chunk channels, GROUP·L]` in one run.
+    let weights = &g.w[chunk.start * plan.taps.len() * GROUP * n..];
     for (t, &tap) in plan.taps.iter().enumerate() {
         for block in chunk.start / n..chunk.end.div_ceil(n) {
             let x = g.x[origin + tap + block * plan.in_block_len()..].as_ptr();
             let lanes = n.min(chunk.end - block * n);
-            let w = &g.w[(t * c + block * n) * GROUP * n..][..lanes * GROUP * n];
+            let first = (t * chunk.len() + block * n - chunk.start) * GROUP * n;
+            let w = &weights[first..][..lanes * GROUP * n];
             for (lane, w) in w.chunks_exact(GROUP * n).enumerate() {
                 // SAFETY: `w` is `GROUP·N` floats long.
                 let w: [V; GROUP] =
