@@ -1,5 +1,4 @@
-//! The blocked layout the direct convolution computes in, and the conversions into and out of
-//! it.
+//! The blocked layout the direct convolution computes in, and the copy into it.
 //!
 //! An image `[c, h, w]` becomes `[c / L, rows, cols, L]` (`L` = the vector's lanes): channels in
 //! blocks of `L`, the block's channels adjacent in memory, zeros in the padding around the
@@ -7,10 +6,10 @@
 //! multiplies one broadcast input value, and the padding needs no test in the microkernel. The
 //! padded plane also covers what the last tile reads when the output is rounded up to whole
 //! tiles. The microkernel computes [`GROUP`] output blocks at once (each broadcast value feeds
-//! one FMA per block), so weights become `[filters / (GROUP·L), k_h, k_w, c, GROUP·L]`: per
-//! kernel tap and input channel, the filters of one group side by side, zeros for missing
-//! filters. The output comes out as `GROUP × [oh', ow', L]` per group (rounded up to whole
-//! tiles) and is copied back to NCHW.
+//! one FMA per block), so weights become `[filters / (GROUP·L), chunks, k_h·k_w, chunk channels,
+//! GROUP·L]`: per chunk of input channels, kernel tap and channel, the filters of one group side
+//! by side, zeros for missing filters. Partial sums between chunks of input channels are kept as `GROUP × [oh', ow', L]`
+//! per group (rounded up to whole tiles); finished tiles go straight to the NCHW output.
 
 use crate::geometry::Geometry;
 
@@ -170,26 +169,5 @@ impl Plan {
             }
         }
         packed
-    }
-
-    /// Copies output group `blocked` (`GROUP × [rows', cols', L]`) into `y [filters of the
-    /// group, oh, ow]` (its real filters only: `y` may hold fewer than `GROUP·L` planes), each
-    /// value through `put` (a plain store, or `MaybeUninit::write` into a fresh output). Row
-    /// by row: a blocked row stays in L1 while each filter's row is written out in one run
-    /// (pixel by pixel, the `L` planes' writes fell in one cache set when a plane was 4 KiB).
-    pub fn unpack_group<T>(&self, blocked: &[f32], y: &mut [T], put: impl Fn(&mut T, f32)) {
-        let ([oh, ow], lanes, cols) = (self.out, self.lanes, self.rounded[1]);
-        for (b, y) in y.chunks_mut(lanes * oh * ow).enumerate() {
-            let (block, filters) = (&blocked[b * self.out_block_len()..], y.len() / (oh * ow));
-            for i in 0..oh {
-                let row = &block[i * cols * lanes..][..ow * lanes];
-                for f in 0..filters {
-                    let out = &mut y[(f * oh + i) * ow..][..ow];
-                    for (d, &v) in out.iter_mut().zip(row[f..].iter().step_by(lanes)) {
-                        put(d, v);
-                    }
-                }
-            }
-        }
     }
 }

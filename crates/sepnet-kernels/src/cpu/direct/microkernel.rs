@@ -10,6 +10,7 @@
 //! vector width or the tile, so every instruction set gives the same bits (the portable path
 //! fuses with `f32::mul_add`).
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use super::layout::{CHUNK, GROUP, Plan};
@@ -129,9 +130,18 @@ struct Group<'a> {
     plan: &'a Plan,
 }
 
+/// Where a group's tiles go: partial sums between chunks, the finished values into the NCHW
+/// output.
+pub(crate) struct Outputs<'a> {
+    /// `GROUP × [rows', cols', L]`: partial sums when the channels take several chunks.
+    pub partial: &'a mut [f32],
+    /// The group's real filters' planes `[filters, oh, ow]`, written once, by the last chunk.
+    pub y: &'a mut [MaybeUninit<f32>],
+}
+
 /// One `RP × RQ` tile of the group's [`GROUP`] output blocks over input channels `chunk`,
-/// whose top-left input value is `x[origin]`, at `y[out..]` of each block (rows `row_pitch`
-/// pixels apart): starts from zero for the first chunk, else from the partial sums in `y`.
+/// whose top-left input value is `x[origin]` and output pixel `at`: starts from zero for the
+/// first chunk, else from its partial sums; the last chunk writes the output.
 ///
 /// # Safety
 /// Every input value of the tile's windows lies inside `g.x` (the plan's padded plane holds
@@ -141,21 +151,22 @@ unsafe fn tile<V: Lanes, const RP: usize, const RQ: usize, const SQ: usize>(
     g: &Group,
     chunk: Range<usize>,
     origin: usize,
-    y: &mut [f32],
-    out: usize,
+    out: &mut Outputs,
+    at: [usize; 2],
 ) {
     let plan = g.plan;
-    let (n, c) = (V::N, plan.channels);
+    let n = V::N;
     let in_row = plan.stride[0] * plan.padded[1] * n;
     let (block_len, row_pitch) = (plan.out_block_len(), plan.rounded[1]);
-    let at = |p: usize, q: usize, b: usize| b * block_len + out + (p * row_pitch + q) * n;
+    let partial =
+        |p: usize, q: usize, b: usize| b * block_len + ((at[0] + p) * row_pitch + at[1] + q) * n;
     let mut acc = [[[V::zero(); GROUP]; RQ]; RP];
     if chunk.start > 0 {
         for (p, row) in acc.iter_mut().enumerate() {
             for (q, pixel) in row.iter_mut().enumerate() {
                 for (b, a) in pixel.iter_mut().enumerate() {
                     // SAFETY: the slice is `N` floats long.
-                    *a = unsafe { V::load(y[at(p, q, b)..][..n].as_ptr()) };
+                    *a = unsafe { V::load(out.partial[partial(p, q, b)..][..n].as_ptr()) };
                 }
             }
         }
@@ -184,21 +195,63 @@ unsafe fn tile<V: Lanes, const RP: usize, const RQ: usize, const SQ: usize>(
             }
         }
     }
+    if chunk.end == plan.channels {
+        return finish(&acc, out.y, plan, at);
+    }
     for (p, row) in acc.iter().enumerate() {
         for (q, pixel) in row.iter().enumerate() {
             for (b, a) in pixel.iter().enumerate() {
                 // SAFETY: the slice is `N` floats long.
-                unsafe { a.store(y[at(p, q, b)..][..n].as_mut_ptr()) };
+                unsafe { a.store(out.partial[partial(p, q, b)..][..n].as_mut_ptr()) };
             }
         }
     }
 }
 
+/// Writes a finished tile at output pixel `at` into the group's NCHW planes `y`, through a
+/// buffer in L1: its pixels inside the output, its real filters, each filter's row in one run.
+#[inline(always)]
+fn finish<V: Lanes, const RP: usize, const RQ: usize>(
+    acc: &[[[V; GROUP]; RQ]; RP],
+    y: &mut [MaybeUninit<f32>],
+    plan: &Plan,
+    [i, j]: [usize; 2],
+) {
+    const { assert!(RP * RQ * GROUP * V::N <= TILE_BUFFER) };
+    let n = V::N;
+    let mut buffer = [0.0f32; TILE_BUFFER];
+    for (p, row) in acc.iter().enumerate() {
+        for (q, pixel) in row.iter().enumerate() {
+            for (b, a) in pixel.iter().enumerate() {
+                let at = &mut buffer[((p * RQ + q) * GROUP + b) * n..][..n];
+                // SAFETY: `at` is `N` floats long.
+                unsafe { a.store(at.as_mut_ptr()) };
+            }
+        }
+    }
+    let [oh, ow] = plan.out;
+    let (rows, cols) = (RP.min(oh - i), RQ.min(ow - j));
+    for f in 0..y.len() / (oh * ow) {
+        for p in 0..rows {
+            let row = &mut y[(f * oh + i + p) * ow + j..][..cols];
+            for (q, d) in row.iter_mut().enumerate() {
+                d.write(buffer[(p * RQ + q) * GROUP * n + f]);
+            }
+        }
+    }
+}
+
+/// Floats in [`finish`]'s buffer: the largest tile, 8 pixels × 2 blocks × 16 lanes.
+const TILE_BUFFER: usize = 256;
+
 /// Every tile of one output group, one chunk of [`CHUNK`] input channels at a time: the
 /// chunk's weights (`k_h·k_w·CHUNK·GROUP·L` floats, 18 KiB for 3×3 at 16 lanes) stay in the
 /// L1 cache for the whole plane instead of streaming from L2 for every tile.
 #[inline(always)]
-fn tiles<V: Lanes, const RP: usize, const RQ: usize, const SQ: usize>(g: &Group, y: &mut [f32]) {
+fn tiles<V: Lanes, const RP: usize, const RQ: usize, const SQ: usize>(
+    g: &Group,
+    out: &mut Outputs,
+) {
     let plan = g.plan;
     let (n, [rows, cols]) = (V::N, plan.rounded);
     for start in (0..plan.channels).step_by(CHUNK) {
@@ -206,10 +259,9 @@ fn tiles<V: Lanes, const RP: usize, const RQ: usize, const SQ: usize>(g: &Group,
         for i in (0..rows).step_by(RP) {
             for j in (0..cols).step_by(RQ) {
                 let origin = (i * plan.stride[0] * plan.padded[1] + j * SQ) * n;
-                let out = (i * cols + j) * n;
                 // SAFETY: `Plan::new` sized the padded plane to hold every window of the
-                // rounded output, and `y` is one rounded output group (checked by `out_group`).
-                unsafe { tile::<V, RP, RQ, SQ>(g, chunk.clone(), origin, y, out) };
+                // rounded output; `out` matches the plan (checked by `out_group`).
+                unsafe { tile::<V, RP, RQ, SQ>(g, chunk.clone(), origin, out, [i, j]) };
             }
         }
     }
@@ -217,7 +269,7 @@ fn tiles<V: Lanes, const RP: usize, const RQ: usize, const SQ: usize>(g: &Group,
 
 /// Runs [`tiles`] with the plan's tile shape and column stride as constants.
 #[inline(always)]
-fn dispatch<V: Lanes>(g: &Group, y: &mut [f32]) {
+fn dispatch<V: Lanes>(g: &Group, y: &mut Outputs) {
     macro_rules! shapes {
         ($([$rp:literal, $rq:literal]),*) => {
             match (g.plan.tile, g.plan.stride[1]) {
@@ -244,13 +296,13 @@ fn dispatch<V: Lanes>(g: &Group, y: &mut [f32]) {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
-fn dispatch_avx512(g: &Group, y: &mut [f32]) {
+fn dispatch_avx512(g: &Group, y: &mut Outputs) {
     dispatch::<x86::Avx512>(g, y)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn dispatch_avx2(g: &Group, y: &mut [f32]) {
+fn dispatch_avx2(g: &Group, y: &mut Outputs) {
     dispatch::<x86::Avx2>(g, y)
 }
 
@@ -262,17 +314,25 @@ pub(crate) fn lanes(level: Level) -> usize {
     }
 }
 
-/// Computes output group `y` (`GROUP × [rows', cols', L]`) of one image from the blocked
-/// image `x` and the group's packed weights `w`, with the instructions of `level` (its lanes
-/// are `plan.lanes`).
+/// Computes one output group of one image from the blocked image `x` and the group's packed
+/// weights `w` into `out`, with the instructions of `level` (its lanes are `plan.lanes`).
 ///
 /// # Panics
 /// When a slice's length disagrees with the plan, or `level` exceeds what the CPU has.
-pub(crate) fn out_group(level: Level, plan: &Plan, x: &[f32], w: &[f32], y: &mut [f32]) {
+pub(crate) fn out_group(level: Level, plan: &Plan, x: &[f32], w: &[f32], y: &mut Outputs) {
     assert_eq!(plan.lanes, lanes(level), "plan made for another level");
     assert_eq!(x.len(), plan.in_len(), "blocked image");
     assert_eq!(w.len(), plan.weight_group_len(), "packed weights");
-    assert_eq!(y.len(), GROUP * plan.out_block_len(), "output group");
+    assert_eq!(
+        y.partial.len(),
+        GROUP * plan.out_block_len(),
+        "partial sums"
+    );
+    let planes = y.y.len() / (plan.out[0] * plan.out[1]);
+    assert!(
+        y.y.len() == planes * plan.out[0] * plan.out[1] && planes <= GROUP * plan.lanes,
+        "output planes"
+    );
     assert!(
         plan.stride[1] <= 2,
         "column stride {} has no microkernel",

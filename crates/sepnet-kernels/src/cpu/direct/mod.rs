@@ -4,15 +4,17 @@
 //! The im2col and per-tap paths ([`dense`](super::dense)) hand each convolution to the `gemm`
 //! crate as matrix products, which pack both operands on every call. Here each image is
 //! copied once into the blocked layout ([`layout`]) and a register-blocked microkernel
-//! ([`microkernel`]) computes each output tile as a stream of broadcast FMAs: the design of
-//! LIBXSMM's and oneDNN's direct kernels (Georganas et al., SC'18, arXiv:1808.05567). The
-//! copies in and out cost `O(c·h·w)` per image against the convolution's
-//! `O(filters·c·k_h·k_w·oh·ow)`, so each layer converts on its own (no layout is kept between
-//! layers). At stride 1 the input gradient is the same kernel: a convolution of the output
+//! ([`microkernel`]) computes each output tile as a stream of broadcast FMAs, writing the
+//! finished tile straight to NCHW: the design of LIBXSMM's and oneDNN's direct kernels
+//! (Georganas et al., SC'18, arXiv:1808.05567). The copy in costs `O(c·h·w)` per image against
+//! the convolution's `O(filters·c·k_h·k_w·oh·ow)`, so each layer converts on its own (no layout
+//! is kept between layers). At stride 1 the input gradient is the same kernel: a convolution of the output
 //! gradient with the flipped, transposed weights.
 
 mod layout;
 mod microkernel;
+
+use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
@@ -82,62 +84,44 @@ pub(crate) fn forward_at(
     let plan = Plan::new(g, filters, microkernel::lanes(level));
     let packed = plan.pack_weights(weight);
     let [batch, c, h, w] = g.input;
-    let out_plane = plan.out[0] * plan.out[1];
-    let (image, out_image) = (c * h * w, filters * out_plane);
+    let (image, out_image) = (c * h * w, filters * plan.out[0] * plan.out[1]);
     let len = batch * out_image;
     if len == 0 {
         return Vec::new();
     }
-    if few_images(batch) {
-        return few_images_forward(level, &plan, &packed, x, g);
-    }
-    let scratch = || {
-        let out = GROUP * plan.out_block_len();
-        (vec![0.0f32; plan.in_len()], vec![0.0f32; out])
+    // Fewer images than threads: an image's groups are spread across threads instead.
+    let split = few_images(batch);
+    let group_len = GROUP * plan.lanes * plan.out[0] * plan.out[1];
+    let partial = || vec![0.0f32; GROUP * plan.out_block_len()];
+    let one_group = |partial: &mut Vec<f32>, xb: &[f32], k: usize, y: &mut [MaybeUninit<f32>]| {
+        let mut out = microkernel::Outputs { partial, y };
+        microkernel::out_group(level, &plan, xb, plan.group_weights(&packed, k), &mut out);
     };
-    filled(len, out_image, scratch, |(xb, yb), n, image_out| {
-        plan.pack_input(&x[n * image..][..image], g, xb);
-        // SAFETY: every output block of the image is unpacked into its planes, which tile it.
-        unsafe {
-            image_out.write_all(|y| {
-                for (k, y) in y.chunks_mut(GROUP * plan.lanes * out_plane).enumerate() {
-                    let w = plan.group_weights(&packed, k);
-                    microkernel::out_group(level, &plan, xb, w, yb);
-                    plan.unpack_group(yb, y, |d, v| {
-                        d.write(v);
-                    });
-                }
-            })
-        }
-    })
-}
-
-/// Fewer images than threads: one image at a time, its output blocks across threads.
-fn few_images_forward(
-    level: Level,
-    plan: &Plan,
-    packed: &[f32],
-    x: &[f32],
-    g: &Geometry,
-) -> Vec<f32> {
-    let [batch, c, h, w] = g.input;
-    let out_plane = plan.out[0] * plan.out[1];
-    let mut y = vec![0.0f32; batch * plan.filters * out_plane];
-    let mut xb = vec![0.0f32; plan.in_len()];
-    for (n, y) in y.chunks_mut(plan.filters * out_plane).enumerate() {
-        plan.pack_input(&x[n * c * h * w..][..c * h * w], g, &mut xb);
-        y.par_chunks_mut(GROUP * plan.lanes * out_plane)
-            .enumerate()
-            .for_each_init(
-                || vec![0.0f32; GROUP * plan.out_block_len()],
-                |yb, (k, y)| {
-                    let w = plan.group_weights(packed, k);
-                    microkernel::out_group(level, plan, &xb, w, yb);
-                    plan.unpack_group(yb, y, |d, v| *d = v);
-                },
-            );
-    }
-    y
+    let scratch = || (vec![0.0f32; plan.in_len()], partial());
+    filled(
+        len,
+        out_image,
+        scratch,
+        |(xb, partial_sums), n, image_out| {
+            plan.pack_input(&x[n * image..][..image], g, xb);
+            let xb = &xb[..];
+            // SAFETY: the groups' planes tile the image's output, and each group's last chunk
+            // writes every value of its planes.
+            unsafe {
+                image_out.write_all(|y| {
+                    if split {
+                        y.par_chunks_mut(group_len)
+                            .enumerate()
+                            .for_each_init(partial, |p, (k, y)| one_group(p, xb, k, y));
+                    } else {
+                        for (k, y) in y.chunks_mut(group_len).enumerate() {
+                            one_group(partial_sums, xb, k, y);
+                        }
+                    }
+                })
+            }
+        },
+    )
 }
 
 #[cfg(test)]
