@@ -10,7 +10,6 @@
 use rayon::prelude::*;
 
 use super::dense_wide;
-use super::direct;
 use super::gemm::{Matrix, matmul};
 use super::output::filled;
 use super::parallel::{few_images, sum_over_batch};
@@ -109,16 +108,8 @@ fn tap_products_pay_forward(g: &Geometry) -> Option<Wide> {
     Wide::of(g).filter(|wide| wide.len >= 1024 && g.input[1] >= 32)
 }
 
-/// Whether [`direct`]'s microkernel takes convolution `g`.
-fn direct_pays(g: &Geometry) -> bool {
-    direct::applies(g)
-}
-
 /// `y[n] = W · im2col(x[n])`; `weight [filters, c, k_h, k_w]`.
 pub fn forward(x: &[f32], weight: &[f32], g: &Geometry, filters: usize) -> Vec<f32> {
-    if direct_pays(g) {
-        return direct::forward(x, weight, g, filters);
-    }
     if let Some(wide) = tap_products_pay_forward(g) {
         return dense_wide::forward(x, weight, g, filters, &wide);
     }
@@ -143,9 +134,6 @@ pub fn forward(x: &[f32], weight: &[f32], g: &Geometry, filters: usize) -> Vec<f
 
 /// `dx[n] = col2im(Wᵀ · dy[n])`.
 pub fn backward_input(weight: &[f32], dy: &[f32], g: &Geometry, filters: usize) -> Vec<f32> {
-    if g.stride == [1, 1] && direct_pays(g) {
-        return direct::backward_input(weight, dy, g, filters);
-    }
     if let Some(wide) = tap_products_pay(g) {
         return dense_wide::backward_input(weight, dy, g, filters, &wide);
     }

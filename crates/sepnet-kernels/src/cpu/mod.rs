@@ -31,7 +31,7 @@ pub mod bias_act;
 pub mod dense;
 mod dense_wide;
 pub mod depthwise;
-mod direct;
+pub mod direct;
 mod flex;
 mod gemm;
 mod layout;

@@ -1,6 +1,6 @@
-//! The blocked layout the direct convolution computes in, and the copy into it.
+//! The padded blocked layout the direct convolution reads, and its packed weights.
 //!
-//! An image `[c, h, w]` becomes `[c / L, rows, cols, L]` (`L` = the vector's lanes): channels in
+//! A blocked image `[c / L, h, w, L]` ([`super::blocked`]) is copied into `[c / L, rows, cols, L]` (`L` = the vector's lanes): channels in
 //! blocks of `L`, the block's channels adjacent in memory, zeros in the padding around the
 //! plane and in the missing channels of a last partial block. A vector of `L` weights then
 //! multiplies one broadcast input value, and the padding needs no test in the microkernel. The
@@ -8,8 +8,9 @@
 //! tiles. The microkernel computes [`GROUP`] output blocks at once (each broadcast value feeds
 //! one FMA per block), so weights become `[filters / (GROUP·L), chunks, k_h·k_w, chunk channels,
 //! GROUP·L]`: per chunk of input channels, kernel tap and channel, the filters of one group side
-//! by side, zeros for missing filters. Partial sums between chunks of input channels are kept as `GROUP × [oh', ow', L]`
-//! per group (rounded up to whole tiles); finished tiles go straight to the NCHW output.
+//! by side, zeros for missing filters. Partial sums between chunks of input channels are kept as
+//! `GROUP × [oh', ow', L]` per group (rounded up to whole tiles); finished tiles go to the
+//! blocked output.
 
 use crate::geometry::Geometry;
 
@@ -124,24 +125,16 @@ impl Plan {
         self.taps.len() * self.channels * GROUP * self.lanes
     }
 
-    /// Copies image `x [c, h, w]` of convolution `g` into `blocked` (of [`Plan::in_len`]
-    /// floats), zeros in `g`'s padding and beyond. Row by row: a blocked row (a few KiB) stays in
-    /// L1 while each channel's row is copied into it.
-    pub fn pack_input(&self, x: &[f32], g: &Geometry, blocked: &mut [f32]) {
-        let ([_, c, h, w], [top, _, left, _]) = (g.input, g.pads);
+    /// Copies one blocked image `x [c / L, h, w, L]` of convolution `g` into `padded` (of
+    /// [`Plan::in_len`] floats), zeros in `g`'s padding and beyond: a row copy per block row.
+    pub fn pad_input(&self, x: &[f32], g: &Geometry, padded: &mut [f32]) {
+        let ([_, _, h, w], [top, _, left, _]) = (g.input, g.pads);
         let (lanes, cols) = (self.lanes, self.padded[1]);
-        blocked.fill(0.0);
-        for (b, block) in blocked.chunks_exact_mut(self.in_block_len()).enumerate() {
-            let channels = lanes.min(c - b * lanes);
-            let planes = &x[b * lanes * h * w..][..channels * h * w];
-            for i in 0..h {
-                let row = &mut block[((top + i) * cols + left) * lanes..][..w * lanes];
-                for ci in 0..channels {
-                    let src = &planes[(ci * h + i) * w..][..w];
-                    for (d, &v) in row[ci..].iter_mut().step_by(lanes).zip(src) {
-                        *d = v;
-                    }
-                }
+        padded.fill(0.0);
+        let blocks = x.chunks_exact(h * w * lanes);
+        for (block, src) in padded.chunks_exact_mut(self.in_block_len()).zip(blocks) {
+            for (i, src) in src.chunks_exact(w * lanes).enumerate() {
+                block[((top + i) * cols + left) * lanes..][..w * lanes].copy_from_slice(src);
             }
         }
     }

@@ -14,6 +14,7 @@ use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use super::layout::{CHUNK, GROUP, Plan};
+use crate::Fused;
 use crate::cpu::simd::Level;
 
 /// One vector of `f32` lanes.
@@ -34,6 +35,21 @@ trait Lanes: Copy {
     /// # Safety
     /// `p` must be valid for writing `N` floats.
     unsafe fn store(self, p: *mut f32);
+    /// `self + o` in every lane.
+    fn add(self, o: Self) -> Self;
+    /// `min(max(self, lo), hi)` in every lane.
+    fn clamp(self, lo: f32, hi: f32) -> Self;
+}
+
+/// `act(acc + bias)`: the convolution's epilogue, the same operations at every level.
+#[inline(always)]
+fn epilogue<V: Lanes>(acc: V, bias: V, activation: Fused) -> V {
+    let v = acc.add(bias);
+    match activation {
+        Fused::Linear => v,
+        Fused::Relu => v.clamp(0.0, f32::INFINITY),
+        Fused::Relu6 => v.clamp(0.0, 6.0),
+    }
 }
 
 /// Eight lanes in plain Rust: the path for CPUs without AVX2 (and a reference for the others).
@@ -59,6 +75,14 @@ impl Lanes for Portable {
     unsafe fn store(self, p: *mut f32) {
         // SAFETY: the caller guarantees 8 writable floats.
         unsafe { p.cast::<[f32; 8]>().write_unaligned(self.0) }
+    }
+    #[inline(always)]
+    fn add(self, o: Self) -> Self {
+        Portable(std::array::from_fn(|i| self.0[i] + o.0[i]))
+    }
+    #[inline(always)]
+    fn clamp(self, lo: f32, hi: f32) -> Self {
+        Portable(self.0.map(|v| v.max(lo).min(hi)))
     }
 }
 
@@ -92,6 +116,17 @@ mod x86 {
         unsafe fn store(self, p: *mut f32) {
             unsafe { _mm256_storeu_ps(p, self.0) }
         }
+        #[inline(always)]
+        fn add(self, o: Self) -> Self {
+            Avx2(unsafe { _mm256_add_ps(self.0, o.0) })
+        }
+        #[inline(always)]
+        fn clamp(self, lo: f32, hi: f32) -> Self {
+            // vmaxps returns its second operand when one is NaN: a NaN sum becomes `lo`,
+            // as `f32::max` (the portable path, the NCHW kernels) makes it.
+            let v = unsafe { _mm256_max_ps(self.0, _mm256_set1_ps(lo)) };
+            Avx2(unsafe { _mm256_min_ps(v, _mm256_set1_ps(hi)) })
+        }
     }
 
     /// AVX-512F: sixteen lanes.
@@ -118,6 +153,16 @@ mod x86 {
         unsafe fn store(self, p: *mut f32) {
             unsafe { _mm512_storeu_ps(p, self.0) }
         }
+        #[inline(always)]
+        fn add(self, o: Self) -> Self {
+            Avx512(unsafe { _mm512_add_ps(self.0, o.0) })
+        }
+        #[inline(always)]
+        fn clamp(self, lo: f32, hi: f32) -> Self {
+            // Operand order as in `Avx2::clamp`.
+            let v = unsafe { _mm512_max_ps(self.0, _mm512_set1_ps(lo)) };
+            Avx512(unsafe { _mm512_min_ps(v, _mm512_set1_ps(hi)) })
+        }
     }
 }
 
@@ -130,13 +175,18 @@ struct Group<'a> {
     plan: &'a Plan,
 }
 
-/// Where a group's tiles go: partial sums between chunks, the finished values into the NCHW
-/// output.
+/// Where a group's tiles go: partial sums between chunks, the finished values (bias added,
+/// activation applied) into the blocked output.
 pub(crate) struct Outputs<'a> {
     /// `GROUP × [rows', cols', L]`: partial sums when the channels take several chunks.
     pub partial: &'a mut [f32],
-    /// The group's real filters' planes `[filters, oh, ow]`, written once, by the last chunk.
+    /// The group's output blocks `[blocks, oh, ow, L]` (`GROUP` of them, fewer in the last
+    /// group), written once, by the last chunk.
     pub y: &'a mut [MaybeUninit<f32>],
+    /// The group's bias, `GROUP·L` floats (zeros for missing filters).
+    pub bias: &'a [f32],
+    /// The activation after the bias.
+    pub activation: Fused,
 }
 
 /// One `RP × RQ` tile of the group's [`GROUP`] output blocks over input channels `chunk`,
@@ -173,30 +223,24 @@ unsafe fn tile<V: Lanes, const RP: usize, const RQ: usize, const SQ: usize>(
     }
     // The chunk's weights, `[taps, chunk channels, GROUP·L]` in one run.
     let weights = &g.w[chunk.start * plan.taps.len() * GROUP * n..];
-    for (t, &tap) in plan.taps.iter().enumerate() {
-        for block in chunk.start / n..chunk.end.div_ceil(n) {
-            let x = g.x[origin + tap + block * plan.in_block_len()..].as_ptr();
-            let lanes = n.min(chunk.end - block * n);
-            let first = (t * chunk.len() + block * n - chunk.start) * GROUP * n;
-            let w = &weights[first..][..lanes * GROUP * n];
-            for (lane, w) in w.chunks_exact(GROUP * n).enumerate() {
-                // SAFETY: `w` is `GROUP·N` floats long.
-                let w: [V; GROUP] =
-                    std::array::from_fn(|b| unsafe { V::load(w[b * n..].as_ptr()) });
-                for (p, row) in acc.iter_mut().enumerate() {
-                    for (q, a) in row.iter_mut().enumerate() {
-                        // SAFETY: inside the padded plane (the caller's bound).
-                        let v = unsafe { *x.add(p * in_row + q * SQ * n + lane) };
-                        for (a, w) in a.iter_mut().zip(w) {
-                            *a = a.mul_add(v, w);
-                        }
-                    }
-                }
+    let first_block = origin + chunk.start / n * plan.in_block_len();
+    if chunk.len() == CHUNK {
+        // SAFETY: as the caller's bound; a whole chunk's weights follow `weights`.
+        unsafe { whole_chunk::<V, RP, RQ, SQ>(&mut acc, g, first_block, weights, in_row) };
+    } else {
+        for (t, &tap) in plan.taps.iter().enumerate() {
+            for block in chunk.start / n..chunk.end.div_ceil(n) {
+                let x = g.x[origin + tap + block * plan.in_block_len()..].as_ptr();
+                let lanes = n.min(chunk.end - block * n);
+                let first = (t * chunk.len() + block * n - chunk.start) * GROUP * n;
+                let w = &weights[first..][..lanes * GROUP * n];
+                // SAFETY: `x` as the caller's bound; `w` holds `lanes` channels.
+                unsafe { channels::<V, RP, RQ, SQ>(&mut acc, x, w, in_row, lanes) };
             }
         }
     }
     if chunk.end == plan.channels {
-        return finish(&acc, out.y, plan, at);
+        return finish(&acc, out, plan, at);
     }
     for (p, row) in acc.iter().enumerate() {
         for (q, pixel) in row.iter().enumerate() {
@@ -208,41 +252,106 @@ unsafe fn tile<V: Lanes, const RP: usize, const RQ: usize, const SQ: usize>(
     }
 }
 
-/// Writes a finished tile at output pixel `at` into the group's NCHW planes `y`, through a
-/// buffer in L1: its pixels inside the output, its real filters, each filter's row in one run.
+/// A whole chunk of [`CHUNK`] channels, every tap: the loop counts are constants, which
+/// lets the compiler keep the accumulators in registers across taps (with the general loop's
+/// variable counts they went to the stack after every block of channels).
+///
+/// # Safety
+/// As [`tile`]; `x_at` is the tile's first input value in the chunk's first block and
+/// `weights` holds the chunk's `taps · CHUNK · GROUP · N` floats.
 #[inline(always)]
-fn finish<V: Lanes, const RP: usize, const RQ: usize>(
-    acc: &[[[V; GROUP]; RQ]; RP],
-    y: &mut [MaybeUninit<f32>],
-    plan: &Plan,
-    [i, j]: [usize; 2],
+unsafe fn whole_chunk<V: Lanes, const RP: usize, const RQ: usize, const SQ: usize>(
+    acc: &mut [[[V; GROUP]; RQ]; RP],
+    g: &Group,
+    x_at: usize,
+    weights: &[f32],
+    in_row: usize,
 ) {
-    const { assert!(RP * RQ * GROUP * V::N <= TILE_BUFFER) };
     let n = V::N;
-    let mut buffer = [0.0f32; TILE_BUFFER];
-    for (p, row) in acc.iter().enumerate() {
-        for (q, pixel) in row.iter().enumerate() {
-            for (b, a) in pixel.iter().enumerate() {
-                let at = &mut buffer[((p * RQ + q) * GROUP + b) * n..][..n];
-                // SAFETY: `at` is `N` floats long.
-                unsafe { a.store(at.as_mut_ptr()) };
+    let block_len = g.plan.in_block_len();
+    assert!(weights.len() >= g.plan.taps.len() * CHUNK * GROUP * n && x_at < g.x.len());
+    // A local copy: values the compiler can keep in registers, no writes through `acc`.
+    let mut local = *acc;
+    for (t, &tap) in g.plan.taps.iter().enumerate() {
+        let w = weights[t * CHUNK * GROUP * n..].as_ptr();
+        for block in 0..CHUNK / V::N {
+            // SAFETY: inside the padded image and the weights (the caller's bound).
+            unsafe {
+                let x = g.x.as_ptr().add(x_at + tap + block * block_len);
+                for lane in 0..V::N {
+                    let w = w.add((block * n + lane) * GROUP * n);
+                    let w: [V; GROUP] = std::array::from_fn(|b| V::load(w.add(b * n)));
+                    for (p, row) in local.iter_mut().enumerate() {
+                        for (q, a) in row.iter_mut().enumerate() {
+                            let v = *x.add(p * in_row + q * SQ * n + lane);
+                            for (a, w) in a.iter_mut().zip(w) {
+                                *a = a.mul_add(v, w);
+                            }
+                        }
+                    }
+                }
             }
         }
     }
-    let [oh, ow] = plan.out;
-    let (rows, cols) = (RP.min(oh - i), RQ.min(ow - j));
-    for f in 0..y.len() / (oh * ow) {
-        for p in 0..rows {
-            let row = &mut y[(f * oh + i + p) * ow + j..][..cols];
-            for (q, d) in row.iter_mut().enumerate() {
-                d.write(buffer[(p * RQ + q) * GROUP * n + f]);
+    *acc = local;
+}
+
+/// The FMAs of `lanes` input channels of one block at one tap: per channel, the [`GROUP`]
+/// weight vectors once, and each pixel's value broadcast into one FMA per block.
+///
+/// # Safety
+/// `x` must be readable at every pixel of the tile (rows `in_row` apart) plus `lanes`, and
+/// `w` hold `lanes · GROUP · N` floats.
+#[inline(always)]
+unsafe fn channels<V: Lanes, const RP: usize, const RQ: usize, const SQ: usize>(
+    acc: &mut [[[V; GROUP]; RQ]; RP],
+    x: *const f32,
+    w: &[f32],
+    in_row: usize,
+    lanes: usize,
+) {
+    let n = V::N;
+    for lane in 0..lanes {
+        // SAFETY: `w` holds `lanes` channels of `GROUP·N` floats.
+        let w: [V; GROUP] =
+            std::array::from_fn(|b| unsafe { V::load(w.as_ptr().add((lane * GROUP + b) * n)) });
+        for (p, row) in acc.iter_mut().enumerate() {
+            for (q, a) in row.iter_mut().enumerate() {
+                // SAFETY: inside the padded plane (the caller's bound).
+                let v = unsafe { *x.add(p * in_row + q * SQ * n + lane) };
+                for (a, w) in a.iter_mut().zip(w) {
+                    *a = a.mul_add(v, w);
+                }
             }
         }
     }
 }
 
-/// Floats in [`finish`]'s buffer: the largest tile, 8 pixels × 2 blocks × 16 lanes.
-const TILE_BUFFER: usize = 256;
+/// Writes a finished tile at output pixel `at` into the group's blocked output `out.y`
+/// through the epilogue: its pixels inside the output plane, its blocks that exist.
+#[inline(always)]
+fn finish<V: Lanes, const RP: usize, const RQ: usize>(
+    acc: &[[[V; GROUP]; RQ]; RP],
+    out: &mut Outputs,
+    plan: &Plan,
+    [i, j]: [usize; 2],
+) {
+    let n = V::N;
+    let [oh, ow] = plan.out;
+    let blocks = out.y.len() / (oh * ow * n);
+    // SAFETY: `out.bias` is `GROUP·N` floats long (checked by `out_group`).
+    let bias: [V; GROUP] = std::array::from_fn(|b| unsafe { V::load(out.bias[b * n..].as_ptr()) });
+    for (p, row) in acc.iter().enumerate().take(oh - i) {
+        for (q, pixel) in row.iter().enumerate().take(ow - j) {
+            for (b, a) in pixel.iter().enumerate().take(blocks) {
+                let v = epilogue(*a, bias[b], out.activation);
+                let at = &mut out.y[((b * oh + i + p) * ow + j + q) * n..][..n];
+                // SAFETY: `at` is `N` floats long; `MaybeUninit<f32>` has `f32`'s layout.
+                unsafe { v.store(at.as_mut_ptr().cast()) };
+            }
+        }
+    }
+}
 
 /// Every tile of one output group, one chunk of [`CHUNK`] input channels at a time: the
 /// chunk's weights (`k_h·k_w·CHUNK·GROUP·L` floats, 18 KiB for 3×3 at 16 lanes) stay in the
@@ -328,11 +437,13 @@ pub(crate) fn out_group(level: Level, plan: &Plan, x: &[f32], w: &[f32], y: &mut
         GROUP * plan.out_block_len(),
         "partial sums"
     );
-    let planes = y.y.len() / (plan.out[0] * plan.out[1]);
+    let block = plan.out[0] * plan.out[1] * plan.lanes;
+    let blocks = y.y.len() / block.max(1);
     assert!(
-        y.y.len() == planes * plan.out[0] * plan.out[1] && planes <= GROUP * plan.lanes,
-        "output planes"
+        y.y.len() == blocks * block && (1..=GROUP).contains(&blocks),
+        "output blocks"
     );
+    assert_eq!(y.bias.len(), GROUP * plan.lanes, "bias");
     assert!(
         plan.stride[1] <= 2,
         "column stride {} has no microkernel",

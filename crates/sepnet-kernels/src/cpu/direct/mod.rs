@@ -1,16 +1,17 @@
 //! Direct convolution in a blocked channel layout: sepnet's own microkernel in place of
-//! matrix products for full (one group) convolutions.
+//! matrix products for full (one group) convolutions, with the layout kept between layers.
 //!
 //! The im2col and per-tap paths ([`dense`](super::dense)) hand each convolution to the `gemm`
-//! crate as matrix products, which pack both operands on every call. Here each image is
-//! copied once into the blocked layout ([`layout`]) and a register-blocked microkernel
-//! ([`microkernel`]) computes each output tile as a stream of broadcast FMAs, writing the
-//! finished tile straight to NCHW: the design of LIBXSMM's and oneDNN's direct kernels
-//! (Georganas et al., SC'18, arXiv:1808.05567). The copy in costs `O(c·h·w)` per image against
-//! the convolution's `O(filters·c·k_h·k_w·oh·ow)`, so each layer converts on its own (no layout
-//! is kept between layers). At stride 1 the input gradient is the same kernel: a convolution of the output
-//! gradient with the flipped, transposed weights.
+//! crate as matrix products over NCHW planes, which pack both operands on every call. Here
+//! activations stay in a blocked layout ([`blocked`]) from one layer to the next; each image is
+//! copied into a padded plane ([`layout`]) and a register-blocked microkernel ([`microkernel`])
+//! computes each output tile as a stream of broadcast FMAs, adds the bias, applies the
+//! activation and writes the tile to the blocked output: the design of LIBXSMM's and oneDNN's
+//! direct kernels (Georganas et al., SC'18, arXiv:1808.05567). At stride 1 the input gradient
+//! is the same kernel: a convolution of the output gradient with the flipped, transposed
+//! weights. The weight gradient goes through NCHW and [`dense`](super::dense) for now.
 
+pub mod blocked;
 mod layout;
 mod microkernel;
 
@@ -21,37 +22,163 @@ use rayon::prelude::*;
 use super::output::filled;
 use super::parallel::few_images;
 use super::simd::{Level, level};
+use crate::Fused;
 use crate::geometry::Geometry;
+use blocked::Blocking;
 use layout::{GROUP, Plan};
 
-/// Whether the direct kernel can compute convolution `g`: a column stride it has a
-/// microkernel for (1 or 2).
+/// Whether the direct kernel can compute convolution `g` with its gradients: stride 1 (the
+/// microkernel has column strides 1 and 2, the input gradient by convolution needs 1).
 pub fn applies(g: &Geometry) -> bool {
-    g.stride[1] <= 2
+    g.stride == [1, 1]
 }
 
-/// `y = conv(x, weight)` for NCHW `x` and burn's `weight [filters, c, k_h, k_w]`, with the
-/// instructions [`level()`] picks.
+/// The channels per block of the blocked layout at the level the kernels run at.
+pub fn lanes() -> usize {
+    microkernel::lanes(level())
+}
+
+/// The level whose microkernel has `lanes` lanes: the one in force when it has them (a
+/// blocked tensor made before [`set_level`](super::simd::set_level) keeps its lanes).
+fn level_for(lanes: usize) -> Level {
+    match (level(), lanes) {
+        (l, n) if microkernel::lanes(l) == n => l,
+        (_, 16) => Level::Avx512,
+        _ => Level::Avx2.min(super::simd::detected()),
+    }
+}
+
+/// A convolution's epilogue: `bias [filters]` added, then `activation`.
+#[derive(Clone, Copy, Debug)]
+pub struct Epilogue<'a> {
+    /// Per filter.
+    pub bias: &'a [f32],
+    /// After the bias.
+    pub activation: Fused,
+}
+
+/// `y = act(conv(x, weight) + bias)` for blocked `x` (`g.input`'s dims, `lanes` per block)
+/// and burn's `weight [filters, c, k_h, k_w]`; `y` is blocked alike.
 ///
 /// # Panics
-/// When `g` has a column stride above 2 (see [`applies`]).
-pub fn forward(x: &[f32], weight: &[f32], g: &Geometry, filters: usize) -> Vec<f32> {
-    forward_at(level(), x, weight, g, filters)
+/// When `g` has a column stride above 2 or a slice disagrees with the sizes.
+pub fn forward(x: &[f32], weight: &[f32], e: Epilogue, g: &Geometry, lanes: usize) -> Vec<f32> {
+    forward_at(level_for(lanes), x, weight, e, g)
 }
 
-/// The input gradient of a stride-1 convolution: `dy` convolved with the flipped weights,
-/// filters and channels swapped, padded by the kernel's reach less the forward padding.
+/// [`forward`] with the microkernel of `level` (and its lanes).
+pub(crate) fn forward_at(
+    level: Level,
+    x: &[f32],
+    w: &[f32],
+    e: Epilogue,
+    g: &Geometry,
+) -> Vec<f32> {
+    let (lanes, filters) = (microkernel::lanes(level), e.bias.len());
+    let plan = Plan::new(g, filters, lanes);
+    let [batch, _, oh, ow] = g.output();
+    let out = Blocking {
+        dims: [batch, filters, oh, ow],
+        lanes,
+    };
+    if out.is_empty() {
+        return Vec::new();
+    }
+    let input = Blocking {
+        dims: g.input,
+        lanes,
+    };
+    assert_eq!(x.len(), input.len(), "blocked input");
+    let mut bias = e.bias.to_vec();
+    bias.resize(plan.groups() * GROUP * lanes, 0.0);
+    let run = Run {
+        level,
+        plan: &plan,
+        packed: &plan.pack_weights(w),
+        bias: &bias,
+        activation: e.activation,
+    };
+    filled(
+        out.len(),
+        out.image_len(),
+        || (vec![0.0f32; plan.in_len()], run.partial()),
+        |(padded, partial), n, image_out| {
+            plan.pad_input(&x[n * input.image_len()..][..input.image_len()], g, padded);
+            // SAFETY: the groups' blocks tile the image's output, and each group's last chunk
+            // writes every value of its blocks.
+            unsafe {
+                image_out.write_all(|y| run.image(padded, partial, few_images(g.input[0]), y))
+            }
+        },
+    )
+}
+
+/// One convolution's fixed inputs, shared by every image.
+struct Run<'a> {
+    level: Level,
+    plan: &'a Plan,
+    packed: &'a [f32],
+    bias: &'a [f32],
+    activation: Fused,
+}
+
+impl Run<'_> {
+    fn partial(&self) -> Vec<f32> {
+        vec![0.0f32; GROUP * self.plan.out_block_len()]
+    }
+
+    /// One output group `k` of one padded image into `y`.
+    fn group(&self, padded: &[f32], partial: &mut [f32], k: usize, y: &mut [MaybeUninit<f32>]) {
+        let width = GROUP * self.plan.lanes;
+        let mut out = microkernel::Outputs {
+            partial,
+            y,
+            bias: &self.bias[k * width..][..width],
+            activation: self.activation,
+        };
+        let w = self.plan.group_weights(self.packed, k);
+        microkernel::out_group(self.level, self.plan, padded, w, &mut out);
+    }
+
+    /// Every output group of one padded image into `y`; with fewer images than threads, the
+    /// groups are spread across threads.
+    fn image(&self, padded: &[f32], partial: &mut [f32], split: bool, y: &mut [MaybeUninit<f32>]) {
+        let group_len = GROUP * self.plan.lanes * self.plan.out[0] * self.plan.out[1];
+        if split {
+            y.par_chunks_mut(group_len)
+                .enumerate()
+                .for_each_init(|| self.partial(), |p, (k, y)| self.group(padded, p, k, y));
+        } else {
+            for (k, y) in y.chunks_mut(group_len).enumerate() {
+                self.group(padded, partial, k, y);
+            }
+        }
+    }
+}
+
+/// The input gradient of a stride-1 [`forward`] (before its epilogue): the blocked output
+/// gradient `dy` convolved with the flipped weights, filters and channels swapped, padded by
+/// the kernel's reach less the forward padding; blocked like the input.
 ///
 /// # Panics
 /// When `g` has a stride other than 1 or pads wider than the kernel reaches.
-pub fn backward_input(weight: &[f32], dy: &[f32], g: &Geometry, filters: usize) -> Vec<f32> {
-    assert_eq!(
-        g.stride,
-        [1, 1],
+pub fn backward_input(weight: &[f32], dy: &[f32], g: &Geometry, lanes: usize) -> Vec<f32> {
+    backward_input_at(level_for(lanes), weight, dy, g)
+}
+
+/// [`backward_input`] with the microkernel of `level` (and its lanes).
+pub(crate) fn backward_input_at(
+    level: Level,
+    weight: &[f32],
+    dy: &[f32],
+    g: &Geometry,
+) -> Vec<f32> {
+    assert!(
+        applies(g),
         "the input gradient by convolution needs stride 1"
     );
     let [batch, c, _, _] = g.input;
-    let [k_h, k_w] = g.kernel;
+    let filters = weight.len() / (c * g.kernel[0] * g.kernel[1]).max(1);
     let reach = [0, 1].map(|a| (g.kernel[a] - 1) * g.dilation[a]);
     let [top, bottom, left, right] = g.pads;
     let pads = [
@@ -60,6 +187,46 @@ pub fn backward_input(weight: &[f32], dy: &[f32], g: &Geometry, filters: usize) 
     ];
     let [oh, ow] = g.output_hw();
     let back = Geometry::new([batch, filters, oh, ow], g.kernel, [1, 1], g.dilation, pads);
+    let bias = vec![0.0; c];
+    let e = Epilogue {
+        bias: &bias,
+        activation: Fused::Linear,
+    };
+    forward_at(level, dy, &flipped(weight, g.kernel, c), e, &back)
+}
+
+/// The weight gradient `[filters, c, k_h, k_w]` of a blocked convolution from its blocked
+/// input `x` and blocked output gradient `dy` (after the epilogue's mask): both back to NCHW
+/// and [`dense::backward_weight`](super::dense::backward_weight).
+pub fn backward_weight(
+    x: &[f32],
+    dy: &[f32],
+    g: &Geometry,
+    filters: usize,
+    lanes: usize,
+) -> Vec<f32> {
+    let [batch, _, oh, ow] = g.output();
+    let x = blocked::from_blocked(
+        x,
+        Blocking {
+            dims: g.input,
+            lanes,
+        },
+    );
+    let dy = blocked::from_blocked(
+        dy,
+        Blocking {
+            dims: [batch, filters, oh, ow],
+            lanes,
+        },
+    );
+    super::dense::backward_weight(&x, &dy, g, filters)
+}
+
+/// `weight [f, c, k_h, k_w]` as the input gradient's `[c, f, k_h, k_w]`, each kernel turned
+/// by 180°.
+fn flipped(weight: &[f32], [k_h, k_w]: [usize; 2], c: usize) -> Vec<f32> {
+    let filters = weight.len() / (c * k_h * k_w).max(1);
     let mut flipped = vec![0.0f32; weight.len()];
     for (i, &v) in weight.iter().enumerate() {
         let (j, r, ci, f) = (
@@ -70,58 +237,7 @@ pub fn backward_input(weight: &[f32], dy: &[f32], g: &Geometry, filters: usize) 
         );
         flipped[((ci * filters + f) * k_h + k_h - 1 - r) * k_w + k_w - 1 - j] = v;
     }
-    forward(dy, &flipped, &back, c)
-}
-
-/// [`forward`] with the instructions of `level`.
-pub(crate) fn forward_at(
-    level: Level,
-    x: &[f32],
-    weight: &[f32],
-    g: &Geometry,
-    filters: usize,
-) -> Vec<f32> {
-    let plan = Plan::new(g, filters, microkernel::lanes(level));
-    let packed = plan.pack_weights(weight);
-    let [batch, c, h, w] = g.input;
-    let (image, out_image) = (c * h * w, filters * plan.out[0] * plan.out[1]);
-    let len = batch * out_image;
-    if len == 0 {
-        return Vec::new();
-    }
-    // Fewer images than threads: an image's groups are spread across threads instead.
-    let split = few_images(batch);
-    let group_len = GROUP * plan.lanes * plan.out[0] * plan.out[1];
-    let partial = || vec![0.0f32; GROUP * plan.out_block_len()];
-    let one_group = |partial: &mut Vec<f32>, xb: &[f32], k: usize, y: &mut [MaybeUninit<f32>]| {
-        let mut out = microkernel::Outputs { partial, y };
-        microkernel::out_group(level, &plan, xb, plan.group_weights(&packed, k), &mut out);
-    };
-    let scratch = || (vec![0.0f32; plan.in_len()], partial());
-    filled(
-        len,
-        out_image,
-        scratch,
-        |(xb, partial_sums), n, image_out| {
-            plan.pack_input(&x[n * image..][..image], g, xb);
-            let xb = &xb[..];
-            // SAFETY: the groups' planes tile the image's output, and each group's last chunk
-            // writes every value of its planes.
-            unsafe {
-                image_out.write_all(|y| {
-                    if split {
-                        y.par_chunks_mut(group_len)
-                            .enumerate()
-                            .for_each_init(partial, |p, (k, y)| one_group(p, xb, k, y));
-                    } else {
-                        for (k, y) in y.chunks_mut(group_len).enumerate() {
-                            one_group(partial_sums, xb, k, y);
-                        }
-                    }
-                })
-            }
-        },
-    )
+    flipped
 }
 
 #[cfg(test)]

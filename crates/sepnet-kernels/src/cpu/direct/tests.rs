@@ -9,12 +9,13 @@ use crate::cpu::test_values::{close, values};
 type Case = ([usize; 4], [usize; 2], usize, usize, [usize; 4], usize);
 
 /// Channels and filters off the blocks (3, 17, 21, 33, 40), a kernel larger than the input,
-/// asymmetric (TensorFlow `same`) padding, stride 2, dilation, batch 1, a 1×1 plane, a 1×1
-/// kernel, a rectangular kernel on a rectangular plane, more images than threads.
+/// asymmetric (TensorFlow `same`) padding, dilation, batch 1, a 1×1 plane, a 1×1 kernel, a
+/// rectangular kernel on a rectangular plane, more images than threads. Stride 1 only: the
+/// blocked path takes no other ([`applies`]).
 const CASES: &[Case] = &[
     ([2, 3, 8, 8], [3, 3], 1, 1, [1, 1, 1, 1], 4),
-    ([3, 17, 7, 9], [3, 3], 2, 1, [1, 1, 1, 1], 21),
-    ([1, 20, 8, 8], [3, 3], 2, 1, [0, 1, 0, 1], 33),
+    ([3, 17, 7, 9], [3, 3], 1, 1, [1, 1, 1, 1], 21),
+    ([1, 20, 8, 8], [4, 4], 1, 1, [1, 2, 1, 2], 33),
     ([2, 9, 9, 9], [3, 3], 1, 2, [2, 2, 2, 2], 16),
     ([4, 5, 6, 6], [5, 5], 1, 1, [0, 0, 0, 0], 8),
     ([1, 32, 32, 32], [3, 3], 1, 1, [1, 1, 1, 1], 32),
@@ -73,6 +74,25 @@ fn levels() -> Vec<Level> {
         .collect()
 }
 
+/// `forward` at `level`'s lanes on NCHW values: in and out through the blocked layout.
+fn forward_nchw(level: Level, x: &[f32], wt: &[f32], e: Epilogue, g: &Geometry) -> Vec<f32> {
+    let lanes = microkernel::lanes(level);
+    let [n, f, oh, ow] = [g.input[0], e.bias.len(), g.output_hw()[0], g.output_hw()[1]];
+    let xb = blocked::to_blocked(
+        x,
+        Blocking {
+            dims: g.input,
+            lanes,
+        },
+    );
+    let out = Blocking {
+        dims: [n, f, oh, ow],
+        lanes,
+    };
+    let yb = forward_at(level, &xb, wt, e, g);
+    blocked::from_blocked(&yb, out)
+}
+
 #[test]
 fn forward_matches_the_definition_at_every_level_bit_for_bit_alike() {
     for case in CASES {
@@ -81,30 +101,78 @@ fn forward_matches_the_definition_at_every_level_bit_for_bit_alike() {
         let x = values(n * c * h * w, 1);
         let wt = values(f * c * g.kernel[0] * g.kernel[1], 2);
         let dy = values(g.output_hw().iter().product::<usize>() * n * f, 3);
+        let bias = values(f, 4);
         let [y, _] = reference(&x, &wt, &dy, &g, f);
-        let portable = forward_at(Level::Portable, &x, &wt, &g, f);
-        for level in levels() {
-            let ours = forward_at(level, &x, &wt, &g, f);
-            close(&ours, &y, &format!("{g:?} at {level:?}"));
-            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&ours), bits(&portable), "{g:?}: {level:?} differs");
+        let plane = g.output_hw().iter().product::<usize>();
+        for activation in [Fused::Linear, Fused::Relu, Fused::Relu6] {
+            let e = Epilogue {
+                bias: &bias,
+                activation,
+            };
+            let expected: Vec<f64> = y
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| {
+                    let v = v + bias[i / plane % f] as f64;
+                    match activation {
+                        Fused::Linear => v,
+                        Fused::Relu => v.max(0.0),
+                        Fused::Relu6 => v.clamp(0.0, 6.0),
+                    }
+                })
+                .collect();
+            let portable = forward_nchw(Level::Portable, &x, &wt, e, &g);
+            for level in levels() {
+                let ours = forward_nchw(level, &x, &wt, e, &g);
+                close(
+                    &ours,
+                    &expected,
+                    &format!("{g:?} {activation:?} at {level:?}"),
+                );
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&ours), bits(&portable), "{g:?}: {level:?} differs");
+            }
         }
     }
 }
 
 #[test]
-fn stride_one_input_gradient_matches_the_definition() {
-    for case in CASES.iter().filter(|c| c.2 == 1) {
+fn gradients_match_the_definition_at_every_level() {
+    for case in CASES {
         let (g, f) = (geometry(case), case.5);
         let [n, c, h, w] = g.input;
+        let [oh, ow] = g.output_hw();
         let x = values(n * c * h * w, 4);
         let wt = values(f * c * g.kernel[0] * g.kernel[1], 5);
-        let dy = values(g.output_hw().iter().product::<usize>() * n * f, 6);
+        let dy = values(oh * ow * n * f, 6);
         let [_, dx] = reference(&x, &wt, &dy, &g, f);
-        close(
-            &backward_input(&wt, &dy, &g, f),
-            &dx,
-            &format!("dx of {g:?}"),
-        );
+        let dw = crate::cpu::dense::backward_weight(&x, &dy, &g, f);
+        for level in levels() {
+            let lanes = microkernel::lanes(level);
+            let xb = blocked::to_blocked(
+                &x,
+                Blocking {
+                    dims: g.input,
+                    lanes,
+                },
+            );
+            let dyb = blocked::to_blocked(
+                &dy,
+                Blocking {
+                    dims: [n, f, oh, ow],
+                    lanes,
+                },
+            );
+            let ours = backward_input_at(level, &wt, &dyb, &g);
+            let ours = blocked::from_blocked(
+                &ours,
+                Blocking {
+                    dims: g.input,
+                    lanes,
+                },
+            );
+            close(&ours, &dx, &format!("dx of {g:?} at {level:?}"));
+            assert_eq!(backward_weight(&xb, &dyb, &g, f, lanes), dw, "dW of {g:?}");
+        }
     }
 }

@@ -1,0 +1,69 @@
+//! vgg-full's 3×3 convolutions at batch 128: sepnet's direct kernel in the blocked layout
+//! (forward with bias and ReLU, and the input gradient) against the NCHW `gemm` path's
+//! forward, median of 5 calls each, GFLOP/s. Run with
+//! `cargo run --release -p sepnet-kernels --example direct_bench`.
+
+use std::time::Instant;
+
+use sepnet_kernels::cpu::dense;
+use sepnet_kernels::cpu::direct::{self, Epilogue, blocked};
+use sepnet_kernels::{Fused, Geometry};
+
+/// `(channels, filters, plane)` of vgg-full's convolutions.
+const LAYERS: &[(usize, usize, usize)] = &[
+    (3, 64, 32),
+    (64, 64, 32),
+    (64, 128, 16),
+    (128, 128, 16),
+    (128, 256, 8),
+    (256, 256, 8),
+];
+
+/// Median seconds of 5 calls.
+fn median(mut f: impl FnMut()) -> f64 {
+    let mut times: Vec<f64> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[2]
+}
+
+fn main() {
+    let (batch, lanes) = (128, direct::lanes());
+    for &(c, f, hw) in LAYERS {
+        let g = Geometry::new([batch, c, hw, hw], [3, 3], [1, 1], [1, 1], [(1, 1), (1, 1)]);
+        let x: Vec<f32> = (0..batch * c * hw * hw)
+            .map(|i| (i % 7) as f32 * 0.1)
+            .collect();
+        let dy: Vec<f32> = (0..batch * f * hw * hw)
+            .map(|i| (i % 3) as f32 * 0.1)
+            .collect();
+        let w: Vec<f32> = (0..f * c * 9).map(|i| (i % 5) as f32 * 0.1).collect();
+        let bias = vec![0.1f32; f];
+        let blocking = |dims| blocked::Blocking { dims, lanes };
+        let xb = blocked::to_blocked(&x, blocking(g.input));
+        let dyb = blocked::to_blocked(&dy, blocking([batch, f, hw, hw]));
+        let e = Epilogue {
+            bias: &bias,
+            activation: Fused::Relu,
+        };
+        let fwd = median(|| drop(std::hint::black_box(direct::forward(&xb, &w, e, &g, lanes))));
+        let dx = median(|| drop(direct::backward_input(&w, &dyb, &g, lanes)));
+        let gemm = median(|| drop(std::hint::black_box(dense::forward(&x, &w, &g, f))));
+        let flops = 2.0 * (batch * f * c * 9 * hw * hw) as f64;
+        let rate = |s: f64| flops / s / 1e9;
+        println!(
+            "{c:>3} → {f:>3}, {hw:>2}×{hw:<2}  direct forward {:5.1} ms {:4.0} GFLOP/s   direct dx {:5.1} ms {:4.0}   gemm forward {:5.1} ms {:4.0}",
+            fwd * 1e3,
+            rate(fwd),
+            dx * 1e3,
+            rate(dx),
+            gemm * 1e3,
+            rate(gemm)
+        );
+    }
+}
