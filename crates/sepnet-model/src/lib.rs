@@ -27,6 +27,7 @@
 
 pub mod architectures;
 mod backend;
+mod blocked;
 mod classifier;
 pub mod export;
 mod fake_quant;

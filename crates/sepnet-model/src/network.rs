@@ -3,6 +3,7 @@
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
+use crate::blocked::Flow;
 use crate::classifier::{Classifier, NonFinite, draw_weights_now, first_non_finite};
 use crate::fake_quant::FakeQuant;
 pub use crate::kinds::Layer;
@@ -84,18 +85,27 @@ impl Network {
 
     /// `[batch, c, h, w]` → logits `[batch, classes]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let mut x = Features::Spatial(images);
+        if let Some(fq) = &self.fake_quant {
+            let mut x = Features::Spatial(images);
+            for (i, layer) in self.layers.iter().enumerate() {
+                x = fq.layer(layer, self.layers.get(i + 1)).forward(x);
+            }
+            return flat(x);
+        }
+        // Runs of convolutions and pools the direct kernel takes stay in its blocked layout.
+        let mut x = Flow::new(images);
         for (i, layer) in self.layers.iter().enumerate() {
-            x = match &self.fake_quant {
-                Some(fq) => fq.layer(layer, self.layers.get(i + 1)).forward(x),
-                None => layer.forward(x),
-            };
+            x = x.through(layer, self.layers.get(i + 1));
         }
-        let features = x;
-        match features {
-            Features::Flat(logits) => logits,
-            Features::Spatial(_) => unreachable!("Network::new checked the output is flat"),
-        }
+        flat(x.into_features())
+    }
+}
+
+/// The logits a network's last layer gives.
+fn flat(features: Features) -> Tensor<2> {
+    match features {
+        Features::Flat(logits) => logits,
+        Features::Spatial(_) => unreachable!("Network::new checked the output is flat"),
     }
 }
 

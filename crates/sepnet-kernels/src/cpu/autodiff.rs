@@ -2,6 +2,7 @@
 //! calls the inner backend's gradient kernels. The gradient operations themselves are not
 //! differentiated again (no double backward): through autodiff they return plain values.
 
+use burn::backend::TensorMetadata;
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -10,7 +11,10 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, AutodiffBackend};
 
-use super::{AdamUpdate, BiasGrads, Geometry, NormGrads, NormTrain, SepnetKernels, adam};
+use super::autodiff_blocked as blocked;
+use super::{
+    AdamUpdate, BiasGrads, BlockedConvGrads, Geometry, NormGrads, NormTrain, SepnetKernels, adam,
+};
 use crate::Fused;
 
 /// Which two-input (input, weight) operation a [`ConvBackward`] differentiates.
@@ -450,5 +454,59 @@ impl<B: SepnetKernels, C: CheckpointStrategy> SepnetKernels for Autodiff<B, C> {
         g: Geometry,
     ) -> FloatTensor<Self> {
         Self::from_inner(B::max_pool_input_grad(Self::inner(x), Self::inner(dy), g))
+    }
+
+    fn to_blocked(x: FloatTensor<Self>, lanes: usize) -> FloatTensor<Self> {
+        let dims = x.shape().dims::<4>();
+        blocked::convert::<B, C>(x, blocked::Convert::ToBlocked { dims, lanes })
+    }
+
+    fn from_blocked(x: FloatTensor<Self>, dims: [usize; 4]) -> FloatTensor<Self> {
+        let lanes = x.shape().dims::<4>()[3];
+        blocked::convert::<B, C>(x, blocked::Convert::FromBlocked { dims, lanes })
+    }
+
+    fn blocked_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        g: Geometry,
+        activation: Fused,
+    ) -> FloatTensor<Self> {
+        blocked::conv::<B, C>([x, weight, bias], g, activation)
+    }
+
+    fn blocked_conv2d_grads(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        g: Geometry,
+        activation: Fused,
+    ) -> BlockedConvGrads<Self> {
+        // Not differentiated again: plain values in, plain values out.
+        let [x, weight, output, dy] = [x, weight, output, dy].map(Self::inner);
+        let d = B::blocked_conv2d_grads(x, weight, output, dy, g, activation);
+        BlockedConvGrads {
+            x: Self::from_inner(d.x),
+            weight: Self::from_inner(d.weight),
+            bias: Self::from_inner(d.bias),
+        }
+    }
+
+    fn blocked_max_pool(x: FloatTensor<Self>, dims: [usize; 4]) -> FloatTensor<Self> {
+        blocked::max_pool::<B, C>(x, dims)
+    }
+
+    fn blocked_max_pool_input_grad(
+        x: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        dims: [usize; 4],
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::blocked_max_pool_input_grad(
+            Self::inner(x),
+            Self::inner(dy),
+            dims,
+        ))
     }
 }

@@ -91,6 +91,23 @@ pub fn backward(output: &[f32], dy: &[f32], activation: Fused, d: Dims) -> (Vec<
     (dx, bias)
 }
 
+/// The gradient before the activation from its output `y` and output gradient `dy`, in any
+/// layout (element by element): [`backward`] without the bias gradient.
+pub fn pre_activation_grad(y: &[f32], dy: &[f32], activation: Fused) -> Vec<f32> {
+    if y.is_empty() {
+        return Vec::new();
+    }
+    let chunk = y.len().div_ceil(rayon::current_num_threads()).max(1 << 14);
+    let mut dx = Vec::with_capacity(y.len());
+    dx.spare_capacity_mut()[..y.len()]
+        .par_chunks_mut(chunk)
+        .zip(y.par_chunks(chunk).zip(dy.par_chunks(chunk)))
+        .for_each(|(dx, (y, dy))| mask(y, dy, dx, activation));
+    // SAFETY: `mask` wrote every element of each chunk, and the chunks tile `0..y.len()`.
+    unsafe { dx.set_len(y.len()) };
+    dx
+}
+
 multiversion! {
     /// `dx = dy` where the activation passed its input through (`0 < y`, and `y < 6` for
     /// ReLU6), else 0. At the boundaries the derivative taken is burn's: 0.

@@ -5,9 +5,10 @@ use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::tensor::TensorData;
 
+use super::direct::blocked::{self, Blocking};
 use super::{
-    AdamUpdate, BiasGrads, Geometry, NormGrads, NormTrain, SepnetKernels, adam, batch_norm,
-    bias_act, dense, depthwise, pointwise, pool, separable,
+    AdamUpdate, BiasGrads, BlockedConvGrads, Geometry, NormGrads, NormTrain, SepnetKernels, adam,
+    batch_norm, bias_act, dense, depthwise, direct, pointwise, pool, separable,
 };
 use crate::Fused;
 
@@ -305,4 +306,118 @@ impl SepnetKernels for Flex {
             beta: vector(grads.beta),
         }
     }
+
+    fn to_blocked(x: FlexTensor, lanes: usize) -> FlexTensor {
+        let b = Blocking {
+            dims: dims(&x),
+            lanes,
+        };
+        let values = with_values(&x, |x| blocked::to_blocked(x, b));
+        tensor(values, blocked_shape(b))
+    }
+
+    fn from_blocked(x: FlexTensor, shape: [usize; 4]) -> FlexTensor {
+        let b = blocking_of(&x, shape);
+        tensor(with_values(&x, |x| blocked::from_blocked(x, b)), shape)
+    }
+
+    fn blocked_conv2d(
+        x: FlexTensor,
+        weight: FlexTensor,
+        bias: FlexTensor,
+        g: Geometry,
+        activation: Fused,
+    ) -> FlexTensor {
+        let lanes = blocking_of(&x, g.input).lanes;
+        let y = with_pair(&x, &weight, |x, w| {
+            with_values(&bias, |bias| {
+                let e = direct::Epilogue { bias, activation };
+                direct::forward(x, w, e, &g, lanes)
+            })
+        });
+        let [n, _, oh, ow] = g.output();
+        let filters = dims(&weight)[0];
+        tensor(
+            y,
+            blocked_shape(Blocking {
+                dims: [n, filters, oh, ow],
+                lanes,
+            }),
+        )
+    }
+
+    fn blocked_conv2d_grads(
+        x: FlexTensor,
+        weight: FlexTensor,
+        output: FlexTensor,
+        dy: FlexTensor,
+        g: Geometry,
+        activation: Fused,
+    ) -> BlockedConvGrads<Self> {
+        let lanes = blocking_of(&x, g.input).lanes;
+        let filters = dims(&weight)[0];
+        let [n, _, oh, ow] = g.output();
+        let out = Blocking {
+            dims: [n, filters, oh, ow],
+            lanes,
+        };
+        // The epilogue's mask: the gradient before the activation, from the output.
+        let d = bias_act::Dims {
+            batch: 1,
+            channels: 1,
+            pixels: out.len(),
+        };
+        let (pre, _) = with_pair(&output, &dy, |y, dy| {
+            bias_act::backward(y, dy, activation, d)
+        });
+        let bias = blocked::channel_sums(&pre, out);
+        let dx = with_values(&weight, |w| direct::backward_input(w, &pre, &g, lanes));
+        let dw = with_values(&x, |x| direct::backward_weight(x, &pre, &g, filters, lanes));
+        BlockedConvGrads {
+            x: tensor(
+                dx,
+                blocked_shape(Blocking {
+                    dims: g.input,
+                    lanes,
+                }),
+            ),
+            weight: tensor(dw, dims(&weight)),
+            bias: vector(bias),
+        }
+    }
+
+    fn blocked_max_pool(x: FlexTensor, shape: [usize; 4]) -> FlexTensor {
+        let b = blocking_of(&x, shape);
+        let [n, c, h, w] = shape;
+        let y = with_values(&x, |x| blocked::max_pool_2x2(x, b));
+        tensor(
+            y,
+            blocked_shape(Blocking {
+                dims: [n, c, h / 2, w / 2],
+                ..b
+            }),
+        )
+    }
+
+    fn blocked_max_pool_input_grad(x: FlexTensor, dy: FlexTensor, shape: [usize; 4]) -> FlexTensor {
+        let b = blocking_of(&x, shape);
+        let dx = with_pair(&x, &dy, |x, dy| blocked::max_pool_2x2_backward(x, dy, b));
+        tensor(dx, blocked_shape(b))
+    }
+}
+
+/// The tensor shape of a blocked batch: `[n, c / lanes, h·w, lanes]`.
+fn blocked_shape(b: Blocking) -> [usize; 4] {
+    let [n, _, h, w] = b.dims;
+    [n, b.blocks(), h * w, b.lanes]
+}
+
+/// The layout of blocked tensor `x` standing for NCHW `shape`.
+fn blocking_of(x: &FlexTensor, shape: [usize; 4]) -> Blocking {
+    let b = Blocking {
+        dims: shape,
+        lanes: dims(x)[3],
+    };
+    assert_eq!(dims(x), blocked_shape(b), "blocked tensor of another shape");
+    b
 }

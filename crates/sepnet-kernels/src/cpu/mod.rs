@@ -26,6 +26,7 @@
 
 pub mod adam;
 mod autodiff;
+mod autodiff_blocked;
 pub mod batch_norm;
 pub mod bias_act;
 pub mod dense;
@@ -94,6 +95,17 @@ pub struct BiasGrads<B: Backend> {
     /// For the pre-activation input.
     pub x: FloatTensor<B>,
     /// For the bias.
+    pub bias: FloatTensor<B>,
+}
+
+/// Gradients of a blocked convolution with its bias and activation.
+#[derive(ExtensionType)]
+pub struct BlockedConvGrads<B: Backend> {
+    /// For the blocked input.
+    pub x: FloatTensor<B>,
+    /// For the weight `[f, c, k_h, k_w]`.
+    pub weight: FloatTensor<B>,
+    /// For the bias `[f]`.
     pub bias: FloatTensor<B>,
 }
 
@@ -207,6 +219,39 @@ pub trait SepnetKernels: Backend {
         moment_2: FloatTensor<Self>,
         coefficients: adam::Coefficients,
     ) -> AdamUpdate<Self>;
+
+    /// NCHW `x` into the blocked layout ([`direct::blocked`]) with `lanes` channels per
+    /// block, as a tensor `[n, c / lanes, h·w, lanes]`.
+    fn to_blocked(x: FloatTensor<Self>, lanes: usize) -> FloatTensor<Self>;
+    /// A blocked tensor back to NCHW `dims`.
+    fn from_blocked(x: FloatTensor<Self>, dims: [usize; 4]) -> FloatTensor<Self>;
+    /// `act(conv(x, weight) + bias)` in the blocked layout ([`direct::forward`]): `geometry`
+    /// is the NCHW one, stride 1 ([`direct::applies`]).
+    fn blocked_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        geometry: Geometry,
+        activation: Fused,
+    ) -> FloatTensor<Self>;
+    /// Gradients of [`blocked_conv2d`](SepnetKernels::blocked_conv2d) from its input,
+    /// weight, output and output gradient.
+    fn blocked_conv2d_grads(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        geometry: Geometry,
+        activation: Fused,
+    ) -> BlockedConvGrads<Self>;
+    /// A 2×2, stride-2, unpadded max pool of a blocked tensor of NCHW `dims`.
+    fn blocked_max_pool(x: FloatTensor<Self>, dims: [usize; 4]) -> FloatTensor<Self>;
+    /// Input gradient of [`blocked_max_pool`](SepnetKernels::blocked_max_pool).
+    fn blocked_max_pool_input_grad(
+        x: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        dims: [usize; 4],
+    ) -> FloatTensor<Self>;
 
     /// Gradients of [`fused_batch_norm`](SepnetKernels::fused_batch_norm).
     #[allow(clippy::too_many_arguments)] // the forward pass's inputs, statistics and settings
@@ -346,4 +391,64 @@ pub fn max_pool2d(x: Tensor<4>, geometry: Geometry) -> Tensor<4> {
         x.into_dispatch(),
         geometry,
     ))
+}
+
+/// An activation in the blocked layout ([`direct::blocked`]): the tensor
+/// `[n, c / lanes, h·w, lanes]` and the NCHW dims it stands for.
+#[derive(Clone, Debug)]
+pub struct BlockedTensor {
+    /// The blocked values.
+    pub values: Tensor<4>,
+    /// `[n, c, h, w]`.
+    pub dims: [usize; 4],
+}
+
+impl BlockedTensor {
+    /// NCHW `x` (on a device [`applies_to`] accepts) into the blocked layout, at the lanes of
+    /// the kernels' level.
+    pub fn from_nchw(x: Tensor<4>) -> BlockedTensor {
+        let dims = x.dims();
+        let values = <Dispatch as SepnetKernels>::to_blocked(x.into_dispatch(), direct::lanes());
+        BlockedTensor {
+            values: Tensor::from_dispatch(values),
+            dims,
+        }
+    }
+
+    /// Back to NCHW.
+    pub fn into_nchw(self) -> Tensor<4> {
+        let dims = self.dims;
+        Tensor::from_dispatch(<Dispatch as SepnetKernels>::from_blocked(
+            self.values.into_dispatch(),
+            dims,
+        ))
+    }
+
+    /// `act(conv(self, weight) + bias)`, stride 1 ([`direct::applies`]).
+    pub fn conv2d(self, weight: Tensor<4>, bias: Tensor<1>, g: Geometry, act: Fused) -> Self {
+        let [n, _, oh, ow] = g.output();
+        let filters = bias.dims()[0];
+        let values = <Dispatch as SepnetKernels>::blocked_conv2d(
+            self.values.into_dispatch(),
+            weight.into_dispatch(),
+            bias.into_dispatch(),
+            g,
+            act,
+        );
+        BlockedTensor {
+            values: Tensor::from_dispatch(values),
+            dims: [n, filters, oh, ow],
+        }
+    }
+
+    /// A 2×2, stride-2, unpadded max pool.
+    pub fn max_pool_2x2(self) -> Self {
+        let [n, c, h, w] = self.dims;
+        let values =
+            <Dispatch as SepnetKernels>::blocked_max_pool(self.values.into_dispatch(), self.dims);
+        BlockedTensor {
+            values: Tensor::from_dispatch(values),
+            dims: [n, c, h / 2, w / 2],
+        }
+    }
 }

@@ -91,6 +91,15 @@ impl Conv2d {
         (self.bias.as_ref().map(|b| b.val()), self.activation)
     }
 
+    /// The kernels' geometry of this convolution on an input of `dims` (NCHW).
+    pub(crate) fn geometry(&self, dims: [usize; 4]) -> crate::kernels::Geometry {
+        let [_, _, k_h, k_w] = self.weight.dims();
+        let pads = self
+            .padding
+            .pads_2d([dims[2], dims[3]], [k_h, k_w], self.stride, self.dilation);
+        crate::kernels::Geometry::new(dims, [k_h, k_w], self.stride, self.dilation, pads)
+    }
+
     /// `[batch, in_channels, height, width]` → `[batch, filters, height_out, width_out]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let bias = self.bias.as_ref().map(|b| b.val());

@@ -68,6 +68,17 @@ impl Pool2dConfig {
 }
 
 impl Pool2d {
+    /// Whether this is a 2×2, stride-2 max pool that pads nothing on an input of `dims`.
+    pub(crate) fn is_unpadded_max_2x2(&self, dims: [usize; 4]) -> bool {
+        let pads = self
+            .padding
+            .pads_2d([dims[2], dims[3]], self.size, self.stride, [1, 1]);
+        self.kind == PoolKind::Max
+            && self.size == [2, 2]
+            && self.stride == [2, 2]
+            && pads == [(0, 0); 2]
+    }
+
     /// `[batch, c, h, w]` → `[batch, c, h_out, w_out]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [_, _, height, width] = x.dims();

@@ -4,6 +4,7 @@
 
 mod activations;
 mod batch_norm;
+mod blocked;
 mod blocks;
 mod counts;
 #[cfg(feature = "wgpu")]

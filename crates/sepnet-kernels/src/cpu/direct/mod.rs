@@ -33,6 +33,14 @@ pub fn applies(g: &Geometry) -> bool {
     g.stride == [1, 1]
 }
 
+/// Whether a batch of `batch` images has enough of them for the direct kernel to pay: one
+/// image per thread at least. Below that it splits an image's filters across threads, and
+/// vgg-full's batch-1 forward pass ran 1.4× slower than on the `gemm` path (5.3 against
+/// 3.4–3.9 ms, docs/performance.md).
+pub fn batch_pays(batch: usize) -> bool {
+    !few_images(batch)
+}
+
 /// The channels per block of the blocked layout at the level the kernels run at.
 pub fn lanes() -> usize {
     microkernel::lanes(level())

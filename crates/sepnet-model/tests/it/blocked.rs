@@ -1,0 +1,73 @@
+//! A network's runs in the blocked layout (`Network::forward` at inference on the CPU)
+//! against the same layers applied one by one in NCHW (`Layer::forward`): the logits, within
+//! float rounding of each other (the two paths sum in different orders). The blocked
+//! operations' gradients are tested in sepnet-kernels (`tests/blocked_autodiff.rs`).
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use sepnet_model::spec::NetworkSpec;
+use sepnet_model::{Features, Network};
+
+fn values(n: usize, seed: u32) -> Vec<f32> {
+    (0..n)
+        .map(|i| {
+            ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) % 1000) as f32 / 500.0 - 1.0
+        })
+        .collect()
+}
+
+fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().try_to_vec::<f32>().unwrap()
+}
+
+fn assert_close(ours: &[f32], expected: &[f32], what: &str) {
+    assert_eq!(ours.len(), expected.len(), "{what}");
+    let scale = expected
+        .iter()
+        .fold(0.0f32, |m, v| m.max(v.abs()))
+        .max(1e-3);
+    for (i, (a, b)) in ours.iter().zip(expected).enumerate() {
+        assert!((a - b).abs() <= 1e-4 * scale, "{what} {i}: {a} vs {b}");
+    }
+}
+
+/// The layers one by one, every one in NCHW.
+fn layer_by_layer(net: &Network, images: Tensor<4>) -> Tensor<2> {
+    match net
+        .layers
+        .iter()
+        .fold(Features::Spatial(images), |x, l| l.forward(x))
+    {
+        Features::Flat(logits) => logits,
+        Features::Spatial(_) => unreachable!(),
+    }
+}
+
+/// Runs that start and end mid-network, channel counts off the 8- and 16-lane blocks (20,
+/// 36), an odd plane under a pool (7×7 → 3×3), ReLU6 and linear epilogues, a dilated kernel,
+/// a 5×5 kernel, and a convolution without bias (which leaves the run).
+const SPECS: &[(&str, [usize; 3])] = &[
+    (
+        "conv:20:3:relu,conv:20:3:relu,pool,conv:36:3:relu6,conv:36:5,pool,flatten,dense:3",
+        [14, 14, 3],
+    ),
+    (
+        "conv:16:3,conv:24:3:d=2:relu,conv:24:3:relu,conv:24:3:nobias,bn,relu,pool,flatten,dense:2",
+        [8, 8, 2],
+    ),
+];
+
+#[test]
+fn blocked_runs_match_the_layers_one_by_one_at_inference() {
+    let device = Device::flex();
+    for &(text, [h, w, c]) in SPECS {
+        let spec = NetworkSpec::parse(text, [h, w, c]).unwrap_or_else(|e| panic!("{text}: {e}"));
+        let net = Network::new(&spec, &device).unwrap().valid();
+        let n = 3;
+        let images = TensorData::new(values(n * c * h * w, 1), [n, c, h, w]);
+        let images = Tensor::<4>::from_data(images, &device);
+        let blocked = to_vec(net.forward(images.clone()));
+        let plain = to_vec(layer_by_layer(&net, images));
+        assert_close(&blocked, &plain, text);
+    }
+}
