@@ -1,6 +1,6 @@
-//! vgg-full's 3×3 convolutions at batch 128: sepnet's direct kernel in the blocked layout
-//! (forward with bias and ReLU, and the input gradient) against the NCHW `gemm` path's
-//! forward, median of 5 calls each, GFLOP/s. Run with
+//! vgg-full's 3×3 convolutions at batch 128: sepnet's direct kernels in the blocked layout
+//! (forward with bias and ReLU, input gradient, weight gradient) against the NCHW `gemm`
+//! path's, median of 5 calls each, ms and GFLOP/s. Run with
 //! `cargo run --release -p sepnet-kernels --example direct_bench`.
 
 use std::time::Instant;
@@ -53,17 +53,20 @@ fn main() {
         };
         let fwd = median(|| drop(std::hint::black_box(direct::forward(&xb, &w, e, &g, lanes))));
         let dx = median(|| drop(direct::backward_input(&w, &dyb, &g, lanes)));
+        let dw = median(|| drop(direct::backward_weight(&xb, &dyb, &g, f, lanes)));
         let gemm = median(|| drop(std::hint::black_box(dense::forward(&x, &w, &g, f))));
+        let gemm_dx = median(|| drop(dense::backward_input(&w, &dy, &g, f)));
+        let gemm_dw = median(|| drop(dense::backward_weight(&x, &dy, &g, f)));
         let flops = 2.0 * (batch * f * c * 9 * hw * hw) as f64;
-        let rate = |s: f64| flops / s / 1e9;
+        let cell = |s: f64| format!("{:5.1} ms {:4.0}", s * 1e3, flops / s / 1e9);
         println!(
-            "{c:>3} → {f:>3}, {hw:>2}×{hw:<2}  direct forward {:5.1} ms {:4.0} GFLOP/s   direct dx {:5.1} ms {:4.0}   gemm forward {:5.1} ms {:4.0}",
-            fwd * 1e3,
-            rate(fwd),
-            dx * 1e3,
-            rate(dx),
-            gemm * 1e3,
-            rate(gemm)
+            "{c:>3} → {f:>3}, {hw:>2}×{hw:<2}  direct: forward {}, dx {}, dW {}   gemm: forward {}, dx {}, dW {}",
+            cell(fwd),
+            cell(dx),
+            cell(dw),
+            cell(gemm),
+            cell(gemm_dx),
+            cell(gemm_dw)
         );
     }
 }

@@ -96,12 +96,11 @@ impl Flow {
     }
 }
 
-/// Whether a blocked run starts at `layer`: blocked runs on, `x` an inference input on the
-/// CPU kernels, and both `layer` and the layer after it have blocked forms.
+/// Whether a blocked run starts at `layer`: blocked runs on, `x` on the CPU kernels, and both
+/// `layer` and the layer after it have blocked forms.
 fn starts_run(layer: &Layer, next: Option<&Layer>, x: &Tensor<4>) -> bool {
     let dims = x.dims();
-    let inference = kernels::applies_to(x) && !x.device().is_autodiff();
-    if !enabled() || !inference || !takes(layer, dims) {
+    if !enabled() || !kernels::applies_to(x) || !takes(layer, dims) {
         return false;
     }
     let after = match layer {

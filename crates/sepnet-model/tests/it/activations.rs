@@ -97,6 +97,7 @@ fn every_activation_parses_prints_and_summarises() {
 /// without autodiff.
 #[test]
 fn a_fused_activation_equals_the_same_activation_as_a_layer() {
+    let _rng = crate::rng_lock();
     for activation in Activation::ALL {
         let name = activation.name().unwrap_or("linear");
         let fused = format!("conv:4:3:{name},flatten,dense:3");

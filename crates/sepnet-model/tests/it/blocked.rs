@@ -1,12 +1,12 @@
-//! A network's runs in the blocked layout (`Network::forward` at inference on the CPU)
-//! against the same layers applied one by one in NCHW (`Layer::forward`): the logits, within
-//! float rounding of each other (the two paths sum in different orders). The blocked
-//! operations' gradients are tested in sepnet-kernels (`tests/blocked_autodiff.rs`).
+//! A network's runs in the blocked layout (`Network::forward` on the CPU) against the same
+//! layers applied one by one in NCHW (`Layer::forward`): the logits at inference and in
+//! training, and every convolution's gradients through autodiff, within float rounding of
+//! each other (the two paths sum in different orders).
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use sepnet_model::spec::NetworkSpec;
-use sepnet_model::{Features, Network};
+use sepnet_model::{Features, Layer, Network};
 
 fn values(n: usize, seed: u32) -> Vec<f32> {
     (0..n)
@@ -59,15 +59,59 @@ const SPECS: &[(&str, [usize; 3])] = &[
 
 #[test]
 fn blocked_runs_match_the_layers_one_by_one_at_inference() {
+    let _rng = crate::rng_lock();
     let device = Device::flex();
     for &(text, [h, w, c]) in SPECS {
         let spec = NetworkSpec::parse(text, [h, w, c]).unwrap_or_else(|e| panic!("{text}: {e}"));
         let net = Network::new(&spec, &device).unwrap().valid();
-        let n = 3;
-        let images = TensorData::new(values(n * c * h * w, 1), [n, c, h, w]);
-        let images = Tensor::<4>::from_data(images, &device);
+        let images = images(text, [3, c, h, w], &device);
         let blocked = to_vec(net.forward(images.clone()));
         let plain = to_vec(layer_by_layer(&net, images));
         assert_close(&blocked, &plain, text);
     }
+}
+
+#[test]
+fn blocked_runs_match_the_layers_one_by_one_in_training() {
+    let _rng = crate::rng_lock();
+    let device = Device::flex().autodiff();
+    for &(text, [h, w, c]) in SPECS {
+        let spec = NetworkSpec::parse(text, [h, w, c]).unwrap_or_else(|e| panic!("{text}: {e}"));
+        let net = Network::new(&spec, &device).unwrap();
+        let images = images(text, [3, c, h, w], &device);
+        let blocked = net.forward(images.clone());
+        let plain = layer_by_layer(&net, images);
+        let what = |part: &str| format!("{text}: {part}");
+        assert_close(
+            &to_vec(blocked.clone()),
+            &to_vec(plain.clone()),
+            &what("logits"),
+        );
+        let upstream = Tensor::<2>::from_data(
+            TensorData::new(values(blocked.dims().iter().product(), 2), blocked.dims()),
+            &device,
+        );
+        let grads = [blocked, plain].map(|y| (y * upstream.clone()).sum().backward());
+        let mut convolutions = 0;
+        for layer in &net.layers {
+            if let Layer::Conv(conv) = layer {
+                let [a, b] = grads
+                    .each_ref()
+                    .map(|g| to_vec(conv.weight.grad(g).unwrap()));
+                assert_close(&a, &b, &what("a convolution's weight gradient"));
+                if let Some(bias) = &conv.bias {
+                    let [a, b] = grads.each_ref().map(|g| to_vec(bias.grad(g).unwrap()));
+                    assert_close(&a, &b, &what("a convolution's bias gradient"));
+                }
+                convolutions += 1;
+            }
+        }
+        assert!(convolutions >= 4, "{text}: too few convolutions compared");
+    }
+}
+
+/// A batch of 3 images for `text`'s network.
+fn images(text: &str, dims: [usize; 4], device: &Device) -> Tensor<4> {
+    let data = TensorData::new(values(dims.iter().product(), text.len() as u32), dims);
+    Tensor::from_data(data, device)
 }

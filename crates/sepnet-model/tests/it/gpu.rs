@@ -102,6 +102,7 @@ fn assert_close(gpu: &[f32], cpu: &[f32], what: &str) {
 
 #[test]
 fn every_layer_kind_trains_on_the_gpu_as_on_the_cpu() {
+    let _rng = crate::rng_lock();
     let cpu = Device::flex().autodiff();
     let gpu = Device::wgpu(Default::default()).autodiff();
     for (k, &(text, input @ [h, w, c])) in SPECS.iter().enumerate() {

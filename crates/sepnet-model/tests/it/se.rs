@@ -70,6 +70,7 @@ fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 /// computed with loops from its own weights.
 #[test]
 fn se_forward_matches_a_plain_loop() {
+    let _rng = crate::rng_lock();
     let device = Device::flex();
     let spec = NetworkSpec::parse("se:3:gate=hardsigmoid,gap,dense:2", [5, 4, 6]).unwrap();
     let net = Network::new(&spec, &device).unwrap();

@@ -42,6 +42,7 @@ fn builtin_specs_round_trip() {
 
 #[test]
 fn built_networks_have_the_summarised_parameters() {
+    let _rng = crate::rng_lock();
     let device = Device::flex();
     for model in BUILTIN_MODELS {
         let spec = model.spec(&ModelOptions::default()).unwrap();
@@ -59,6 +60,7 @@ fn built_networks_have_the_summarised_parameters() {
 
 #[test]
 fn forward_pass_of_every_builtin_gives_the_expected_shape() {
+    let _rng = crate::rng_lock();
     let device = Device::flex();
     for model in BUILTIN_MODELS {
         let spec = model.spec(&ModelOptions::default()).unwrap();
@@ -128,6 +130,7 @@ fn depthwise_fans_print_only_when_not_the_default_and_round_trip() {
 /// step would already have reseeded the RNG for dropout).
 #[test]
 fn weights_are_drawn_at_build_time() {
+    let _rng = crate::rng_lock();
     struct Lazy {
         params: usize,
         lazy: usize,

@@ -63,15 +63,31 @@ pub fn to_blocked(x: &[f32], b: Blocking) -> Vec<f32> {
     )
 }
 
+/// Pixels per tile of the conversions: a tile of `TILE` pixels × a block's channels is read and
+/// written within L1, so neither side's stride reaches memory one value at a time.
+const TILE: usize = 16;
+
 multiversion! {
-    /// One image's planes `[c, pixels]` into `[c / L, pixels, L]`, zeros for missing channels.
+    /// One image's planes `[c, pixels]` into `[c / L, pixels, L]`, zeros for missing channels;
+    /// a tile of pixels at a time.
     fn interleave(x: &[f32], out: &mut [MaybeUninit<f32>], sizes: [usize; 3]) {
         let [c, plane, lanes] = sizes;
         for (k, block) in out.chunks_exact_mut(plane * lanes).enumerate() {
-            for (p, pixel) in block.chunks_exact_mut(lanes).enumerate() {
-                for (l, v) in pixel.iter_mut().enumerate() {
-                    let ci = k * lanes + l;
-                    v.write(if ci < c { x[ci * plane + p] } else { 0.0 });
+            let channels = lanes.min(c - k * lanes);
+            for p0 in (0..plane).step_by(TILE) {
+                let pixels = TILE.min(plane - p0);
+                let tile = &mut block[p0 * lanes..][..pixels * lanes];
+                for l in 0..lanes {
+                    if l < channels {
+                        let src = &x[(k * lanes + l) * plane + p0..][..pixels];
+                        for (p, &v) in src.iter().enumerate() {
+                            tile[p * lanes + l].write(v);
+                        }
+                    } else {
+                        (0..pixels).for_each(|p| {
+                            tile[p * lanes + l].write(0.0);
+                        });
+                    }
                 }
             }
         }
@@ -98,13 +114,22 @@ pub fn from_blocked(xb: &[f32], b: Blocking) -> Vec<f32> {
 }
 
 multiversion! {
-    /// One blocked image `[c / L, pixels, L]` into its real planes `out [c, pixels]`.
+    /// One blocked image `[c / L, pixels, L]` into its real planes `out [c, pixels]`; a tile of
+    /// pixels at a time.
     fn deinterleave(xb: &[f32], out: &mut [MaybeUninit<f32>], sizes: [usize; 2]) {
         let [plane, lanes] = sizes;
-        for (ci, out) in out.chunks_exact_mut(plane).enumerate() {
-            let block = &xb[(ci / lanes) * plane * lanes..][..plane * lanes];
-            for (o, pixel) in out.iter_mut().zip(block.chunks_exact(lanes)) {
-                o.write(pixel[ci % lanes]);
+        let c = out.len() / plane.max(1);
+        for (k, block) in xb.chunks_exact(plane * lanes).enumerate() {
+            let channels = lanes.min(c.saturating_sub(k * lanes));
+            for p0 in (0..plane).step_by(TILE) {
+                let pixels = TILE.min(plane - p0);
+                let tile = &block[p0 * lanes..][..pixels * lanes];
+                for l in 0..channels {
+                    let dst = &mut out[(k * lanes + l) * plane + p0..][..pixels];
+                    for (p, d) in dst.iter_mut().enumerate() {
+                        d.write(tile[p * lanes + l]);
+                    }
+                }
             }
         }
     }
@@ -214,24 +239,69 @@ pub fn max_pool_2x2_backward(xb: &[f32], dy: &[f32], b: Blocking) -> Vec<f32> {
 }
 
 multiversion! {
-    /// One block of [`max_pool_2x2_backward`]: `dx [h, w, L]` written in full.
+    /// One block of [`max_pool_2x2_backward`]: `dx [h, w, L]` written in full. Each window's
+    /// four inputs are written at once, lane by lane without branches (a loop the compiler
+    /// vectorises); only a last row or column no window covers is zeroed apart.
     fn block_backward_2x2(x: &[f32], dy: &[f32], dx: &mut [MaybeUninit<f32>], dims: [usize; 4]) {
         let [h, w, ow, lanes] = dims;
-        dx.fill(MaybeUninit::new(0.0));
+        let row = w * lanes;
+        if h % 2 == 1 {
+            dx[(h - 1) * row..].fill(MaybeUninit::new(0.0));
+        }
         for i in 0..h / 2 {
-            for j in 0..ow {
-                let at = |r: usize, s: usize| ((2 * i + r) * w + 2 * j + s) * lanes;
-                let g = &dy[(i * ow + j) * lanes..][..lanes];
-                for l in 0..lanes {
-                    let v = [at(0, 0), at(0, 1), at(1, 0), at(1, 1)].map(|k| x[k + l]);
-                    let max = v[0].max(v[1]).max(v[2].max(v[3]));
-                    let first = v.iter().position(|&v| v == max).unwrap_or(3);
-                    let k = [at(0, 0), at(0, 1), at(1, 0), at(1, 1)][first];
-                    dx[k + l] = MaybeUninit::new(g[l]);
-                }
+            let (top, bottom) = dx[2 * i * row..][..2 * row].split_at_mut(row);
+            if w % 2 == 1 {
+                top[(w - 1) * lanes..].fill(MaybeUninit::new(0.0));
+                bottom[(w - 1) * lanes..].fill(MaybeUninit::new(0.0));
+            }
+            let (x_top, x_bottom) = (&x[2 * i * row..][..row], &x[(2 * i + 1) * row..][..row]);
+            let dy = &dy[i * ow * lanes..][..ow * lanes];
+            match lanes {
+                16 => row_windows::<16>([x_top, x_bottom], dy, [top, bottom]),
+                8 => row_windows::<8>([x_top, x_bottom], dy, [top, bottom]),
+                other => unreachable!("the microkernels have 8 or 16 lanes, not {other}"),
             }
         }
     }
+}
+
+/// A row pair's windows of [`block_backward_2x2`] at `L` lanes (a constant: the compiler
+/// then vectorises the selects).
+#[inline(always)]
+fn row_windows<const L: usize>(x: [&[f32]; 2], dy: &[f32], dx: [&mut [MaybeUninit<f32>]; 2]) {
+    let [top, bottom] = dx;
+    let (pairs_t, pairs_b) = (top.chunks_exact_mut(2 * L), bottom.chunks_exact_mut(2 * L));
+    let inputs = x[0].chunks_exact(2 * L).zip(x[1].chunks_exact(2 * L));
+    for (((t, b), (xt, xb)), g) in pairs_t.zip(pairs_b).zip(inputs).zip(dy.chunks_exact(L)) {
+        let out = window_grads::<L>(
+            [&xt[..L], &xt[L..], &xb[..L], &xb[L..]].map(|v| v.try_into().expect("L lanes")),
+            g.try_into().expect("L lanes"),
+        );
+        let (t0, t1) = t.split_at_mut(L);
+        let (b0, b1) = b.split_at_mut(L);
+        for (dst, src) in [t0, t1, b0, b1].into_iter().zip(&out) {
+            dst.write_copy_of_slice(src);
+        }
+    }
+}
+
+/// `L` windows' gradients from their four inputs (row-major) and gradient `g`: `g` at each
+/// window's first maximum, 0 elsewhere. Arrays of constant length and `&`/`|` instead of
+/// `&&`/`||` (no short circuit, no branch) let the compiler vectorise it.
+#[inline(always)]
+fn window_grads<const L: usize>(v: [&[f32; L]; 4], g: &[f32; L]) -> [[f32; L]; 4] {
+    let mut out = [[0.0f32; L]; 4];
+    for l in 0..L {
+        let max = v[0][l].max(v[1][l]).max(v[2][l].max(v[3][l]));
+        let k0 = v[0][l] == max;
+        let k1 = !k0 & (v[1][l] == max);
+        let k2 = !k0 & !k1 & (v[2][l] == max);
+        let k3 = !(k0 | k1 | k2);
+        for (o, k) in out.iter_mut().zip([k0, k1, k2, k3]) {
+            o[l] = if k { g[l] } else { 0.0 };
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -9,11 +9,13 @@
 //! activation and writes the tile to the blocked output: the design of LIBXSMM's and oneDNN's
 //! direct kernels (Georganas et al., SC'18, arXiv:1808.05567). At stride 1 the input gradient
 //! is the same kernel: a convolution of the output gradient with the flipped, transposed
-//! weights. The weight gradient goes through NCHW and [`dense`](super::dense) for now.
+//! weights. The weight gradient has a microkernel of its own ([`weight_grad`]).
 
 pub mod blocked;
+mod lanes;
 mod layout;
 mod microkernel;
+mod weight_grad;
 
 use std::mem::MaybeUninit;
 
@@ -203,9 +205,12 @@ pub(crate) fn backward_input_at(
     forward_at(level, dy, &flipped(weight, g.kernel, c), e, &back)
 }
 
-/// The weight gradient `[filters, c, k_h, k_w]` of a blocked convolution from its blocked
-/// input `x` and blocked output gradient `dy` (after the epilogue's mask): both back to NCHW
-/// and [`dense::backward_weight`](super::dense::backward_weight).
+/// The weight gradient `[filters, c, k_h, k_w]` of a blocked stride-1 convolution from its
+/// blocked input `x` and blocked output gradient `dy` (after the epilogue's mask), by
+/// [`weight_grad`]'s microkernel.
+///
+/// # Panics
+/// When `g` has a stride other than 1 or a slice disagrees with the sizes.
 pub fn backward_weight(
     x: &[f32],
     dy: &[f32],
@@ -213,22 +218,8 @@ pub fn backward_weight(
     filters: usize,
     lanes: usize,
 ) -> Vec<f32> {
-    let [batch, _, oh, ow] = g.output();
-    let x = blocked::from_blocked(
-        x,
-        Blocking {
-            dims: g.input,
-            lanes,
-        },
-    );
-    let dy = blocked::from_blocked(
-        dy,
-        Blocking {
-            dims: [batch, filters, oh, ow],
-            lanes,
-        },
-    );
-    super::dense::backward_weight(&x, &dy, g, filters)
+    assert!(applies(g), "the blocked weight gradient needs stride 1");
+    weight_grad::backward_weight(level_for(lanes), x, dy, g, filters)
 }
 
 /// `weight [f, c, k_h, k_w]` as the input gradient's `[c, f, k_h, k_w]`, each kernel turned
