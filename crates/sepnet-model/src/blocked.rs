@@ -3,12 +3,9 @@
 //! convolutions and max pools the direct kernel takes, and back to NCHW once after it,
 //! instead of every layer reading and writing NCHW planes.
 //!
-//! At inference only, for now: vgg-full's forward pass ran 8% faster this way (167 → 153 ms
-//! at batch 128), but its training step 4% slower (560 → 585 ms), the weight gradient going
-//! back through NCHW and the `gemm` path (docs/performance.md). The operations are
-//! differentiable (sepnet-kernels tests them under autodiff), so training joins once a
-//! blocked weight-gradient kernel pays. `SEPNET_DIRECT=off` keeps every layer in NCHW (for
-//! A/B timing).
+//! In training and at inference: vgg-full's training step ran 5.5% faster this way at batch
+//! 128 and its forward pass 5–15% (docs/performance.md). `SEPNET_DIRECT=off` keeps every layer
+//! in NCHW (for A/B timing).
 
 use std::sync::OnceLock;
 

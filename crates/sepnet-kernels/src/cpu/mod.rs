@@ -7,11 +7,13 @@
 //! pooling under autodiff cost as much as the convolution before it. [`SepnetKernels`] is an
 //! extension trait with the operations sepnet runs itself — depthwise, pointwise (1×1) and
 //! full convolution without bias, a convolution's bias and activation in one pass, max
-//! pooling, training-mode BatchNorm with the activation after it, and a separable
-//! convolution's inference in one pass — each implemented three ways:
-//! - on [`Flex`](burn::backend::Flex) by plain loops and matrix products ([`depthwise`],
-//!   [`pointwise`], [`dense`], [`bias_act`], [`pool`], [`batch_norm`], [`separable`]),
-//!   forward and backward, the loops compiled per instruction set ([`simd`]);
+//! pooling, training-mode BatchNorm with the activation after it, a separable
+//! convolution's inference in one pass, and full convolutions and max pools in a blocked
+//! channel layout kept between layers ([`BlockedTensor`]) — each implemented three ways:
+//! - on [`Flex`](burn::backend::Flex) by plain loops, matrix products and direct
+//!   microkernels ([`depthwise`], [`pointwise`], [`dense`], [`bias_act`], [`pool`],
+//!   [`batch_norm`], [`separable`], [`direct`]), forward and backward, the loops compiled per
+//!   instruction set ([`simd`]);
 //! - on `Autodiff<B>` by recording the operation with its own backward pass, which calls the
 //!   inner backend's gradient kernels (`autodiff.rs`);
 //! - everywhere else not at all: the functions below are only called for tensors
