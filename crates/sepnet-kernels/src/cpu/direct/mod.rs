@@ -4,12 +4,12 @@
 //! The im2col and per-tap paths ([`dense`](super::dense)) hand each convolution to the `gemm`
 //! crate as matrix products over NCHW planes, which pack both operands on every call. Here
 //! activations stay in a blocked layout ([`blocked`]) from one layer to the next; each image is
-//! copied into a padded plane ([`layout`]) and a register-blocked microkernel ([`microkernel`])
+//! copied into a padded plane (`layout.rs`) and a register-blocked microkernel (`microkernel.rs`)
 //! computes each output tile as a stream of broadcast FMAs, adds the bias, applies the
 //! activation and writes the tile to the blocked output: the design of LIBXSMM's and oneDNN's
 //! direct kernels (Georganas et al., SC'18, arXiv:1808.05567). At stride 1 the input gradient
 //! is the same kernel: a convolution of the output gradient with the flipped, transposed
-//! weights. The weight gradient has a microkernel of its own ([`weight_grad`]).
+//! weights. The weight gradient has a microkernel of its own (`weight_grad.rs`).
 
 pub mod blocked;
 mod lanes;
@@ -207,7 +207,7 @@ pub(crate) fn backward_input_at(
 
 /// The weight gradient `[filters, c, k_h, k_w]` of a blocked stride-1 convolution from its
 /// blocked input `x` and blocked output gradient `dy` (after the epilogue's mask), by
-/// [`weight_grad`]'s microkernel.
+/// the microkernel of `weight_grad.rs`.
 ///
 /// # Panics
 /// When `g` has a stride other than 1 or a slice disagrees with the sizes.
