@@ -29,8 +29,9 @@ use crate::geometry::Geometry;
 use blocked::Blocking;
 use layout::{GROUP, Plan};
 
-/// Whether the direct kernel can compute convolution `g` with its gradients: stride 1 (the
-/// microkernel has column strides 1 and 2, the input gradient by convolution needs 1).
+/// Whether the direct kernels can compute convolution `g` with its gradients: stride 1 (the
+/// forward microkernel also has column stride 2, but the input gradient by convolution needs
+/// 1).
 pub fn applies(g: &Geometry) -> bool {
     g.stride == [1, 1]
 }
