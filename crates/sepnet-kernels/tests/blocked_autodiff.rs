@@ -65,3 +65,40 @@ fn blocked_conv_and_pool_match_the_nchw_kernels_forward_and_backward() {
     let [a, b] = [&grads_blocked, &grads_plain].map(|g| to_vec(bias.grad(g).unwrap()));
     assert_close(&a, &b, "bias gradient");
 }
+
+/// A run that starts with the epilogue of the NCHW convolution before it, fused with the
+/// conversion (`from_nchw_with`): the same output and gradients as that convolution's bias and
+/// activation applied in NCHW.
+#[test]
+fn an_epilogue_fused_with_the_conversion_matches_the_nchw_kernels() {
+    let device = Device::flex().autodiff();
+    let [n, c, h, w, f] = [2, 3, 6, 5, 20];
+    let x = tensor(n * c * h * w, 5, [n, c, h, w], &device).require_grad();
+    let w1 = tensor(f * c * 9, 6, [f, c, 3, 3], &device).require_grad();
+    let b1 = tensor(f, 7, [f], &device).require_grad();
+    let w2 = tensor(f * f * 9, 8, [f, f, 3, 3], &device).require_grad();
+    let b2 = tensor(f, 9, [f], &device).require_grad();
+    let g1 = Geometry::new([n, c, h, w], [3, 3], [1, 1], [1, 1], [(1, 1), (1, 1)]);
+    let g2 = Geometry::new([n, f, h, w], [3, 3], [1, 1], [1, 1], [(1, 1), (1, 1)]);
+    let upstream = tensor(n * f * h * w, 10, [n, f, h, w], &device);
+
+    // Each path from its own first convolution: one backward pass consumes a graph.
+    let first = || dense_conv2d(x.clone(), w1.clone(), g1);
+    let blocked = BlockedTensor::from_nchw_with(first(), b1.clone(), Fused::Relu6)
+        .conv2d(w2.clone(), b2.clone(), g2, Fused::Relu)
+        .into_nchw();
+    let plain = bias_activation(first(), b1.clone(), Fused::Relu6);
+    let plain = bias_activation(dense_conv2d(plain, w2.clone(), g2), b2.clone(), Fused::Relu);
+    assert_close(&to_vec(blocked.clone()), &to_vec(plain.clone()), "output");
+
+    let grads = [blocked, plain].map(|y| (y * upstream.clone()).sum().backward());
+    let grad = |t: &Tensor<4>| grads.each_ref().map(|g| to_vec(t.grad(g).unwrap()));
+    for (t, what) in [(&x, "input"), (&w1, "first weight"), (&w2, "second weight")] {
+        let [a, b] = grad(t);
+        assert_close(&a, &b, &format!("{what} gradient"));
+    }
+    for (t, what) in [(&b1, "first bias"), (&b2, "second bias")] {
+        let [a, b] = grads.each_ref().map(|g| to_vec(t.grad(g).unwrap()));
+        assert_close(&a, &b, &format!("{what} gradient"));
+    }
+}

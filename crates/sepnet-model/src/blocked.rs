@@ -3,16 +3,18 @@
 //! convolutions and max pools the direct kernel takes, and back to NCHW once after it,
 //! instead of every layer reading and writing NCHW planes.
 //!
-//! In training and at inference: vgg-full's training step ran 5.5% faster this way at batch
-//! 128 and its forward pass 5–15% (docs/performance.md). `SEPNET_DIRECT=off` keeps every layer
+//! In training and at inference: vgg-full's and mnist-full's training steps ran 10–16% faster
+//! this way at batch 128 (docs/performance.md). `SEPNET_DIRECT=off` keeps every layer
 //! in NCHW (for A/B timing).
 
 use std::sync::OnceLock;
 
 use burn::tensor::Tensor;
 
+use crate::kernels::Fused;
 use crate::kernels::{self, BlockedTensor, direct};
 use crate::kinds::Layer;
+use crate::layers::{Activation, Conv2d};
 use crate::network::Features;
 
 /// Whether the blocked runs are on (`SEPNET_DIRECT=off` turns them off).
@@ -21,18 +23,25 @@ fn enabled() -> bool {
     *ENABLED.get_or_init(|| std::env::var("SEPNET_DIRECT").map_or(true, |v| v != "off"))
 }
 
-/// What a layer does in the blocked layout, if it has a blocked form for an input of NCHW
-/// `dims`: a stride-1 convolution with a bias and an activation the epilogue applies, over at
-/// least a block of channels (on fewer, most of each vector would multiply zeros: the
-/// 3-channel input layer ran 1.1× slower than the `gemm` path) and a batch the kernel pays
-/// for ([`direct::batch_pays`]), or a 2×2 max pool.
+/// The bias and the fused activation of a convolution whose activation is all fused (ReLU,
+/// ReLU6 or linear) and which has a bias: what its epilogue does.
+fn fused_epilogue(conv: &Conv2d) -> Option<(Tensor<1>, Fused)> {
+    let (bias, activation) = conv.epilogue();
+    let (fused, after) = activation.split();
+    (after == Activation::Linear)
+        .then_some(bias.map(|b| (b, fused)))
+        .flatten()
+}
+
+/// Whether a layer has a blocked form for an input of NCHW `dims`: a stride-1 convolution
+/// with a bias and an activation the epilogue applies, over at least a block of channels (on
+/// fewer, most of each vector would multiply zeros: the 3-channel input layer ran 1.1× slower
+/// than the `gemm` path) and a batch the kernel pays for ([`direct::batch_pays`]), or a 2×2
+/// max pool.
 fn takes(layer: &Layer, dims: [usize; 4]) -> bool {
     match layer {
         Layer::Conv(conv) => {
-            let (bias, activation) = conv.epilogue();
-            let (_, after) = activation.split();
-            bias.is_some()
-                && after == crate::layers::Activation::Linear
+            fused_epilogue(conv).is_some()
                 && direct::applies(&conv.geometry(dims))
                 && dims[1] >= direct::lanes()
                 && direct::batch_pays(dims[0])
@@ -42,13 +51,30 @@ fn takes(layer: &Layer, dims: [usize; 4]) -> bool {
     }
 }
 
+/// The NCHW dims a convolution or pool gives for an input of `dims`.
+fn output_dims(layer: &Layer, dims: [usize; 4]) -> Option<[usize; 4]> {
+    match layer {
+        Layer::Pool(_) => Some([dims[0], dims[1], dims[2] / 2, dims[3] / 2]),
+        Layer::Conv(conv) => {
+            let [n, _, oh, ow] = conv.geometry(dims).output();
+            Some([n, conv.weight.dims()[0], oh, ow])
+        }
+        _ => None,
+    }
+}
+
+/// Whether a blocked run starts at `layer` (input `dims`): it and the layer after it have
+/// blocked forms, so no run converts for one layer alone.
+fn starts_run(layer: &Layer, rest: &[Layer], dims: [usize; 4]) -> bool {
+    let next = |after| rest.first().is_some_and(|next| takes(next, after));
+    takes(layer, dims) && output_dims(layer, dims).is_some_and(next)
+}
+
 /// Applies `layer` (one [`takes`] accepted) to a blocked activation.
 fn apply(layer: &Layer, x: BlockedTensor) -> BlockedTensor {
     match layer {
         Layer::Conv(conv) => {
-            let (bias, activation) = conv.epilogue();
-            let bias = bias.expect("`takes` checked the bias");
-            let (fused, _) = activation.split();
+            let (bias, fused) = fused_epilogue(conv).expect("`takes` checked the epilogue");
             let g = conv.geometry(x.dims);
             x.conv2d(conv.weight.val(), bias, g, fused)
         }
@@ -71,15 +97,13 @@ impl Flow {
         Flow::Plain(Features::Spatial(images))
     }
 
-    /// `layer` applied: in the blocked layout when it has a blocked form and (for a first
-    /// blocked layer) a next layer that has one too, so no run converts for one layer alone.
-    pub fn through(self, layer: &Layer, next: Option<&Layer>) -> Flow {
+    /// `layer` applied, `rest` the layers after it: in the blocked layout when a run goes on
+    /// or starts here.
+    pub fn through(self, layer: &Layer, rest: &[Layer]) -> Flow {
         match self {
             Flow::Blocked(x) if takes(layer, x.dims) => Flow::Blocked(apply(layer, x)),
             Flow::Blocked(x) => Flow::Plain(layer.forward(Features::Spatial(x.into_nchw()))),
-            Flow::Plain(Features::Spatial(x)) if starts_run(layer, next, &x) => {
-                Flow::Blocked(apply(layer, BlockedTensor::from_nchw(x)))
-            }
+            Flow::Plain(Features::Spatial(x)) => start(layer, rest, x),
             Flow::Plain(x) => Flow::Plain(layer.forward(x)),
         }
     }
@@ -93,20 +117,29 @@ impl Flow {
     }
 }
 
-/// Whether a blocked run starts at `layer`: blocked runs on, `x` on the CPU kernels, and both
-/// `layer` and the layer after it have blocked forms.
-fn starts_run(layer: &Layer, next: Option<&Layer>, x: &Tensor<4>) -> bool {
+/// `layer` on an NCHW activation, starting a run where one can start: at `layer`, or at the
+/// layer after it when `layer` is a convolution whose epilogue can write the blocked layout
+/// (its output is then kept only once, blocked: converting after it kept both copies until
+/// the backward pass, a third more memory in vgg-full's training step).
+fn start(layer: &Layer, rest: &[Layer], x: Tensor<4>) -> Flow {
     let dims = x.dims();
-    if !enabled() || !kernels::applies_to(x) || !takes(layer, dims) {
-        return false;
+    if !enabled() || !kernels::applies_to(&x) {
+        return Flow::Plain(layer.forward(Features::Spatial(x)));
     }
-    let after = match layer {
-        Layer::Pool(_) => [dims[0], dims[1], dims[2] / 2, dims[3] / 2],
-        Layer::Conv(conv) => {
-            let [n, _, oh, ow] = conv.geometry(dims).output();
-            [n, conv.weight.dims()[0], oh, ow]
+    if starts_run(layer, rest, dims) {
+        return Flow::Blocked(apply(layer, BlockedTensor::from_nchw(x)));
+    }
+    if let (Layer::Conv(conv), Some(after)) = (layer, output_dims(layer, dims)) {
+        let next_starts = rest
+            .split_first()
+            .is_some_and(|(next, rest)| starts_run(next, rest, after));
+        if let (true, Some((bias, fused))) = (next_starts, fused_epilogue(conv)) {
+            return Flow::Blocked(BlockedTensor::from_nchw_with(
+                conv.convolve_only(x),
+                bias,
+                fused,
+            ));
         }
-        _ => return false,
-    };
-    next.is_some_and(|next| takes(next, after))
+    }
+    Flow::Plain(layer.forward(Features::Spatial(x)))
 }

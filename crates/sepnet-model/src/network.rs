@@ -95,7 +95,7 @@ impl Network {
         // Runs of convolutions and pools the direct kernel takes stay in its blocked layout.
         let mut x = Flow::new(images);
         for (i, layer) in self.layers.iter().enumerate() {
-            x = x.through(layer, self.layers.get(i + 1));
+            x = x.through(layer, &self.layers[i + 1..]);
         }
         flat(x.into_features())
     }

@@ -461,6 +461,30 @@ impl<B: SepnetKernels, C: CheckpointStrategy> SepnetKernels for Autodiff<B, C> {
         blocked::convert::<B, C>(x, blocked::Convert::ToBlocked { dims, lanes })
     }
 
+    fn to_blocked_bias_act(
+        x: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        activation: Fused,
+        lanes: usize,
+    ) -> FloatTensor<Self> {
+        blocked::epilogue_to_blocked::<B, C>([x, bias], activation, lanes)
+    }
+
+    fn to_blocked_bias_act_grads(
+        output: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        dims: [usize; 4],
+        activation: Fused,
+    ) -> BiasGrads<Self> {
+        // Not differentiated again: plain values in, plain values out.
+        let g =
+            B::to_blocked_bias_act_grads(Self::inner(output), Self::inner(dy), dims, activation);
+        BiasGrads {
+            x: Self::from_inner(g.x),
+            bias: Self::from_inner(g.bias),
+        }
+    }
+
     fn from_blocked(x: FloatTensor<Self>, dims: [usize; 4]) -> FloatTensor<Self> {
         let lanes = x.shape().dims::<4>()[3];
         blocked::convert::<B, C>(x, blocked::Convert::FromBlocked { dims, lanes })

@@ -2,6 +2,7 @@
 //! the other's gradient), the convolution with its epilogue and the 2×2 max pool.
 
 use burn::backend::Autodiff;
+use burn::backend::TensorMetadata;
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -64,6 +65,47 @@ pub(super) fn convert<B: SepnetKernels, C: CheckpointStrategy>(
     {
         OpsKind::Tracked(prep) => prep.finish(convert, convert.run::<B>(x.into_primitive())),
         OpsKind::UnTracked(prep) => prep.finish(convert.run::<B>(x.into_primitive())),
+    }
+}
+
+/// The backward of a conversion with a convolution's epilogue: its blocked output (the
+/// activation's mask), the NCHW dims and the activation.
+#[derive(Debug)]
+struct EpilogueBackward;
+
+impl<B: SepnetKernels> Backward<B, 2> for EpilogueBackward {
+    type State = (FloatTensor<B>, [usize; 4], Fused);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        let (output, dims, activation) = ops.state;
+        let d = B::to_blocked_bias_act_grads(output, grad, dims, activation);
+        for (node, grad) in ops.parents.into_iter().zip([d.x, d.bias]) {
+            if let Some(node) = node {
+                grads.register::<B>(node.id, grad);
+            }
+        }
+    }
+}
+
+/// Records `act(x + bias)` into the blocked layout of `lanes`.
+pub(super) fn epilogue_to_blocked<B: SepnetKernels, C: CheckpointStrategy>(
+    [x, bias]: [FloatTensor<Autodiff<B, C>>; 2],
+    activation: Fused,
+    lanes: usize,
+) -> FloatTensor<Autodiff<B, C>> {
+    let dims = x.shape().dims::<4>();
+    let prepared = EpilogueBackward
+        .prepare::<C>([x.node(), bias.node()])
+        .compute_bound()
+        .stateful();
+    let run = |x, bias| B::to_blocked_bias_act(x, bias, activation, lanes);
+    match prepared {
+        OpsKind::Tracked(prep) => {
+            let y = run(x.into_primitive(), bias.into_primitive());
+            prep.finish((y.clone(), dims, activation), y)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(run(x.into_primitive(), bias.into_primitive())),
     }
 }
 

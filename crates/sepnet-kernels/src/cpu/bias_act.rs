@@ -91,21 +91,27 @@ pub fn backward(output: &[f32], dy: &[f32], activation: Fused, d: Dims) -> (Vec<
     (dx, bias)
 }
 
-/// The gradient before the activation from its output `y` and output gradient `dy`, in any
-/// layout (element by element): [`backward`] without the bias gradient.
-pub fn pre_activation_grad(y: &[f32], dy: &[f32], activation: Fused) -> Vec<f32> {
-    if y.is_empty() {
-        return Vec::new();
-    }
+/// The gradient before the activation, from its output `y`, written over the output gradient
+/// `g` (element by element, in any layout): [`backward`]'s input gradient without a new
+/// buffer and without the bias gradient.
+pub fn mask_in_place(y: &[f32], g: &mut [f32], activation: Fused) {
+    assert_eq!(y.len(), g.len(), "mask: lengths differ");
     let chunk = y.len().div_ceil(rayon::current_num_threads()).max(1 << 14);
-    let mut dx = Vec::with_capacity(y.len());
-    dx.spare_capacity_mut()[..y.len()]
-        .par_chunks_mut(chunk)
-        .zip(y.par_chunks(chunk).zip(dy.par_chunks(chunk)))
-        .for_each(|(dx, (y, dy))| mask(y, dy, dx, activation));
-    // SAFETY: `mask` wrote every element of each chunk, and the chunks tile `0..y.len()`.
-    unsafe { dx.set_len(y.len()) };
-    dx
+    g.par_chunks_mut(chunk)
+        .zip(y.par_chunks(chunk))
+        .for_each(|(g, y)| mask_over(y, g, activation));
+}
+
+multiversion! {
+    /// [`mask`] in place: `g = 0` where the activation did not pass its input through.
+    fn mask_over(y: &[f32], g: &mut [f32], activation: Fused) {
+        let pairs = g.iter_mut().zip(y);
+        match activation {
+            Fused::Linear => {}
+            Fused::Relu => pairs.for_each(|(g, &y)| *g = if y > 0.0 { *g } else { 0.0 }),
+            Fused::Relu6 => pairs.for_each(|(g, &y)| *g = if y > 0.0 && y < 6.0 { *g } else { 0.0 }),
+        }
+    }
 }
 
 multiversion! {
@@ -177,6 +183,9 @@ mod tests {
             let mut out = pre.clone();
             forward_in_place(&mut out, &bias, activation, d);
             let (dx, db) = backward(&out, &dy, activation, d);
+            let mut in_place = dy.clone();
+            mask_in_place(&out, &mut in_place, activation);
+            assert_eq!(in_place, dx, "{activation:?}: the mask in place");
             let mut expected_db = [0.0f32; 2];
             for i in 0..n {
                 let c = (i / d.pixels) % d.channels;

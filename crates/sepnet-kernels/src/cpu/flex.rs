@@ -316,6 +316,43 @@ impl SepnetKernels for Flex {
         tensor(values, blocked_shape(b))
     }
 
+    fn to_blocked_bias_act(
+        x: FlexTensor,
+        bias: FlexTensor,
+        activation: Fused,
+        lanes: usize,
+    ) -> FlexTensor {
+        let b = Blocking {
+            dims: dims(&x),
+            lanes,
+        };
+        let mut values = with_values(&x, |x| blocked::to_blocked(x, b));
+        drop(x);
+        with_values(&bias, |bias| {
+            blocked::add_bias_act(&mut values, bias, activation, b)
+        });
+        tensor(values, blocked_shape(b))
+    }
+
+    fn to_blocked_bias_act_grads(
+        output: FlexTensor,
+        dy: FlexTensor,
+        shape: [usize; 4],
+        activation: Fused,
+    ) -> BiasGrads<Self> {
+        let b = blocking_of(&output, shape);
+        let mut pre = exclusive(dy);
+        with_values(&output, |y| {
+            bias_act::mask_in_place(y, values_mut(&mut pre), activation)
+        });
+        drop(output);
+        let pre = values_mut(&mut pre);
+        BiasGrads {
+            bias: vector(blocked::channel_sums(pre, b)),
+            x: tensor(blocked::from_blocked(pre, b), shape),
+        }
+    }
+
     fn from_blocked(x: FlexTensor, shape: [usize; 4]) -> FlexTensor {
         let b = blocking_of(&x, shape);
         tensor(with_values(&x, |x| blocked::from_blocked(x, b)), shape)
@@ -361,18 +398,17 @@ impl SepnetKernels for Flex {
             dims: [n, filters, oh, ow],
             lanes,
         };
-        // The epilogue's mask: the gradient before the activation, from the output.
-        let d = bias_act::Dims {
-            batch: 1,
-            channels: 1,
-            pixels: out.len(),
-        };
-        let (pre, _) = with_pair(&output, &dy, |y, dy| {
-            bias_act::backward(y, dy, activation, d)
+        // The epilogue's mask: the gradient before the activation, from the output, written
+        // over the output gradient when nothing else holds it (an activation's worth less).
+        let mut pre = exclusive(dy);
+        with_values(&output, |y| {
+            bias_act::mask_in_place(y, values_mut(&mut pre), activation)
         });
-        let bias = blocked::channel_sums(&pre, out);
-        let dx = with_values(&weight, |w| direct::backward_input(w, &pre, &g, lanes));
-        let dw = with_values(&x, |x| direct::backward_weight(x, &pre, &g, filters, lanes));
+        drop(output); // its last use: freed now when nothing else holds it
+        let pre = values_mut(&mut pre);
+        let bias = blocked::channel_sums(pre, out);
+        let dx = with_values(&weight, |w| direct::backward_input(w, pre, &g, lanes));
+        let dw = with_values(&x, |x| direct::backward_weight(x, pre, &g, filters, lanes));
         BlockedConvGrads {
             x: tensor(
                 dx,

@@ -225,6 +225,23 @@ pub trait SepnetKernels: Backend {
     /// NCHW `x` into the blocked layout ([`direct::blocked`]) with `lanes` channels per
     /// block, as a tensor `[n, c / lanes, h·w, lanes]`.
     fn to_blocked(x: FloatTensor<Self>, lanes: usize) -> FloatTensor<Self>;
+    /// `act(x + bias)` for NCHW `x`, into the blocked layout: a convolution's epilogue
+    /// fused with the conversion that starts a blocked run, so only the blocked copy is kept
+    /// for the backward pass.
+    fn to_blocked_bias_act(
+        x: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        activation: Fused,
+        lanes: usize,
+    ) -> FloatTensor<Self>;
+    /// Gradients of [`to_blocked_bias_act`](SepnetKernels::to_blocked_bias_act) from its
+    /// blocked output and output gradient: the NCHW input's (of `dims`) and the bias's.
+    fn to_blocked_bias_act_grads(
+        output: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        dims: [usize; 4],
+        activation: Fused,
+    ) -> BiasGrads<Self>;
     /// A blocked tensor back to NCHW `dims`.
     fn from_blocked(x: FloatTensor<Self>, dims: [usize; 4]) -> FloatTensor<Self>;
     /// `act(conv(x, weight) + bias)` in the blocked layout ([`direct::forward`]): `geometry`
@@ -411,6 +428,22 @@ impl BlockedTensor {
     pub fn from_nchw(x: Tensor<4>) -> BlockedTensor {
         let dims = x.dims();
         let values = <Dispatch as SepnetKernels>::to_blocked(x.into_dispatch(), direct::lanes());
+        BlockedTensor {
+            values: Tensor::from_dispatch(values),
+            dims,
+        }
+    }
+
+    /// `act(x + bias)` for NCHW `x`, into the blocked layout (a convolution's epilogue and
+    /// the conversion in one pass).
+    pub fn from_nchw_with(x: Tensor<4>, bias: Tensor<1>, activation: Fused) -> BlockedTensor {
+        let dims = x.dims();
+        let values = <Dispatch as SepnetKernels>::to_blocked_bias_act(
+            x.into_dispatch(),
+            bias.into_dispatch(),
+            activation,
+            direct::lanes(),
+        );
         BlockedTensor {
             values: Tensor::from_dispatch(values),
             dims,

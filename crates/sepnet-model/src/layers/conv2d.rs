@@ -100,6 +100,13 @@ impl Conv2d {
         crate::kernels::Geometry::new(dims, [k_h, k_w], self.stride, self.dilation, pads)
     }
 
+    /// The convolution alone, without its bias and activation, on sepnet's CPU kernels (for an
+    /// input [`crate::kernels::applies_to`] accepts).
+    pub(crate) fn convolve_only(&self, x: Tensor<4>) -> Tensor<4> {
+        let geometry = self.geometry(x.dims());
+        super::convolve_on_cpu(x, self.weight.val(), geometry, 1)
+    }
+
     /// `[batch, in_channels, height, width]` → `[batch, filters, height_out, width_out]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let bias = self.bias.as_ref().map(|b| b.val());

@@ -57,19 +57,32 @@ fn convolve(
     if !kernels::applies_to(&x) {
         return convolve_off_cpu(x, weight, bias, geometry, groups, activation);
     }
-    let y = if groups > 1 {
-        kernels::depthwise_conv2d(x, weight, geometry)
-    } else if [k_h, k_w, stride[0], stride[1]] == [1; 4] && geometry.pads == [0; 4] {
-        kernels::pointwise_conv2d(x, weight)
-    } else {
-        kernels::dense_conv2d(x, weight, geometry)
-    };
+    let y = convolve_on_cpu(x, weight, geometry, groups);
     match bias {
         Some(bias) => {
             let (fused, after) = activation.split();
             after.apply(kernels::bias_activation(y, bias, fused))
         }
         None => activation.apply(y),
+    }
+}
+
+/// The bias-free convolution on sepnet's CPU kernels: depthwise, pointwise (1×1, stride 1,
+/// unpadded) or full.
+pub(crate) fn convolve_on_cpu(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    geometry: kernels::Geometry,
+    groups: usize,
+) -> Tensor<4> {
+    let pointwise =
+        geometry.kernel == [1, 1] && geometry.stride == [1, 1] && geometry.pads == [0; 4];
+    if groups > 1 {
+        kernels::depthwise_conv2d(x, weight, geometry)
+    } else if pointwise {
+        kernels::pointwise_conv2d(x, weight)
+    } else {
+        kernels::dense_conv2d(x, weight, geometry)
     }
 }
 

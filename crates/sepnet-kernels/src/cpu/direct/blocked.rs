@@ -12,6 +12,7 @@ use rayon::prelude::*;
 
 use super::super::output::filled;
 use super::super::simd::multiversion;
+use crate::Fused;
 
 /// The sizes of one blocked batch: NCHW dims and the lanes per block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,6 +168,37 @@ multiversion! {
             }
         }
         sums
+    }
+}
+
+/// `x = act(x + bias[c])` in place over the blocked batch `xb` (laid out as `b`); the missing
+/// channels of a last partial block stay zero (their bias is 0 and every fused activation keeps
+/// 0).
+pub fn add_bias_act(xb: &mut [f32], bias: &[f32], activation: Fused, b: Blocking) {
+    let mut lanes_bias = bias.to_vec();
+    lanes_bias.resize(b.blocks() * b.lanes, 0.0);
+    let plane = b.dims[2] * b.dims[3] * b.lanes;
+    if plane == 0 {
+        return;
+    }
+    xb.par_chunks_mut(plane).enumerate().for_each(|(p, block)| {
+        let k = p % b.blocks();
+        block_bias_act(block, &lanes_bias[k * b.lanes..][..b.lanes], activation);
+    });
+}
+
+multiversion! {
+    /// One block `[pixels, L]`: `v = act(v + bias[lane])`.
+    fn block_bias_act(block: &mut [f32], bias: &[f32], activation: Fused) {
+        for pixel in block.chunks_exact_mut(bias.len()) {
+            for (v, &b) in pixel.iter_mut().zip(bias) {
+                *v = match activation {
+                    Fused::Linear => *v + b,
+                    Fused::Relu => (*v + b).max(0.0),
+                    Fused::Relu6 => (*v + b).clamp(0.0, 6.0),
+                };
+            }
+        }
     }
 }
 
