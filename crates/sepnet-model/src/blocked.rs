@@ -11,8 +11,7 @@ use std::sync::OnceLock;
 
 use burn::tensor::Tensor;
 
-use crate::kernels::Fused;
-use crate::kernels::{self, BlockedTensor, direct};
+use crate::kernels::{self, BlockedTensor, Fused, direct};
 use crate::kinds::Layer;
 use crate::layers::{Activation, Conv2d};
 use crate::network::Features;

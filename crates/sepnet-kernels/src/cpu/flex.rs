@@ -341,11 +341,7 @@ impl SepnetKernels for Flex {
         activation: Fused,
     ) -> BiasGrads<Self> {
         let b = blocking_of(&output, shape);
-        let mut pre = exclusive(dy);
-        with_values(&output, |y| {
-            bias_act::mask_in_place(y, values_mut(&mut pre), activation)
-        });
-        drop(output);
+        let mut pre = pre_activation_grad(output, dy, activation);
         let pre = values_mut(&mut pre);
         BiasGrads {
             bias: vector(blocked::channel_sums(pre, b)),
@@ -398,13 +394,7 @@ impl SepnetKernels for Flex {
             dims: [n, filters, oh, ow],
             lanes,
         };
-        // The epilogue's mask: the gradient before the activation, from the output, written
-        // over the output gradient when nothing else holds it (an activation's worth less).
-        let mut pre = exclusive(dy);
-        with_values(&output, |y| {
-            bias_act::mask_in_place(y, values_mut(&mut pre), activation)
-        });
-        drop(output); // its last use: freed now when nothing else holds it
+        let mut pre = pre_activation_grad(output, dy, activation);
         let pre = values_mut(&mut pre);
         let bias = blocked::channel_sums(pre, out);
         let dx = with_values(&weight, |w| direct::backward_input(w, pre, &g, lanes));
@@ -440,6 +430,17 @@ impl SepnetKernels for Flex {
         let dx = with_pair(&x, &dy, |x, dy| blocked::max_pool_2x2_backward(x, dy, b));
         tensor(dx, blocked_shape(b))
     }
+}
+
+/// The gradient before an epilogue's activation from the epilogue's `output` (any layout):
+/// written over the output gradient `dy` when nothing else holds it (an activation's worth of
+/// memory less), `output` freed as soon as it is read when nothing else holds it.
+fn pre_activation_grad(output: FlexTensor, dy: FlexTensor, activation: Fused) -> FlexTensor {
+    let mut pre = exclusive(dy);
+    with_values(&output, |y| {
+        bias_act::mask_in_place(y, values_mut(&mut pre), activation)
+    });
+    pre
 }
 
 /// The tensor shape of a blocked batch: `[n, c / lanes, h·w, lanes]`.
