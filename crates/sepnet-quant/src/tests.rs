@@ -36,6 +36,15 @@ const SPECS: &[(&str, [usize; 3])] = &[
     ),
 ];
 
+/// Holds the process-wide flex RNG, seeded, for one test: tests run in parallel threads, and
+/// a test that draws weights or images while another draws would see neither's numbers.
+fn seeded(seed: u64) -> std::sync::MutexGuard<'static, ()> {
+    static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let guard = RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    Device::flex().seed(seed);
+    guard
+}
+
 fn random(n: usize, low: f64, high: f64, device: &Device) -> Tensor<1> {
     Tensor::random([n], Distribution::Uniform(low, high), device)
 }
@@ -109,6 +118,7 @@ fn max_difference(a: &[f32], b: &[f32]) -> f32 {
 
 #[test]
 fn the_folded_program_computes_what_the_network_does() {
+    let _rng = seeded(0);
     for &(text, input) in SPECS {
         let (spec, network) = network(text, input, (0.5, 1.5));
         let program = lower(&spec, &network);
@@ -167,6 +177,7 @@ fn naive_conv(conv: &Conv, q: &QWeights, x: &[i8], zero: i8, [c, h, w]: [usize; 
 
 #[test]
 fn int8_convolutions_equal_plain_integer_loops() {
+    let _rng = seeded(0);
     use sepnet_model::kernels::simd::{Level, set_level};
     // Every instruction set computes the same integers (the widest last, as the others find it).
     for level in [Level::Portable, Level::Avx2, Level::Avx512] {
@@ -230,6 +241,7 @@ fn int8_error(spec: &NetworkSpec, network: &Network, granularity: Granularity) -
 
 #[test]
 fn int8_logits_stay_close_to_float() {
+    let _rng = seeded(0);
     for &(text, input) in SPECS {
         let (spec, network) = network(text, input, (0.5, 1.5));
         let error = int8_error(&spec, &network, Granularity::PerChannel);
@@ -246,6 +258,7 @@ fn int8_logits_stay_close_to_float() {
 /// weights nothing but zeros. Per-channel scales keep them.
 #[test]
 fn per_channel_scales_survive_what_per_tensor_ones_do_not() {
+    let _rng = seeded(0);
     let device = Device::flex();
     let text = "conv:16:3,bn,relu,dw:3,bn,relu,conv:16:1,bn,relu,gap,dense:4";
     let (spec, mut network) = network(text, [10, 10, 3], (0.5, 1.5));
@@ -300,6 +313,7 @@ fn quantization_is_onnx_quantize_linear() {
 
 #[test]
 fn what_has_no_int8_form_is_refused_by_name() {
+    let _rng = seeded(0);
     let refused = |text: &str| {
         let (spec, network) = network(text, [8, 8, 1], (0.5, 1.5));
         let [h, w, c] = spec.input;
@@ -320,6 +334,7 @@ fn what_has_no_int8_form_is_refused_by_name() {
 
 #[test]
 fn non_finite_activations_are_refused_naming_the_tensor() {
+    let _rng = seeded(0);
     let (spec, network) = network("conv:4:3,relu,flatten,dense:2", [6, 6, 1], (0.5, 1.5));
     let program = lower(&spec, &network);
     let mut x = images(2, [6, 6, 1]);
@@ -333,6 +348,7 @@ fn non_finite_activations_are_refused_naming_the_tensor() {
 
 #[test]
 fn percentile_ranges_lie_within_the_extremes() {
+    let _rng = seeded(0);
     let input = [32, 32, 1];
     let (spec, network) = network("conv:4:3,bn,relu,gap,dense:2", input, (0.5, 1.5));
     let program = lower(&spec, &network);
@@ -356,6 +372,7 @@ fn percentile_ranges_lie_within_the_extremes() {
 
 #[test]
 fn weights_use_the_whole_range_or_seven_bits_of_it() {
+    let _rng = seeded(0);
     let (text, input) = SPECS[1];
     let (spec, network) = network(text, input, (0.5, 1.5));
     let program = lower(&spec, &network);
@@ -403,6 +420,7 @@ fn with_int8_weights(int8: &Quantized) -> Program {
 /// the float network does, on every kind and both granularities.
 #[test]
 fn fake_quantization_trains_the_weights_int8_deploys() {
+    let _rng = seeded(0);
     for &(text, input) in SPECS {
         let (spec, network) = network(text, input, (0.01, 3.0));
         let program = lower(&spec, &network);
