@@ -1,7 +1,13 @@
 //! vgg-full's 3×3 convolutions at batch 128: sepnet's direct kernels in the blocked layout
 //! (forward with bias and ReLU, input gradient, weight gradient) against the NCHW `gemm`
 //! path's, median of 5 calls each, ms and GFLOP/s. Run with
-//! `cargo run --release -p sepnet-kernels --example direct_bench`.
+//! `cargo run --release -p sepnet-kernels --example direct_bench`; add `1` for the same
+//! shapes as 1×1 convolutions (vgg-separable's pointwise halves).
+//!
+//! Each call allocates its output afresh, and glibc maps a 32 MiB block (a 64-channel 32×32
+//! batch) straight from the kernel, so every call page-faults through it: 64 → 64 at 32×32
+//! then measures 13.5 ms for a 1×1 forward pass that takes 6 ms. A training step reuses its
+//! heap and hardly faults; `MALLOC_TOP_PAD_=1000000000` makes the example do the same.
 
 use std::time::Instant;
 
@@ -34,15 +40,21 @@ fn median(mut f: impl FnMut()) -> f64 {
 
 fn main() {
     let (batch, lanes) = (128, direct::lanes());
+    let k = match std::env::args().nth(1).as_deref() {
+        Some("1") => 1,
+        _ => 3,
+    };
+    let pad = k / 2;
     for &(c, f, hw) in LAYERS {
-        let g = Geometry::new([batch, c, hw, hw], [3, 3], [1, 1], [1, 1], [(1, 1), (1, 1)]);
+        let pads = [(pad, pad), (pad, pad)];
+        let g = Geometry::new([batch, c, hw, hw], [k, k], [1, 1], [1, 1], pads);
         let x: Vec<f32> = (0..batch * c * hw * hw)
             .map(|i| (i % 7) as f32 * 0.1)
             .collect();
         let dy: Vec<f32> = (0..batch * f * hw * hw)
             .map(|i| (i % 3) as f32 * 0.1)
             .collect();
-        let w: Vec<f32> = (0..f * c * 9).map(|i| (i % 5) as f32 * 0.1).collect();
+        let w: Vec<f32> = (0..f * c * k * k).map(|i| (i % 5) as f32 * 0.1).collect();
         let bias = vec![0.1f32; f];
         let blocking = |dims| blocked::Blocking { dims, lanes };
         let xb = blocked::to_blocked(&x, blocking(g.input));
@@ -57,7 +69,7 @@ fn main() {
         let gemm = median(|| drop(std::hint::black_box(dense::forward(&x, &w, &g, f))));
         let gemm_dx = median(|| drop(dense::backward_input(&w, &dy, &g, f)));
         let gemm_dw = median(|| drop(dense::backward_weight(&x, &dy, &g, f)));
-        let flops = 2.0 * (batch * f * c * 9 * hw * hw) as f64;
+        let flops = 2.0 * (batch * f * c * k * k * hw * hw) as f64;
         let cell = |s: f64| format!("{:5.1} ms {:4.0}", s * 1e3, flops / s / 1e9);
         println!(
             "{c:>3} → {f:>3}, {hw:>2}×{hw:<2}  direct: forward {}, dx {}, dW {}   gemm: forward {}, dx {}, dW {}",

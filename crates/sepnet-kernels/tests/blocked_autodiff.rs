@@ -1,9 +1,12 @@
 //! The blocked-layout operations under autodiff against the NCHW kernels: a convolution with
 //! its bias and ReLU, then a 2×2 max pool, in blocks and back, gives the NCHW path's output
-//! and the same gradients for the input, the weight and the bias.
+//! and the same gradients for the input, the weight and the bias; so do depthwise and 1×1
+//! convolutions (a separable convolution).
 
 use burn::tensor::{Device, Tensor, TensorData};
-use sepnet_kernels::{BlockedTensor, Fused, Geometry, bias_activation, dense_conv2d, max_pool2d};
+use sepnet_kernels::{
+    BlockedTensor, Fused, Geometry, bias_activation, dense_conv2d, depthwise_conv2d, max_pool2d,
+};
 
 fn tensor<const D: usize>(n: usize, seed: u32, shape: [usize; D], device: &Device) -> Tensor<D> {
     let v: Vec<f32> = (0..n)
@@ -95,6 +98,61 @@ fn an_epilogue_fused_with_the_conversion_matches_the_nchw_kernels() {
     let grad = |t: &Tensor<4>| grads.each_ref().map(|g| to_vec(t.grad(g).unwrap()));
     for (t, what) in [(&x, "input"), (&w1, "first weight"), (&w2, "second weight")] {
         let [a, b] = grad(t);
+        assert_close(&a, &b, &format!("{what} gradient"));
+    }
+    for (t, what) in [(&b1, "first bias"), (&b2, "second bias")] {
+        let [a, b] = grads.each_ref().map(|g| to_vec(t.grad(g).unwrap()));
+        assert_close(&a, &b, &format!("{what} gradient"));
+    }
+}
+
+/// Depthwise convolutions (stride 2 with Keras's asymmetric `same` padding, then stride 1),
+/// each followed by a 1×1 convolution with its bias and activation, as a separable
+/// convolution runs in blocks.
+#[test]
+fn blocked_depthwise_and_pointwise_match_the_nchw_kernels() {
+    let device = Device::flex().autodiff();
+    let [n, c, h, w, f] = [2, 20, 8, 8, 24];
+    let x = tensor(n * c * h * w, 11, [n, c, h, w], &device).require_grad();
+    let dw1 = tensor(c * 9, 12, [c, 1, 3, 3], &device).require_grad();
+    let pw1 = tensor(f * c, 13, [f, c, 1, 1], &device).require_grad();
+    let b1 = tensor(f, 14, [f], &device).require_grad();
+    let dw2 = tensor(f * 9, 15, [f, 1, 3, 3], &device).require_grad();
+    let pw2 = tensor(c * f, 16, [c, f, 1, 1], &device).require_grad();
+    let b2 = tensor(c, 17, [c], &device).require_grad();
+    let d1 = Geometry::new([n, c, h, w], [3, 3], [2, 2], [1, 1], [(0, 1), (0, 1)]);
+    let p1 = Geometry::new([n, c, 4, 4], [1, 1], [1, 1], [1, 1], [(0, 0), (0, 0)]);
+    let d2 = Geometry::new([n, f, 4, 4], [3, 3], [1, 1], [1, 1], [(1, 1), (1, 1)]);
+    let p2 = Geometry::new([n, f, 4, 4], [1, 1], [1, 1], [1, 1], [(0, 0), (0, 0)]);
+    let upstream = tensor(n * c * 16, 18, [n, c, 4, 4], &device);
+
+    let blocked = BlockedTensor::from_nchw(x.clone())
+        .depthwise(dw1.clone(), d1)
+        .conv2d(pw1.clone(), b1.clone(), p1, Fused::Relu)
+        .depthwise(dw2.clone(), d2)
+        .conv2d(pw2.clone(), b2.clone(), p2, Fused::Relu6)
+        .into_nchw();
+    let plain = depthwise_conv2d(x.clone(), dw1.clone(), d1);
+    let plain = bias_activation(
+        dense_conv2d(plain, pw1.clone(), p1),
+        b1.clone(),
+        Fused::Relu,
+    );
+    let plain = depthwise_conv2d(plain, dw2.clone(), d2);
+    let plain = bias_activation(
+        dense_conv2d(plain, pw2.clone(), p2),
+        b2.clone(),
+        Fused::Relu6,
+    );
+    assert_close(&to_vec(blocked.clone()), &to_vec(plain.clone()), "output");
+
+    let grads = [blocked, plain].map(|y| (y * upstream.clone()).sum().backward());
+    let weights = [(&dw1, "first depthwise"), (&pw1, "first pointwise")];
+    let weights = weights
+        .into_iter()
+        .chain([(&dw2, "second depthwise"), (&pw2, "second pointwise")]);
+    for (t, what) in [(&x, "input")].into_iter().chain(weights) {
+        let [a, b] = grads.each_ref().map(|g| to_vec(t.grad(g).unwrap()));
         assert_close(&a, &b, &format!("{what} gradient"));
     }
     for (t, what) in [(&b1, "first bias"), (&b2, "second bias")] {

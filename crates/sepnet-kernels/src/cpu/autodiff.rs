@@ -13,7 +13,8 @@ use burn::backend::{Autodiff, AutodiffBackend};
 
 use super::autodiff_blocked as blocked;
 use super::{
-    AdamUpdate, BiasGrads, BlockedConvGrads, Geometry, NormGrads, NormTrain, SepnetKernels, adam,
+    AdamUpdate, BiasGrads, BlockedConvGrads, BlockedDepthwiseGrads, Geometry, NormGrads, NormTrain,
+    SepnetKernels, adam,
 };
 use crate::Fused;
 
@@ -515,6 +516,29 @@ impl<B: SepnetKernels, C: CheckpointStrategy> SepnetKernels for Autodiff<B, C> {
             x: Self::from_inner(d.x),
             weight: Self::from_inner(d.weight),
             bias: Self::from_inner(d.bias),
+        }
+    }
+
+    fn blocked_depthwise(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        g: Geometry,
+    ) -> FloatTensor<Self> {
+        blocked::depthwise::<B, C>([x, weight], g)
+    }
+
+    fn blocked_depthwise_grads(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        g: Geometry,
+    ) -> BlockedDepthwiseGrads<Self> {
+        // Not differentiated again: plain values in, plain values out.
+        let [x, weight, dy] = [x, weight, dy].map(Self::inner);
+        let d = B::blocked_depthwise_grads(x, weight, dy, g);
+        BlockedDepthwiseGrads {
+            x: Self::from_inner(d.x),
+            weight: Self::from_inner(d.weight),
         }
     }
 

@@ -1,5 +1,5 @@
 //! The blocked-layout operations of [`SepnetKernels`] under autodiff: the conversions (each
-//! the other's gradient), the convolution with its epilogue and the 2×2 max pool.
+//! the other's gradient), the convolution with its epilogue, the depthwise convolution and the 2×2 max pool.
 
 use burn::backend::Autodiff;
 use burn::backend::TensorMetadata;
@@ -158,6 +158,56 @@ pub(super) fn conv<B: SepnetKernels, C: CheckpointStrategy>(
             let [x, weight, bias] = [x, weight, bias].map(|t| t.into_primitive());
             prep.finish(B::blocked_conv2d(x, weight, bias, g, activation))
         }
+    }
+}
+
+/// A blocked depthwise convolution's backward: its input and weight (checkpointed) and
+/// geometry.
+#[derive(Debug)]
+struct BlockedDepthwiseBackward;
+
+impl<B: SepnetKernels> Backward<B, 2> for BlockedDepthwiseBackward {
+    type State = (NodeId, NodeId, Geometry);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, weight, g) = ops.state;
+        let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x);
+        let weight = checkpointer.retrieve_node_output::<FloatTensor<B>>(weight);
+        let d = B::blocked_depthwise_grads(x, weight, grad, g);
+        for (node, grad) in ops.parents.into_iter().zip([d.x, d.weight]) {
+            if let Some(node) = node {
+                grads.register::<B>(node.id, grad);
+            }
+        }
+    }
+}
+
+/// Records a blocked depthwise convolution.
+pub(super) fn depthwise<B: SepnetKernels, C: CheckpointStrategy>(
+    [x, weight]: [FloatTensor<Autodiff<B, C>>; 2],
+    g: Geometry,
+) -> FloatTensor<Autodiff<B, C>> {
+    match BlockedDepthwiseBackward
+        .prepare::<C>([x.node(), weight.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(mut prep) => {
+            let (x_state, w_state) = (prep.checkpoint(&x), prep.checkpoint(&weight));
+            let y = B::blocked_depthwise(x.into_primitive(), weight.into_primitive(), g);
+            prep.finish((x_state, w_state, g), y)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(B::blocked_depthwise(
+            x.into_primitive(),
+            weight.into_primitive(),
+            g,
+        )),
     }
 }
 

@@ -7,8 +7,9 @@ use burn::tensor::TensorData;
 
 use super::direct::blocked::{self, Blocking};
 use super::{
-    AdamUpdate, BiasGrads, BlockedConvGrads, Geometry, NormGrads, NormTrain, SepnetKernels, adam,
-    batch_norm, bias_act, dense, depthwise, direct, pointwise, pool, separable,
+    AdamUpdate, BiasGrads, BlockedConvGrads, BlockedDepthwiseGrads, Geometry, NormGrads, NormTrain,
+    SepnetKernels, adam, batch_norm, bias_act, dense, depthwise, direct, pointwise, pool,
+    separable,
 };
 use crate::Fused;
 
@@ -409,6 +410,39 @@ impl SepnetKernels for Flex {
             ),
             weight: tensor(dw, dims(&weight)),
             bias: vector(bias),
+        }
+    }
+
+    fn blocked_depthwise(x: FlexTensor, weight: FlexTensor, g: Geometry) -> FlexTensor {
+        let lanes = blocking_of(&x, g.input).lanes;
+        let y = with_pair(&x, &weight, |x, w| {
+            direct::depthwise::forward(x, w, &g, lanes)
+        });
+        tensor(
+            y,
+            blocked_shape(Blocking {
+                dims: g.output(),
+                lanes,
+            }),
+        )
+    }
+
+    fn blocked_depthwise_grads(
+        x: FlexTensor,
+        weight: FlexTensor,
+        dy: FlexTensor,
+        g: Geometry,
+    ) -> BlockedDepthwiseGrads<Self> {
+        let input = blocking_of(&x, g.input);
+        let dx = with_pair(&weight, &dy, |w, dy| {
+            direct::depthwise::backward_input(w, dy, &g, input.lanes)
+        });
+        let dw = with_pair(&x, &dy, |x, dy| {
+            direct::depthwise::backward_weight(x, dy, &g, input.lanes)
+        });
+        BlockedDepthwiseGrads {
+            x: tensor(dx, blocked_shape(input)),
+            weight: tensor(dw, dims(&weight)),
         }
     }
 

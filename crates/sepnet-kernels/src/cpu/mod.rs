@@ -111,6 +111,15 @@ pub struct BlockedConvGrads<B: Backend> {
     pub bias: FloatTensor<B>,
 }
 
+/// Gradients of a blocked depthwise convolution.
+#[derive(ExtensionType)]
+pub struct BlockedDepthwiseGrads<B: Backend> {
+    /// For the blocked input.
+    pub x: FloatTensor<B>,
+    /// For the weight `[c, 1, k_h, k_w]`.
+    pub weight: FloatTensor<B>,
+}
+
 /// The operations sepnet implements itself. Shapes are NCHW; weights are burn's
 /// `[out_channels, in_channels / groups, k_h, k_w]`.
 #[backend_extension(Flex, Autodiff)]
@@ -263,6 +272,21 @@ pub trait SepnetKernels: Backend {
         geometry: Geometry,
         activation: Fused,
     ) -> BlockedConvGrads<Self>;
+    /// Bias-free depthwise convolution (multiplier 1) in the blocked layout
+    /// ([`direct::depthwise`]): `geometry` is the NCHW one.
+    fn blocked_depthwise(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        geometry: Geometry,
+    ) -> FloatTensor<Self>;
+    /// Gradients of [`blocked_depthwise`](SepnetKernels::blocked_depthwise) from its input,
+    /// weight and output gradient.
+    fn blocked_depthwise_grads(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        geometry: Geometry,
+    ) -> BlockedDepthwiseGrads<Self>;
     /// A 2×2, stride-2, unpadded max pool of a blocked tensor of NCHW `dims`.
     fn blocked_max_pool(x: FloatTensor<Self>, dims: [usize; 4]) -> FloatTensor<Self>;
     /// Input gradient of [`blocked_max_pool`](SepnetKernels::blocked_max_pool).
@@ -473,6 +497,19 @@ impl BlockedTensor {
         BlockedTensor {
             values: Tensor::from_dispatch(values),
             dims: [n, filters, oh, ow],
+        }
+    }
+
+    /// Bias-free depthwise convolution, multiplier 1 ([`direct::depthwise::applies`]).
+    pub fn depthwise(self, weight: Tensor<4>, g: Geometry) -> Self {
+        let values = <Dispatch as SepnetKernels>::blocked_depthwise(
+            self.values.into_dispatch(),
+            weight.into_dispatch(),
+            g,
+        );
+        BlockedTensor {
+            values: Tensor::from_dispatch(values),
+            dims: g.output(),
         }
     }
 

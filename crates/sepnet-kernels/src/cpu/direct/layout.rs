@@ -95,6 +95,19 @@ impl Plan {
         }
     }
 
+    /// Input channels one pass over the plane sums, its partial sums kept between passes: a
+    /// [`CHUNK`] of a K×K kernel (whose weights then stay in L1), every channel of a 1×1
+    /// one (whose [`CHUNK`]'s weights fill a sixteenth of L1, too few multiply-adds to pay
+    /// for a tile's partial sums loaded and stored: 1×1 layers ran at 145–170 GFLOP/s
+    /// with a pass per [`CHUNK`]).
+    pub fn span(&self) -> usize {
+        if self.taps.len() == 1 {
+            self.channels.next_multiple_of(CHUNK).max(CHUNK)
+        } else {
+            CHUNK
+        }
+    }
+
     /// Input channel blocks.
     pub fn in_blocks(&self) -> usize {
         self.channels.div_ceil(self.lanes)
@@ -137,6 +150,18 @@ impl Plan {
                 block[((top + i) * cols + left) * lanes..][..w * lanes].copy_from_slice(src);
             }
         }
+    }
+
+    /// One blocked image `x` as the kernels read it: `x` itself when the plan pads nothing (a
+    /// 1×1 convolution; the copy cost a tenth of vgg-separable's training step), else copied
+    /// into `scratch` by [`Plan::pad_input`].
+    pub fn padded<'a>(&self, x: &'a [f32], g: &Geometry, scratch: &'a mut Vec<f32>) -> &'a [f32] {
+        if self.padded == [g.input[2], g.input[3]] {
+            return x;
+        }
+        scratch.resize(self.in_len(), 0.0);
+        self.pad_input(x, g, scratch);
+        scratch
     }
 
     /// Group `k`'s weights in `packed` (from [`Plan::pack_weights`]).

@@ -54,9 +54,10 @@ pub(crate) struct Outputs<'a> {
     pub activation: Fused,
 }
 
-/// One `RP × RQ` tile of the group's [`GROUP`] output blocks over input channels `chunk`,
-/// whose top-left input value is `x[origin]` and output pixel `at`: starts from zero for the
-/// first chunk, else from its partial sums; the last chunk writes the output.
+/// One `RP × RQ` tile of the group's [`GROUP`] output blocks over input channels `chunk` (a
+/// [`Plan::span`], [`CHUNK`] at a time), whose top-left input value is `x[origin]` and output
+/// pixel `at`: starts from zero for the first span, else from its partial sums; the last span
+/// writes the output.
 ///
 /// # Safety
 /// Every input value of the tile's windows lies inside `g.x` (the plan's padded plane holds
@@ -86,18 +87,21 @@ unsafe fn tile<V: Lanes, const RP: usize, const RQ: usize, const SQ: usize>(
             }
         }
     }
-    // The chunk's weights, `[taps, chunk channels, GROUP·L]` in one run.
-    let weights = &g.w[chunk.start * plan.taps.len() * GROUP * n..];
-    let first_block = origin + chunk.start / n * plan.in_block_len();
-    if chunk.len() == CHUNK {
-        // SAFETY: as the caller's bound; a whole chunk's weights follow `weights`.
-        unsafe { whole_chunk::<V, RP, RQ, SQ>(&mut acc, g, first_block, weights, in_row) };
-    } else {
+    // Each chunk's weights, `[taps, chunk channels, GROUP·L]` in one run.
+    for start in chunk.clone().step_by(CHUNK) {
+        let sub = start..chunk.end.min(start + CHUNK);
+        let weights = &g.w[start * plan.taps.len() * GROUP * n..];
+        let first_block = origin + start / n * plan.in_block_len();
+        if sub.len() == CHUNK {
+            // SAFETY: as the caller's bound; a whole chunk's weights follow `weights`.
+            unsafe { whole_chunk::<V, RP, RQ, SQ>(&mut acc, g, first_block, weights, in_row) };
+            continue;
+        }
         for (t, &tap) in plan.taps.iter().enumerate() {
-            for block in chunk.start / n..chunk.end.div_ceil(n) {
+            for block in start / n..sub.end.div_ceil(n) {
                 let x = g.x[origin + tap + block * plan.in_block_len()..].as_ptr();
-                let lanes = n.min(chunk.end - block * n);
-                let first = (t * chunk.len() + block * n - chunk.start) * GROUP * n;
+                let lanes = n.min(sub.end - block * n);
+                let first = (t * sub.len() + block * n - start) * GROUP * n;
                 let w = &weights[first..][..lanes * GROUP * n];
                 // SAFETY: `x` as the caller's bound; `w` holds `lanes` channels.
                 unsafe { channels::<V, RP, RQ, SQ>(&mut acc, x, w, in_row, lanes) };
@@ -228,8 +232,8 @@ fn tiles<V: Lanes, const RP: usize, const RQ: usize, const SQ: usize>(
 ) {
     let plan = g.plan;
     let (n, [rows, cols]) = (V::N, plan.rounded);
-    for start in (0..plan.channels).step_by(CHUNK) {
-        let chunk = start..plan.channels.min(start + CHUNK);
+    for start in (0..plan.channels).step_by(plan.span()) {
+        let chunk = start..plan.channels.min(start + plan.span());
         for i in (0..rows).step_by(RP) {
             for j in (0..cols).step_by(RQ) {
                 let origin = (i * plan.stride[0] * plan.padded[1] + j * SQ) * n;

@@ -12,6 +12,7 @@
 //! weights. The weight gradient has a microkernel of its own (`weight_grad.rs`).
 
 pub mod blocked;
+pub mod depthwise;
 mod lanes;
 mod layout;
 mod microkernel;
@@ -112,9 +113,9 @@ pub(crate) fn forward_at(
     filled(
         out.len(),
         out.image_len(),
-        || (vec![0.0f32; plan.in_len()], run.partial()),
-        |(padded, partial), n, image_out| {
-            plan.pad_input(&x[n * input.image_len()..][..input.image_len()], g, padded);
+        || (Vec::new(), run.partial()),
+        |(scratch, partial), n, image_out| {
+            let padded = plan.padded(&x[n * input.image_len()..][..input.image_len()], g, scratch);
             // SAFETY: the groups' blocks tile the image's output, and each group's last chunk
             // writes every value of its blocks.
             unsafe {

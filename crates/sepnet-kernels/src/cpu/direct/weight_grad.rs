@@ -183,11 +183,10 @@ pub(super) fn backward_weight(
     }
     sum_over_batch(batch, size, |images| {
         let mut sums = vec![0.0f32; s.at(taps, 0, 0)];
-        let mut padded = vec![0.0f32; plan.in_len()];
+        let mut scratch = Vec::new();
         for n in images {
-            plan.pad_input(&x[n * x_image..][..x_image], g, &mut padded);
             let im = Image {
-                x: &padded,
+                x: plan.padded(&x[n * x_image..][..x_image], g, &mut scratch),
                 dy: &dy[n * dy_image..][..dy_image],
             };
             add_image(level, &s, &im, &mut sums);
