@@ -32,31 +32,63 @@ fn fused_epilogue(conv: &Conv2d) -> Option<(Tensor<1>, Fused)> {
         .flatten()
 }
 
-/// Whether a layer has a blocked form for an input of NCHW `dims`: a stride-1 convolution
-/// with a bias and an activation the epilogue applies, over at least a block of channels (on
-/// fewer, most of each vector would multiply zeros: the 3-channel input layer ran 1.1× slower
-/// than the `gemm` path) and a batch the kernel pays for ([`direct::batch_pays`]), or a 2×2
-/// max pool.
+/// Whether a layer has a blocked form for an input of NCHW `dims`: a convolution [`conv_takes`]
+/// accepts, a separable one whose pointwise half it accepts after a depthwise half with
+/// multiplier 1, or a 2×2 max pool.
 fn takes(layer: &Layer, dims: [usize; 4]) -> bool {
     match layer {
-        Layer::Conv(conv) => {
-            fused_epilogue(conv).is_some()
-                && direct::applies(&conv.geometry(dims))
-                && dims[1] >= direct::lanes()
-                && direct::batch_pays(dims[0])
+        Layer::Conv(conv) => conv_takes(conv, dims),
+        Layer::Separable(sep) => {
+            let g = sep.conv_dw.geometry(dims);
+            sep.conv_dw.is_bare()
+                && direct::depthwise::applies(&g)
+                && conv_takes(&sep.conv_pw, g.output())
         }
         Layer::Pool(pool) => pool.is_unpadded_max_2x2(dims),
         _ => false,
     }
 }
 
-/// The NCHW dims a convolution or pool gives for an input of `dims`.
+/// Whether a convolution has a blocked form for an input of NCHW `dims`: stride 1, a bias and
+/// an activation the epilogue applies, over at least a block of channels (on fewer, most of
+/// each vector would multiply zeros: the 3-channel input layer ran 1.1× slower than the `gemm`
+/// path) and a batch the kernel pays for ([`direct::batch_pays`]).
+fn conv_takes(conv: &Conv2d, dims: [usize; 4]) -> bool {
+    fused_epilogue(conv).is_some()
+        && direct::applies(&conv.geometry(dims))
+        && dims[1] >= direct::lanes()
+        && direct::batch_pays(dims[0])
+}
+
+/// The convolution that ends a layer, whose epilogue can write the blocked layout.
+fn last_conv(layer: &Layer) -> Option<&Conv2d> {
+    match layer {
+        Layer::Conv(conv) => Some(conv),
+        Layer::Separable(sep) => Some(&sep.conv_pw),
+        _ => None,
+    }
+}
+
+/// A layer ending in [`last_conv`], without that convolution's bias and activation.
+fn convolve_only(layer: &Layer, x: Tensor<4>) -> Tensor<4> {
+    match layer {
+        Layer::Conv(conv) => conv.convolve_only(x),
+        Layer::Separable(sep) => sep.conv_pw.convolve_only(sep.conv_dw.forward(x)),
+        _ => unreachable!("`last_conv` names convolutions and separable convolutions only"),
+    }
+}
+
+/// The NCHW dims a layer [`takes`] accepts gives for an input of `dims`.
 fn output_dims(layer: &Layer, dims: [usize; 4]) -> Option<[usize; 4]> {
     match layer {
         Layer::Pool(_) => Some([dims[0], dims[1], dims[2] / 2, dims[3] / 2]),
         Layer::Conv(conv) => {
             let [n, _, oh, ow] = conv.geometry(dims).output();
             Some([n, conv.weight.dims()[0], oh, ow])
+        }
+        Layer::Separable(sep) => {
+            let [n, _, oh, ow] = sep.conv_dw.geometry(dims).output();
+            Some([n, sep.conv_pw.weight.dims()[0], oh, ow])
         }
         _ => None,
     }
@@ -72,14 +104,21 @@ fn starts_run(layer: &Layer, rest: &[Layer], dims: [usize; 4]) -> bool {
 /// Applies `layer` (one [`takes`] accepted) to a blocked activation.
 fn apply(layer: &Layer, x: BlockedTensor) -> BlockedTensor {
     match layer {
-        Layer::Conv(conv) => {
-            let (bias, fused) = fused_epilogue(conv).expect("`takes` checked the epilogue");
-            let g = conv.geometry(x.dims);
-            x.conv2d(conv.weight.val(), bias, g, fused)
+        Layer::Conv(conv) => apply_conv(conv, x),
+        Layer::Separable(sep) => {
+            let g = sep.conv_dw.geometry(x.dims);
+            apply_conv(&sep.conv_pw, x.depthwise(sep.conv_dw.weight.val(), g))
         }
         Layer::Pool(_) => x.max_pool_2x2(),
         _ => unreachable!("`takes` accepts convolutions and pools only"),
     }
+}
+
+/// Applies a convolution [`conv_takes`] accepted, with its epilogue.
+fn apply_conv(conv: &Conv2d, x: BlockedTensor) -> BlockedTensor {
+    let (bias, fused) = fused_epilogue(conv).expect("`conv_takes` checked the epilogue");
+    let g = conv.geometry(x.dims);
+    x.conv2d(conv.weight.val(), bias, g, fused)
 }
 
 /// An activation between layers: in NCHW (or flat), or blocked.
@@ -117,7 +156,7 @@ impl Flow {
 }
 
 /// `layer` on an NCHW activation, starting a run where one can start: at `layer`, or at the
-/// layer after it when `layer` is a convolution whose epilogue can write the blocked layout
+/// layer after it when `layer` ends in a convolution whose epilogue can write the blocked layout
 /// (its output is then kept only once, blocked: converting after it kept both copies until
 /// the backward pass, a third more memory in vgg-full's training step).
 fn start(layer: &Layer, rest: &[Layer], x: Tensor<4>) -> Flow {
@@ -128,16 +167,14 @@ fn start(layer: &Layer, rest: &[Layer], x: Tensor<4>) -> Flow {
     if starts_run(layer, rest, dims) {
         return Flow::Blocked(apply(layer, BlockedTensor::from_nchw(x)));
     }
-    if let (Layer::Conv(conv), Some(after)) = (layer, output_dims(layer, dims)) {
+    let conv = last_conv(layer).and_then(fused_epilogue);
+    if let (Some((bias, fused)), Some(after)) = (conv, output_dims(layer, dims)) {
         let next_starts = rest
             .split_first()
             .is_some_and(|(next, rest)| starts_run(next, rest, after));
-        if let (true, Some((bias, fused))) = (next_starts, fused_epilogue(conv)) {
-            return Flow::Blocked(BlockedTensor::from_nchw_with(
-                conv.convolve_only(x),
-                bias,
-                fused,
-            ));
+        if next_starts {
+            let y = convolve_only(layer, x);
+            return Flow::Blocked(BlockedTensor::from_nchw_with(y, bias, fused));
         }
     }
     Flow::Plain(layer.forward(Features::Spatial(x)))

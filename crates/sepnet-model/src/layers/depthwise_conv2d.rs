@@ -191,25 +191,32 @@ impl DepthwiseConv2d {
         self.activation
     }
 
-    /// The kernel geometry for `x`, when the layer is a bare depthwise convolution (no bias,
-    /// no activation) and `x` an inference input for which the fused separable kernel pays
-    /// (`kernels::separable::pays`).
-    pub(crate) fn fusable_geometry(&self, x: &Tensor<4>) -> Option<kernels::Geometry> {
-        let inference = kernels::applies_to(x) && !x.device().is_autodiff();
-        if !inference || self.bias.is_some() || self.activation != Activation::Linear {
-            return None;
-        }
-        let input = x.dims();
+    /// Whether the layer is a bare depthwise convolution: no bias, no activation.
+    pub(crate) fn is_bare(&self) -> bool {
+        self.bias.is_none() && self.activation == Activation::Linear
+    }
+
+    /// The kernels' geometry of this convolution on an input of `dims` (NCHW).
+    pub(crate) fn geometry(&self, dims: [usize; 4]) -> kernels::Geometry {
         let [c_out, _, k_h, k_w] = self.weight.dims();
         let kernel = [k_h, k_w];
         let pads = self
             .padding
-            .pads_2d([input[2], input[3]], kernel, self.stride, self.dilation);
-        let geometry = kernels::Geometry::new(input, kernel, self.stride, self.dilation, pads);
-        let geometry = kernels::Geometry {
+            .pads_2d([dims[2], dims[3]], kernel, self.stride, self.dilation);
+        kernels::Geometry {
             multiplier: c_out / self.channels.max(1),
-            ..geometry
-        };
+            ..kernels::Geometry::new(dims, kernel, self.stride, self.dilation, pads)
+        }
+    }
+
+    /// The kernel geometry for `x`, when the layer is a bare depthwise convolution and `x` an
+    /// inference input for which the fused separable kernel pays (`kernels::separable::pays`).
+    pub(crate) fn fusable_geometry(&self, x: &Tensor<4>) -> Option<kernels::Geometry> {
+        let inference = kernels::applies_to(x) && !x.device().is_autodiff();
+        if !inference || !self.is_bare() {
+            return None;
+        }
+        let geometry = self.geometry(x.dims());
         kernels::separable::pays(&geometry).then_some(geometry)
     }
 

@@ -45,7 +45,8 @@ fn layer_by_layer(net: &Network, images: Tensor<4>) -> Tensor<2> {
 
 /// Runs that start and end mid-network, channel counts off the 8- and 16-lane blocks (20,
 /// 36), an odd plane under a pool (7×7 → 3×3), ReLU6 and linear epilogues, a dilated kernel,
-/// a 5×5 kernel, and a convolution without bias (which leaves the run).
+/// a 5×5 kernel, a convolution without bias (which leaves the run), and separable convolutions
+/// (depthwise and pointwise halves in blocks) at stride 1 and 2 and dilated.
 const SPECS: &[(&str, [usize; 3])] = &[
     (
         "conv:20:3:relu,conv:20:3:relu,pool,conv:36:3:relu6,conv:36:5,pool,flatten,dense:3",
@@ -54,6 +55,11 @@ const SPECS: &[(&str, [usize; 3])] = &[
     (
         "conv:16:3,conv:24:3:d=2:relu,conv:24:3:relu,conv:24:3:nobias,bn,relu,pool,flatten,dense:2",
         [8, 8, 2],
+    ),
+    (
+        "sep:16:3:relu,sep:20:3:relu,pool,sep:36:3:s=2:relu6,sep:36:3:d=2,sep:24:3:relu,\
+         flatten,dense:3",
+        [12, 12, 3],
     ),
 ];
 
@@ -93,17 +99,28 @@ fn blocked_runs_match_the_layers_one_by_one_in_training() {
         );
         let grads = [blocked, plain].map(|y| (y * upstream.clone()).sum().backward());
         let mut convolutions = 0;
+        let mut compare = |weight: &Tensor<4>, bias: Option<&Tensor<1>>, kind: &str| {
+            let [a, b] = grads.each_ref().map(|g| to_vec(weight.grad(g).unwrap()));
+            assert_close(&a, &b, &what(&format!("a {kind}'s weight gradient")));
+            if let Some(bias) = bias {
+                let [a, b] = grads.each_ref().map(|g| to_vec(bias.grad(g).unwrap()));
+                assert_close(&a, &b, &what(&format!("a {kind}'s bias gradient")));
+            }
+            convolutions += 1;
+        };
         for layer in &net.layers {
-            if let Layer::Conv(conv) = layer {
-                let [a, b] = grads
-                    .each_ref()
-                    .map(|g| to_vec(conv.weight.grad(g).unwrap()));
-                assert_close(&a, &b, &what("a convolution's weight gradient"));
-                if let Some(bias) = &conv.bias {
-                    let [a, b] = grads.each_ref().map(|g| to_vec(bias.grad(g).unwrap()));
-                    assert_close(&a, &b, &what("a convolution's bias gradient"));
+            let convs = match layer {
+                Layer::Conv(conv) => vec![(conv, "convolution")],
+                Layer::Separable(sep) => {
+                    let dw = sep.conv_dw.weight.val();
+                    compare(&dw, None, "depthwise half");
+                    vec![(&sep.conv_pw, "pointwise half")]
                 }
-                convolutions += 1;
+                _ => vec![],
+            };
+            for (conv, kind) in convs {
+                let bias = conv.bias.as_ref().map(|b| b.val());
+                compare(&conv.weight.val(), bias.as_ref(), kind);
             }
         }
         assert!(convolutions >= 4, "{text}: too few convolutions compared");
