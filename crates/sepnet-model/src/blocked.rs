@@ -1,7 +1,7 @@
 //! Runs of layers kept in the blocked channel layout on the CPU (sepnet-kernels'
 //! `cpu::direct`): a network converts its activations into blocks once before a run of
-//! convolutions and max pools the direct kernel takes, and back to NCHW once after it,
-//! instead of every layer reading and writing NCHW planes.
+//! convolutions, separable convolutions (in training) and max pools the direct kernels take,
+//! and back to NCHW once after it, instead of every layer reading and writing NCHW planes.
 //!
 //! In training and at inference: vgg-full's and mnist-full's training steps ran 10–16% faster
 //! this way at batch 128 (docs/performance.md). `SEPNET_DIRECT=off` keeps every layer
@@ -32,19 +32,43 @@ fn fused_epilogue(conv: &Conv2d) -> Option<(Tensor<1>, Fused)> {
         .flatten()
 }
 
-/// Whether a layer has a blocked form for an input of NCHW `dims`: a convolution [`conv_takes`]
-/// accepts, a separable one whose pointwise half it accepts after a depthwise half with
-/// multiplier 1, or a 2×2 max pool.
-fn takes(layer: &Layer, dims: [usize; 4]) -> bool {
+/// Where a layer runs: the NCHW dims of its input, and whether autodiff records it.
+#[derive(Clone, Copy, Debug)]
+struct At {
+    dims: [usize; 4],
+    training: bool,
+}
+
+impl At {
+    fn of(x: &Tensor<4>) -> At {
+        At {
+            dims: x.dims(),
+            training: x.device().is_autodiff(),
+        }
+    }
+
+    /// The layer after, on an input of `dims`.
+    fn then(self, dims: [usize; 4]) -> At {
+        At { dims, ..self }
+    }
+}
+
+/// Whether a layer has a blocked form at `at`: a convolution [`conv_takes`] accepts, a
+/// separable one in training whose pointwise half it accepts after a depthwise half with
+/// multiplier 1, or a 2×2 max pool. At inference separable convolutions keep NCHW, where one
+/// kernel runs both halves an image at a time (`kernels::separable`): vgg-separable's forward
+/// pass took 37.5 ms so against 44 with the halves in blocks and 42 with them fused in blocks.
+fn takes(layer: &Layer, at: At) -> bool {
     match layer {
-        Layer::Conv(conv) => conv_takes(conv, dims),
+        Layer::Conv(conv) => conv_takes(conv, at.dims),
         Layer::Separable(sep) => {
-            let g = sep.conv_dw.geometry(dims);
-            sep.conv_dw.is_bare()
+            let g = sep.conv_dw.geometry(at.dims);
+            at.training
+                && sep.conv_dw.is_bare()
                 && direct::depthwise::applies(&g)
                 && conv_takes(&sep.conv_pw, g.output())
         }
-        Layer::Pool(pool) => pool.is_unpadded_max_2x2(dims),
+        Layer::Pool(pool) => pool.is_unpadded_max_2x2(at.dims),
         _ => false,
     }
 }
@@ -96,9 +120,9 @@ fn output_dims(layer: &Layer, dims: [usize; 4]) -> Option<[usize; 4]> {
 
 /// Whether a blocked run starts at `layer` (input `dims`): it and the layer after it have
 /// blocked forms, so no run converts for one layer alone.
-fn starts_run(layer: &Layer, rest: &[Layer], dims: [usize; 4]) -> bool {
-    let next = |after| rest.first().is_some_and(|next| takes(next, after));
-    takes(layer, dims) && output_dims(layer, dims).is_some_and(next)
+fn starts_run(layer: &Layer, rest: &[Layer], at: At) -> bool {
+    let next = |after| rest.first().is_some_and(|next| takes(next, at.then(after)));
+    takes(layer, at) && output_dims(layer, at.dims).is_some_and(next)
 }
 
 /// Applies `layer` (one [`takes`] accepted) to a blocked activation.
@@ -139,7 +163,9 @@ impl Flow {
     /// or starts here.
     pub fn through(self, layer: &Layer, rest: &[Layer]) -> Flow {
         match self {
-            Flow::Blocked(x) if takes(layer, x.dims) => Flow::Blocked(apply(layer, x)),
+            Flow::Blocked(x) if takes(layer, At::of(&x.values).then(x.dims)) => {
+                Flow::Blocked(apply(layer, x))
+            }
             Flow::Blocked(x) => Flow::Plain(layer.forward(Features::Spatial(x.into_nchw()))),
             Flow::Plain(Features::Spatial(x)) => start(layer, rest, x),
             Flow::Plain(x) => Flow::Plain(layer.forward(x)),
@@ -160,18 +186,18 @@ impl Flow {
 /// (its output is then kept only once, blocked: converting after it kept both copies until
 /// the backward pass, a third more memory in vgg-full's training step).
 fn start(layer: &Layer, rest: &[Layer], x: Tensor<4>) -> Flow {
-    let dims = x.dims();
+    let at = At::of(&x);
     if !enabled() || !kernels::applies_to(&x) {
         return Flow::Plain(layer.forward(Features::Spatial(x)));
     }
-    if starts_run(layer, rest, dims) {
+    if starts_run(layer, rest, at) {
         return Flow::Blocked(apply(layer, BlockedTensor::from_nchw(x)));
     }
     let conv = last_conv(layer).and_then(fused_epilogue);
-    if let (Some((bias, fused)), Some(after)) = (conv, output_dims(layer, dims)) {
+    if let (Some((bias, fused)), Some(after)) = (conv, output_dims(layer, at.dims)) {
         let next_starts = rest
             .split_first()
-            .is_some_and(|(next, rest)| starts_run(next, rest, after));
+            .is_some_and(|(next, rest)| starts_run(next, rest, at.then(after)));
         if next_starts {
             let y = convolve_only(layer, x);
             return Flow::Blocked(BlockedTensor::from_nchw_with(y, bias, fused));
