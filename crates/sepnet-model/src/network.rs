@@ -92,10 +92,12 @@ impl Network {
             }
             return flat(x);
         }
-        // Runs of convolutions and pools the direct kernel takes stay in its blocked layout.
-        let mut x = Flow::new(images);
-        for (i, layer) in self.layers.iter().enumerate() {
-            x = x.through(layer, &self.layers[i + 1..]);
+        // Runs of convolutions and pools the direct kernel takes stay in its blocked layout;
+        // a BatchNorm and the activation layer after it run as one.
+        let (mut x, mut i) = (Flow::new(images), 0);
+        while i < self.layers.len() {
+            let (next, taken) = x.through(&self.layers[i..]);
+            (x, i) = (next, i + taken);
         }
         flat(x.into_features())
     }

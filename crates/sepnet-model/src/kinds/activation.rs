@@ -77,6 +77,13 @@ impl LayerKind for ActivationSpec {
     }
 }
 
+impl ActivationLayer {
+    /// The activation it applies.
+    pub fn activation(&self) -> Activation {
+        self.activation
+    }
+}
+
 impl super::Forward for ActivationLayer {
     fn forward(&self, x: Features) -> Features {
         match x {

@@ -46,7 +46,8 @@ fn layer_by_layer(net: &Network, images: Tensor<4>) -> Tensor<2> {
 /// Runs that start and end mid-network, channel counts off the 8- and 16-lane blocks (20,
 /// 36), an odd plane under a pool (7×7 → 3×3), ReLU6 and linear epilogues, a dilated kernel,
 /// a 5×5 kernel, a convolution without bias (which leaves the run), and separable convolutions
-/// (depthwise and pointwise halves in blocks) at stride 1 and 2 and dilated.
+/// (depthwise and pointwise halves in blocks) at stride 1 and 2 and dilated; BatchNorms
+/// with the activation layer after them (run as one), on planes and on flat features.
 const SPECS: &[(&str, [usize; 3])] = &[
     (
         "conv:20:3:relu,conv:20:3:relu,pool,conv:36:3:relu6,conv:36:5,pool,flatten,dense:3",
@@ -60,6 +61,11 @@ const SPECS: &[(&str, [usize; 3])] = &[
         "sep:16:3:relu,sep:20:3:relu,pool,sep:36:3:s=2:relu6,sep:36:3:d=2,sep:24:3:relu,\
          flatten,dense:3",
         [12, 12, 3],
+    ),
+    (
+        "conv:8:3:nobias,bn,relu6,conv:16:3:nobias,bn,sigmoid,conv:16:3:relu,conv:16:3:nobias,bn,relu,\
+         pool,flatten,dense:6,bn,relu,dense:2",
+        [8, 8, 3],
     ),
 ];
 
