@@ -11,9 +11,10 @@ use burn::tensor::{Device, Tensor};
 use super::args::{Accepts, Args, count};
 use super::{LayerKind, channels_times, mul, print, spatial, windowed};
 use crate::export::{Graph, plane};
+use crate::kernels;
 use crate::layers::{
     Activation, BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, DepthwiseConv2d,
-    DepthwiseConv2dConfig, DepthwiseFans,
+    DepthwiseConv2dConfig, DepthwiseFans, Fused,
 };
 use crate::spec::{LayerShape, Shape, Window};
 use crate::summary::{LayerSummary, Namer, Part, block_row};
@@ -51,16 +52,47 @@ pub struct InvertedResidual {
 
 impl InvertedResidual {
     /// `[batch, c_in, h, w]` → `[batch, filters, h / stride, w / stride]`.
+    ///
+    /// At inference on sepnet's CPU kernels every BatchNorm folds into its convolution, and
+    /// the depthwise and projection halves run an image at a time (`kernels::separable`), as
+    /// MobileNet's blocks do: the BatchNorms as passes of their own made MobileNet-v2's
+    /// forward pass 1.46× Keras's.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let mut y = x.clone();
         if let Some((conv, bn)) = &self.expand {
-            y = bn.forward_activated(conv.forward(y), Activation::Relu6);
+            y = match bn.folds_at(&y) {
+                true => conv.forward_folded(y, bn, Activation::Relu6),
+                false => bn.forward_activated(conv.forward(y), Activation::Relu6),
+            };
         }
-        y = self
-            .bn_dw
-            .forward_activated(self.conv_dw.forward(y), Activation::Relu6);
-        y = self.bn_project.forward(self.project.forward(y));
+        y = match self.fused_tail(&y) {
+            Some(y) => y,
+            None => {
+                let y = self.conv_dw.forward(y);
+                let y = self.bn_dw.forward_activated(y, Activation::Relu6);
+                self.bn_project.forward(self.project.forward(y))
+            }
+        };
         if self.residual { y + x } else { y }
+    }
+
+    /// Depthwise → BN → ReLU6 → projection → BN at inference, both BatchNorms folded, in one
+    /// pass per image; `None` where that does not apply (training, another device, a batch
+    /// the kernel does not pay for).
+    fn fused_tail(&self, y: &Tensor<4>) -> Option<Tensor<4>> {
+        let geometry = self.conv_dw.fusable_geometry(y)?;
+        let (dw, dw_shift) = self.bn_dw.fold(self.conv_dw.weight.val(), None);
+        let bias = self.project.bias.as_ref().map(|b| b.val());
+        let (project, shift) = self.bn_project.fold(self.project.weight.val(), bias);
+        let activations = [Fused::Relu6, Fused::Linear];
+        let biases = [dw_shift, shift];
+        Some(kernels::separable_inference(
+            y.clone(),
+            [dw, project],
+            biases,
+            geometry,
+            activations,
+        ))
     }
 }
 
@@ -287,6 +319,68 @@ mod tests {
         ] {
             let err = NetworkSpec::parse(text, [8, 8, 4]).unwrap_err().to_string();
             assert!(err.contains(message), "{text}: {err}");
+        }
+    }
+
+    /// Sets a BatchNorm's statistics and parameters to something other than its defaults.
+    fn randomise(bn: &mut crate::layers::BatchNorm, device: &burn::tensor::Device) {
+        use burn::module::{Param, RunningState};
+        let n = bn.inner.gamma.dims()[0];
+        let random = |lo, hi| Tensor::<1>::random([n], Distribution::Uniform(lo, hi), device);
+        bn.inner.gamma = Param::from_tensor(random(0.5, 1.5));
+        bn.inner.beta = Param::from_tensor(random(-0.5, 0.5));
+        bn.inner.running_mean = RunningState::new(random(-0.3, 0.3));
+        bn.inner.running_var = RunningState::new(random(0.5, 2.0));
+    }
+
+    /// Inference with every BatchNorm folded (the expansion a convolution with its epilogue,
+    /// the rest one pass per image) gives what the layers give one after the other: with the
+    /// residual, at stride 2 (the one-pass kernel's parts), without the expansion, and at
+    /// batch 1 (the layers' own path, the expansion still folded).
+    #[test]
+    fn folded_inference_matches_the_layers() {
+        use crate::layers::Activation;
+        let device = burn::tensor::Device::flex();
+        for (text, c, batch) in [
+            ("ir:8:e=3", 8, 3),
+            ("ir:12:s=2:e=2", 8, 3),
+            ("ir:6:e=1", 6, 3),
+            ("ir:8:e=2", 8, 1),
+        ] {
+            let spec = NetworkSpec::parse(&format!("{text},gap,dense:2"), [9, 9, c]).unwrap();
+            let mut net = Network::new(&spec, &device).unwrap();
+            let crate::Layer::InvertedResidual(block) = &mut net.layers[0] else {
+                panic!("{text} is an inverted residual block")
+            };
+            randomise(&mut block.bn_dw, &device);
+            randomise(&mut block.bn_project, &device);
+            if let Some((_, bn)) = &mut block.expand {
+                randomise(bn, &device);
+            }
+            // Spread wide enough that ReLU6 clamps at 6 as well as at 0.
+            let x = Tensor::<4>::random([batch, c, 9, 9], Distribution::Normal(0.0, 8.0), &device);
+            let folded = block
+                .forward(x.clone())
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            let mut y = x.clone();
+            if let Some((conv, bn)) = &block.expand {
+                y = bn.forward_activated(conv.forward(y), Activation::Relu6);
+            }
+            let y = block
+                .bn_dw
+                .forward_activated(block.conv_dw.forward(y), Activation::Relu6);
+            let y = block.bn_project.forward(block.project.forward(y));
+            let y = if block.residual { y + x } else { y };
+            let apart = y.into_data().try_to_vec::<f32>().unwrap();
+            assert_eq!(folded.len(), apart.len());
+            for (a, b) in folded.iter().zip(&apart) {
+                assert!(
+                    (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                    "{text}: {a} vs {b}"
+                );
+            }
         }
     }
 }

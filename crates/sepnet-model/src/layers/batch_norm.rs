@@ -57,6 +57,31 @@ impl BatchNorm {
         (scale, shift)
     }
 
+    /// Whether `x` is an inference input on sepnet's CPU kernels, where the running
+    /// statistics fold into the convolution before ([`BatchNorm::fold`]), with at least an
+    /// image per thread: folding costs a few small tensor operations per call, and
+    /// MobileNet-v2's batch-1 forward pass went from 5.0 to 5.8 ms with them.
+    pub(crate) fn folds_at(&self, x: &Tensor<4>) -> bool {
+        let inference = !(x.device().is_autodiff() && self.inner.training.is_enabled());
+        inference && kernels::applies_to(x) && kernels::direct::batch_pays(x.dims()[0])
+    }
+
+    /// The convolution before folded in: its `weight [out, …]` scaled per output channel and
+    /// its `bias` (none: zero) become those of `BatchNorm(conv(x))` at inference.
+    pub(crate) fn fold(
+        &self,
+        weight: Tensor<4>,
+        bias: Option<Tensor<1>>,
+    ) -> (Tensor<4>, Tensor<1>) {
+        let (scale, shift) = self.inference_affine(&weight.device());
+        let n = scale.dims()[0];
+        let shift = match bias {
+            Some(bias) => bias * scale.clone() + shift,
+            None => shift,
+        };
+        (weight * scale.reshape([n, 1, 1, 1]), shift)
+    }
+
     /// `activation(BatchNorm(x))`; on sepnet's CPU kernels the activation costs no pass of
     /// its own (it is applied as the normalised values are written, and its mask is
     /// recomputed in the backward pass).

@@ -5,7 +5,7 @@ use burn::module::{Module, Param};
 use burn::nn::Initializer;
 use burn::tensor::{Device, Tensor};
 
-use super::{Activation, Padding, convolve};
+use super::{Activation, BatchNorm, Padding, convolve};
 
 /// Configuration of a [`Conv2d`]. All arguments are named: there is no positional
 /// `(filters, kernel)` pair to confuse with stride.
@@ -105,6 +105,35 @@ impl Conv2d {
     pub(crate) fn convolve_only(&self, x: Tensor<4>) -> Tensor<4> {
         let geometry = self.geometry(x.dims());
         super::convolve_on_cpu(x, self.weight.val(), geometry, 1)
+    }
+
+    /// `activation(bn(conv(x)))` at inference, the BatchNorm folded into the weights and
+    /// bias (one convolution with its epilogue instead of two more passes); the convolution's
+    /// own activation must be linear.
+    pub(crate) fn forward_folded(
+        &self,
+        x: Tensor<4>,
+        bn: &BatchNorm,
+        act: Activation,
+    ) -> Tensor<4> {
+        debug_assert_eq!(
+            self.activation,
+            Activation::Linear,
+            "an activation before the BN"
+        );
+        let bias = self.bias.as_ref().map(|b| b.val());
+        let (weight, bias) = bn.fold(self.weight.val(), bias);
+        let (stride, dilation) = (self.stride, self.dilation);
+        convolve(
+            x,
+            weight,
+            Some(bias),
+            stride,
+            dilation,
+            self.padding,
+            1,
+            act,
+        )
     }
 
     /// `[batch, in_channels, height, width]` → `[batch, filters, height_out, width_out]`.
