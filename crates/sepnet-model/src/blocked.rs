@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 
 use burn::tensor::Tensor;
 
+use crate::fusion;
 use crate::kernels::{self, BlockedTensor, Fused, direct};
 use crate::kinds::Layer;
 use crate::layers::{Activation, Conv2d};
@@ -160,34 +161,25 @@ impl Flow {
     }
 
     /// The first of `layers` applied (the others come after it), in the blocked layout when a
-    /// run goes on or starts there; with the next, when it is a BatchNorm on a spatial input
-    /// and the next an activation layer, both in one pass (on sepnet's kernels the activation
-    /// is applied as the normalised values are written: MobileNet-v2's standalone ReLU6 layers
-    /// took a tenth of its forward pass). Returns how many layers it applied.
+    /// run goes on or starts there, or with the layers after it as one ([`fusion`]).
+    /// Returns how many layers it applied.
     ///
     /// # Panics
     /// When `layers` is empty.
     pub fn through(self, layers: &[Layer]) -> (Flow, usize) {
         let (layer, rest) = layers.split_first().expect("a layer to apply");
-        let spatial = !matches!(self, Flow::Plain(Features::Flat(_)));
-        if let (Layer::BatchNorm(bn), Some(Layer::Activation(act)), true) =
-            (layer, rest.first(), spatial)
-        {
-            let y = match self.into_features() {
-                Features::Spatial(x) => bn.forward_activated(x, act.activation()),
-                Features::Flat(_) => unreachable!("checked spatial above"),
-            };
-            return (Flow::Plain(Features::Spatial(y)), 2);
-        }
-        let next = match self {
+        let x = match self {
             Flow::Blocked(x) if takes(layer, At::of(&x.values).then(x.dims)) => {
-                Flow::Blocked(apply(layer, x))
+                return (Flow::Blocked(apply(layer, x)), 1);
             }
-            Flow::Blocked(x) => Flow::Plain(layer.forward(Features::Spatial(x.into_nchw()))),
-            Flow::Plain(Features::Spatial(x)) => start(layer, rest, x),
-            Flow::Plain(x) => Flow::Plain(layer.forward(x)),
+            Flow::Blocked(x) => x.into_nchw(),
+            Flow::Plain(Features::Spatial(x)) => x,
+            Flow::Plain(x) => return (Flow::Plain(layer.forward(x)), 1),
         };
-        (next, 1)
+        match fusion::Group::find(layers, &x) {
+            Some(group) => (Flow::Plain(Features::Spatial(group.apply(x))), group.len()),
+            None => (start(layer, rest, x), 1),
+        }
     }
 
     /// The activation as the layers take it.

@@ -31,6 +31,7 @@ mod blocked;
 mod classifier;
 pub mod export;
 mod fake_quant;
+mod fusion;
 pub use sepnet_kernels as kernels;
 pub use sepnet_kernels::multiversion;
 pub mod kinds;

@@ -47,7 +47,8 @@ fn layer_by_layer(net: &Network, images: Tensor<4>) -> Tensor<2> {
 /// 36), an odd plane under a pool (7×7 → 3×3), ReLU6 and linear epilogues, a dilated kernel,
 /// a 5×5 kernel, a convolution without bias (which leaves the run), and separable convolutions
 /// (depthwise and pointwise halves in blocks) at stride 1 and 2 and dilated; BatchNorms
-/// with the activation layer after them (run as one), on planes and on flat features.
+/// with the activation layer after them (run as one), on planes and on flat features, and
+/// after a convolution (folded into it at inference).
 const SPECS: &[(&str, [usize; 3])] = &[
     (
         "conv:20:3:relu,conv:20:3:relu,pool,conv:36:3:relu6,conv:36:5,pool,flatten,dense:3",
