@@ -146,8 +146,25 @@ fn apply_conv(conv: &Conv2d, x: BlockedTensor) -> BlockedTensor {
     x.conv2d(conv.weight.val(), bias, g, fused)
 }
 
-/// An activation between layers: in NCHW (or flat), or blocked.
-pub(crate) enum Flow {
+/// An activation between layers as [`Network::forward`](crate::Network::forward) carries it:
+/// in NCHW (or flat), or blocked. `bench --layers` walks a network with it, so each layer is
+/// timed in the form the network runs it in.
+///
+/// ```
+/// use burn::tensor::{Device, Distribution, Tensor};
+/// use sepnet_model::{Flow, Network, spec::NetworkSpec};
+/// let spec = NetworkSpec::parse("conv:16:3:relu,conv:16:3:relu,pool,flatten,dense:2", [8, 8, 16]).unwrap();
+/// let net = Network::new(&spec, &Device::flex()).unwrap();
+/// let images = Tensor::<4>::random([4, 16, 8, 8], Distribution::Default, &Device::flex());
+/// let (mut flow, mut i) = (Flow::new(images), 0);
+/// while i < net.layers.len() {
+///     let (next, taken) = flow.through(&net.layers[i..]);
+///     (flow, i) = (next, i + taken);
+/// }
+/// assert_eq!(flow.dims(), vec![4, 2]);
+/// ```
+#[derive(Clone, Debug)]
+pub enum Flow {
     /// As the layers take it.
     Plain(Features),
     /// In the blocked layout.
@@ -188,6 +205,46 @@ impl Flow {
             Flow::Plain(x) => x,
             Flow::Blocked(x) => Features::Spatial(x.into_nchw()),
         }
+    }
+
+    /// Whether it is in the blocked layout.
+    pub fn is_blocked(&self) -> bool {
+        matches!(self, Flow::Blocked(_))
+    }
+
+    /// The dims of the activation it stands for: `[n, c, h, w]` or `[n, features]`.
+    pub fn dims(&self) -> Vec<usize> {
+        match self {
+            Flow::Plain(Features::Spatial(x)) => x.dims().to_vec(),
+            Flow::Plain(Features::Flat(x)) => x.dims().to_vec(),
+            Flow::Blocked(x) => x.dims.to_vec(),
+        }
+    }
+
+    /// The same values, `f` applied to the tensor that holds them (its layout kept).
+    pub fn map(
+        self,
+        f: impl Fn(Tensor<4>) -> Tensor<4>,
+        g: impl Fn(Tensor<2>) -> Tensor<2>,
+    ) -> Flow {
+        match self {
+            Flow::Plain(Features::Spatial(x)) => Flow::Plain(Features::Spatial(f(x))),
+            Flow::Plain(Features::Flat(x)) => Flow::Plain(Features::Flat(g(x))),
+            Flow::Blocked(x) => Flow::Blocked(BlockedTensor {
+                values: f(x.values),
+                dims: x.dims,
+            }),
+        }
+    }
+
+    /// Runs the backward pass from a gradient of ones over the tensor that holds it (a
+    /// timing's work; the gradients are dropped).
+    pub fn backward(&self) {
+        let _grads = match self {
+            Flow::Plain(Features::Spatial(x)) => x.backward(),
+            Flow::Plain(Features::Flat(x)) => x.backward(),
+            Flow::Blocked(x) => x.values.backward(),
+        };
     }
 }
 

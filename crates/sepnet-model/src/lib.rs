@@ -46,6 +46,7 @@ pub use architectures::{
     resolve_model,
 };
 pub use backend::Backend;
+pub use blocked::Flow;
 pub use classifier::{Classifier, NonFinite, draw_weights_now, first_non_finite};
 pub use fake_quant::FakeQuant;
 pub use kinds::{ActivationLayer, Flatten, Layer, LayerKind};

@@ -1,5 +1,6 @@
-//! Per-layer profile: every layer (separable ones split into their depthwise, pointwise and
-//! BatchNorm parts) timed on its own through forward and backward, with the work it does
+//! Per-layer profile: every layer (in the form the network runs it; separable ones in NCHW
+//! split into their depthwise, pointwise and BatchNorm parts) timed on its own through forward
+//! and backward, with the work it does
 //! (FLOP), the bytes it must move at least, and so its arithmetic intensity: the roofline
 //! view ([`Roofs`]) that tells a memory-bound depthwise layer from a compute-bound
 //! convolution, and why 8× fewer multiply-adds buy only 2–3× less time.
@@ -10,7 +11,7 @@ use burn::module::Module;
 use burn::tensor::Device;
 use sepnet_model::layers::{BatchNorm, Conv2d, DepthwiseConv2d};
 use sepnet_model::spec::NetworkSpec;
-use sepnet_model::{Features, Layer, Network, Summary};
+use sepnet_model::{Features, Flow, Layer, Network, Summary};
 use serde::Serialize;
 
 use crate::TrainError;
@@ -22,7 +23,9 @@ use crate::roofline::Roofs;
 pub struct LayerProfile {
     /// Position in the network (parts of a separable layer share it).
     pub index: usize,
-    /// The layer in spec syntax; parts of a separable layer end in `/dw`, `/pw`, `/bn`.
+    /// The layer in spec syntax: layers the network runs as one joined by `,`, ` [blocked]`
+    /// after those it runs in the blocked layout, and parts of a separable layer in NCHW
+    /// ending in `/dw`, `/pw`, `/bn`.
     pub layer: String,
     /// Input shape `[batch, c, h, w]` or `[batch, n]`.
     pub input: Vec<usize>,
@@ -68,9 +71,12 @@ impl LayerProfile {
     }
 }
 
-/// Times every layer of `spec` on its own: each one receives the real activation the layers
-/// before it produce, marked as requiring a gradient, and is timed through its forward and
-/// then its backward pass. Separable layers and MobileNet blocks are split into their
+/// Times every layer of `spec` on its own, in the form [`Network::forward`] runs it ([`Flow`]):
+/// each receives the real activation the layers before it produce, marked as requiring a
+/// gradient, and is timed through its forward and then its backward pass. Layers in a blocked
+/// run are timed in the blocked layout (marked `[blocked]`; the conversions into and out of
+/// a run count in its first layer and the layer after it), layers that run as one are timed
+/// as one (`bn,relu6`), and separable layers and MobileNet blocks in NCHW are split into their
 /// depthwise, pointwise and BatchNorm parts so the slow convolution is visible.
 pub fn profile_layers(
     spec: &NetworkSpec,
@@ -87,41 +93,88 @@ pub fn profile_layers(
         classes: spec.classes().unwrap_or(10),
     };
     let (images, _) = synthetic_batch(shape, config, &train_device);
-    let mut rows = Vec::new();
-    let mut x = Features::Spatial(images);
-    for (index, (layer, layer_spec)) in model.layers.iter().zip(&spec.layers).enumerate() {
-        let name = layer_spec.to_string();
-        let layer_input = detached(&x);
-        let parts: Vec<(String, Part)> = match layer {
-            Layer::Separable(l) => vec![
-                (format!("{name}/dw"), Part::Depthwise(&l.conv_dw)),
-                (format!("{name}/pw"), Part::Conv(&l.conv_pw)),
-            ],
-            Layer::DwSep(l) => vec![
-                (format!("{name}/dw"), Part::Depthwise(&l.conv_dw)),
-                (format!("{name}/bn"), Part::BatchNorm(&l.bn_dw)),
-                (format!("{name}/pw"), Part::Conv(&l.conv_pw)),
-                (format!("{name}/bn"), Part::BatchNorm(&l.bn_pw)),
-            ],
-            other => vec![(name, Part::Layer(other))],
+    let (mut rows, mut flow, mut index) = (Vec::new(), Flow::new(images), 0);
+    while index < model.layers.len() {
+        let layers = &model.layers[index..];
+        let timed = time_flow(layers, &flow, &train_device, config)?;
+        let names: Vec<String> = spec.layers[index..index + timed.taken]
+            .iter()
+            .map(|l| l.to_string())
+            .collect();
+        let parts = match (timed.taken, flow.is_blocked() || timed.output.is_blocked()) {
+            (1, false) => parts(&layers[0], &names[0]),
+            _ => None,
         };
-        let layer_macs = summary.layers.get(index).map_or(0, |l| l.macs);
-        for (name, part) in parts {
-            let timed = time_part(&part, &x, &train_device, config)?;
-            rows.push(timed.row(index, name, &part, layer_macs, &x));
-            x = timed.output;
+        if let Some(parts) = parts {
+            let x = flow.clone().into_features();
+            rows.extend(profile_parts(index, parts, x, &train_device, config)?);
+        } else {
+            let per_image: u64 = summary.layers[index..index + timed.taken]
+                .iter()
+                .map(|l| l.macs)
+                .sum();
+            let macs = per_image * flow.dims()[0] as u64;
+            let params = layers[..timed.taken].iter().map(|l| l.num_params()).sum();
+            let mut name = names.join(",");
+            if timed.output.is_blocked() {
+                name.push_str(" [blocked]");
+            }
+            let work = Work {
+                macs,
+                params,
+                input: flow.dims(),
+                output: timed.output.dims(),
+            };
+            rows.push(work.row(index, name, &timed.forward, &timed.backward));
         }
-        // A block's parts leave out its activations: the next layer gets the real output.
-        if matches!(layer, Layer::DwSep(_)) {
-            x = layer.forward(layer_input);
-        }
+        (flow, index) = (detached(&timed.output), index + timed.taken);
     }
     Ok(rows)
 }
 
-/// A timed unit: a whole layer or one convolution / BatchNorm inside it.
+/// A separable layer's or MobileNet block's parts, named after `name`; `None` for other layers.
+fn parts<'a>(layer: &'a Layer, name: &str) -> Option<Vec<(String, Part<'a>)>> {
+    match layer {
+        Layer::Separable(l) => Some(vec![
+            (format!("{name}/dw"), Part::Depthwise(&l.conv_dw)),
+            (format!("{name}/pw"), Part::Conv(&l.conv_pw)),
+        ]),
+        Layer::DwSep(l) => Some(vec![
+            (format!("{name}/dw"), Part::Depthwise(&l.conv_dw)),
+            (format!("{name}/bn"), Part::BatchNorm(&l.bn_dw)),
+            (format!("{name}/pw"), Part::Conv(&l.conv_pw)),
+            (format!("{name}/bn"), Part::BatchNorm(&l.bn_pw)),
+        ]),
+        _ => None,
+    }
+}
+
+/// Each part of one layer timed in turn, each on the output of the part before it.
+fn profile_parts(
+    index: usize,
+    parts: Vec<(String, Part)>,
+    mut x: Features,
+    device: &Device,
+    config: &BenchConfig,
+) -> Result<Vec<LayerProfile>, TrainError> {
+    let mut rows = Vec::new();
+    for (name, part) in parts {
+        let timed = time_part(&part, &x, device, config)?;
+        let output = timed.output.clone().into_features();
+        let work = Work {
+            macs: part.macs(&output),
+            params: part.params(),
+            input: dims(&x),
+            output: dims(&output),
+        };
+        rows.push(work.row(index, name, &timed.forward, &timed.backward));
+        x = output;
+    }
+    Ok(rows)
+}
+
+/// A timed part of a layer: one convolution or BatchNorm inside it.
 enum Part<'a> {
-    Layer(&'a Layer),
     Conv(&'a Conv2d),
     Depthwise(&'a DepthwiseConv2d),
     BatchNorm(&'a BatchNorm),
@@ -129,18 +182,18 @@ enum Part<'a> {
 
 impl Part<'_> {
     fn forward(&self, x: Features) -> Features {
-        match (self, x) {
-            (Part::Layer(l), x) => l.forward(x),
-            (Part::Conv(l), Features::Spatial(t)) => Features::Spatial(l.forward(t)),
-            (Part::Depthwise(l), Features::Spatial(t)) => Features::Spatial(l.forward(t)),
-            (Part::BatchNorm(l), Features::Spatial(t)) => Features::Spatial(l.forward(t)),
-            (_, _) => unreachable!("convolutions and BatchNorm parts receive spatial input"),
-        }
+        let Features::Spatial(t) = x else {
+            unreachable!("convolutions and BatchNorm parts receive spatial input")
+        };
+        Features::Spatial(match self {
+            Part::Conv(l) => l.forward(t),
+            Part::Depthwise(l) => l.forward(t),
+            Part::BatchNorm(l) => l.forward(t),
+        })
     }
 
     fn params(&self) -> usize {
         match self {
-            Part::Layer(l) => l.num_params(),
             Part::Conv(l) => l.num_params(),
             Part::Depthwise(l) => l.num_params(),
             Part::BatchNorm(l) => l.num_params(),
@@ -148,82 +201,108 @@ impl Part<'_> {
     }
 
     /// Multiply-adds over the batch: a convolution does `kernel taps × input channels per
-    /// group` of them per output element; a whole layer's count comes from the summary.
-    fn macs(&self, layer_macs: u64, batch: usize, output: &Features) -> u64 {
-        let per_output = |weight: [usize; 4]| weight[1] * weight[2] * weight[3];
-        let outputs = elements(output) as u64;
+    /// group` of them per output element.
+    fn macs(&self, output: &Features) -> u64 {
+        let per_output = |weight: [usize; 4]| (weight[1] * weight[2] * weight[3]) as u64;
+        let outputs = dims(output).iter().product::<usize>() as u64;
         match self {
-            Part::Layer(_) => layer_macs * batch as u64,
-            Part::Conv(l) => outputs * per_output(l.weight.dims()) as u64,
-            Part::Depthwise(l) => outputs * per_output(l.weight.dims()) as u64,
+            Part::Conv(l) => outputs * per_output(l.weight.dims()),
+            Part::Depthwise(l) => outputs * per_output(l.weight.dims()),
             Part::BatchNorm(_) => 0,
         }
     }
 }
 
-/// A part's timings and the output it produced (the next part's input).
+/// A timing's runs and the output it produced (the next layer's input), with how many
+/// layers it took.
 struct Timed {
     forward: Vec<f64>,
     backward: Vec<f64>,
-    output: Features,
+    output: Flow,
+    taken: usize,
 }
 
-impl Timed {
-    fn row(
-        &self,
-        index: usize,
-        layer: String,
-        part: &Part,
-        layer_macs: u64,
-        input: &Features,
-    ) -> LayerProfile {
-        let input_dims = dims(input);
-        let (inputs, outputs) = (elements(input) as u64, elements(&self.output) as u64);
-        let params = part.params() as u64;
+/// What a timed unit computes: multiply-adds over the batch, parameters, and its input and
+/// output dims.
+struct Work {
+    macs: u64,
+    params: usize,
+    input: Vec<usize>,
+    output: Vec<usize>,
+}
+
+impl Work {
+    fn row(&self, index: usize, layer: String, forward: &[f64], backward: &[f64]) -> LayerProfile {
+        let inputs = self.input.iter().product::<usize>() as u64;
+        let outputs = self.output.iter().product::<usize>() as u64;
+        let params = self.params as u64;
         let median = |s: &[f64]| Timing::from_seconds(s).expect("steps >= 1").median_ms;
         LayerProfile {
             index,
             layer,
-            forward_ms: median(&self.forward),
-            backward_ms: median(&self.backward),
-            forward_flop: 2 * part.macs(layer_macs, input_dims[0], &self.output),
+            forward_ms: median(forward),
+            backward_ms: median(backward),
+            forward_flop: 2 * self.macs,
             forward_bytes: 4 * (inputs + outputs + params),
             backward_bytes: 4 * (2 * inputs + outputs + 2 * params),
-            input: input_dims,
+            input: self.input.clone(),
         }
     }
 }
 
+/// The layers at the head of `layers` that the network runs as one step on `input`, timed.
+fn time_flow(
+    layers: &[Layer],
+    input: &Flow,
+    device: &Device,
+    config: &BenchConfig,
+) -> Result<Timed, TrainError> {
+    time_runs(device, config, input, |x| x.through(layers))
+}
+
+/// One part of a layer on NCHW `input`, timed.
 fn time_part(
     part: &Part,
     input: &Features,
     device: &Device,
     config: &BenchConfig,
 ) -> Result<Timed, TrainError> {
-    let (mut forward, mut backward, mut output) = (Vec::new(), Vec::new(), None);
+    let input = Flow::Plain(input.clone());
+    time_runs(device, config, &input, |x| {
+        (Flow::Plain(part.forward(x.into_features())), 1)
+    })
+}
+
+/// `step` timed through its forward pass and the backward pass from its output, warm-up runs
+/// first, each on a fresh copy of `input` that asks for its gradient.
+fn time_runs(
+    device: &Device,
+    config: &BenchConfig,
+    input: &Flow,
+    step: impl Fn(Flow) -> (Flow, usize),
+) -> Result<Timed, TrainError> {
+    let (mut forward, mut backward, mut last) = (Vec::new(), Vec::new(), None);
     for i in 0..config.warmup_runs() + config.steps {
         let x = tracked(input);
         sync(device)?;
         let started = Instant::now();
-        let y = part.forward(x);
+        let (y, taken) = step(x);
         sync(device)?;
         let forwarded = Instant::now();
-        let _grads = match &y {
-            Features::Spatial(t) => t.backward(),
-            Features::Flat(t) => t.backward(),
-        };
+        y.backward();
         sync(device)?;
         if i >= config.warmup_runs() {
             forward.push((forwarded - started).as_secs_f64());
             backward.push(forwarded.elapsed().as_secs_f64());
         }
-        output = Some(y);
+        last = Some((y, taken));
     }
-    let output = detached(&output.expect("at least one run"));
+    let (output, taken) = last.expect("at least one run");
     Ok(Timed {
         forward,
         backward,
-        output,
+        output: detached(&output),
+        taken,
     })
 }
 
@@ -234,22 +313,13 @@ fn dims(x: &Features) -> Vec<usize> {
     }
 }
 
-fn elements(x: &Features) -> usize {
-    dims(x).iter().product()
-}
-
 /// A copy of `x` that starts a new graph and asks for its gradient (so the input gradient is
 /// part of the backward time, as it is inside a network).
-fn tracked(x: &Features) -> Features {
-    match x {
-        Features::Spatial(t) => Features::Spatial(t.clone().detach().require_grad()),
-        Features::Flat(t) => Features::Flat(t.clone().detach().require_grad()),
-    }
+fn tracked(x: &Flow) -> Flow {
+    x.clone()
+        .map(|t| t.detach().require_grad(), |t| t.detach().require_grad())
 }
 
-fn detached(x: &Features) -> Features {
-    match x {
-        Features::Spatial(t) => Features::Spatial(t.clone().detach()),
-        Features::Flat(t) => Features::Flat(t.clone().detach()),
-    }
+fn detached(x: &Flow) -> Flow {
+    x.clone().map(|t| t.detach(), |t| t.detach())
 }

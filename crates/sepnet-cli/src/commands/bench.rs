@@ -34,10 +34,12 @@ pub struct Args {
     warmup: usize,
     #[command(flatten)]
     backend: BackendArg,
-    /// Also time every layer's forward and backward pass on its own (separable layers split
-    /// into their depthwise and pointwise parts), with its GFLOP/s, arithmetic intensity and,
-    /// on the CPU, % of what this machine's measured roofs (peak FLOP/s, memory bandwidth)
-    /// allow. The roofs are the CPU's: on a GPU backend those two columns are left out.
+    /// Also time every layer's forward and backward pass on its own, in the form a training
+    /// step runs it (`[blocked]`: in the CPU's blocked channel layout; `bn,relu6`: layers run
+    /// as one; separable layers in NCHW split into their depthwise and pointwise parts), with
+    /// its GFLOP/s, arithmetic intensity and, on the CPU, % of what this machine's measured
+    /// roofs (peak FLOP/s, memory bandwidth) allow. The roofs are the CPU's: on a GPU backend
+    /// those two columns are left out.
     #[arg(long)]
     layers: bool,
     /// Seed for the weights and the synthetic batch.

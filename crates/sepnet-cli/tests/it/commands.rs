@@ -66,7 +66,8 @@ fn data_errors_name_the_files() {
 }
 
 /// `bench --json` reports the documented fields for a built-in and a spec; `--layers` adds
-/// one row per layer, with separable layers split into their depthwise and pointwise parts.
+/// one row per layer, with separable layers split into their depthwise and pointwise parts
+/// (on one input channel, too few for the blocked layout, the layer runs in NCHW).
 #[test]
 fn bench_reports_medians_and_a_layer_profile() {
     let spec = "sep:8:3:relu,pool,flatten,dense:10";
@@ -118,4 +119,52 @@ fn bench_reports_medians_and_a_layer_profile() {
     );
     let err = fails(&["bench", "--models", "mnist-full", "--steps", "0"]);
     assert!(err.contains("--steps"), "{err}");
+}
+
+/// `--layers` times each layer in the form the network runs it: a run of convolutions and a
+/// pool in the blocked layout (the convolution before it writing the layout), a BatchNorm and
+/// its activation as one. Two threads, so a batch of 4 has the image per thread a run needs.
+#[test]
+fn bench_layers_time_each_layer_as_the_network_runs_it() {
+    let spec = "conv:16:3:relu,conv:16:3:relu,conv:16:3:relu,pool,conv:8:3:nobias,bn,relu6,\
+                flatten,dense:2";
+    let args = [
+        "bench",
+        "--models",
+        spec,
+        "--batch-size",
+        "4",
+        "--steps",
+        "1",
+    ];
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sepnet"))
+        .env("RAYON_NUM_THREADS", "2")
+        .args(args.iter().chain(&["--warmup", "0", "--layers", "--json"]))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = results[0]["layers"].as_array().unwrap();
+    let layers: Vec<&str> = rows.iter().map(|l| l["layer"].as_str().unwrap()).collect();
+    assert_eq!(
+        layers,
+        [
+            "conv:16:3:relu [blocked]",
+            "conv:16:3:relu [blocked]",
+            "conv:16:3:relu [blocked]",
+            "maxpool:2 [blocked]",
+            "conv:8:3:nobias",
+            "bn,relu6",
+            "flatten",
+            "dense:2"
+        ]
+    );
+    let indices: Vec<u64> = rows.iter().map(|l| l["index"].as_u64().unwrap()).collect();
+    assert_eq!(indices, [0, 1, 2, 3, 4, 5, 7, 8]);
+    assert_eq!(rows[1]["input"], serde_json::json!([4, 16, 28, 28]));
+    assert_eq!(rows[1]["forward_flop"], 2 * 4 * 16 * 16 * 9 * 28 * 28);
 }
