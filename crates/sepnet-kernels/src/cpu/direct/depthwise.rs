@@ -16,6 +16,18 @@ use super::super::simd::multiversion;
 use super::blocked::Blocking;
 use crate::geometry::Geometry;
 
+/// `f::<L>(args)` with `L` the constant for `lanes` (the blocked layout's 8 or 16): the lane
+/// loops then compile to whole vector operations.
+macro_rules! at_lanes {
+    ($lanes:expr, $f:ident($($arg:expr),*)) => {
+        match $lanes {
+            16 => $f::<16>($($arg),*),
+            8 => $f::<8>($($arg),*),
+            other => unreachable!("the blocked layout has 8 or 16 lanes, not {other}"),
+        }
+    };
+}
+
 /// Whether the blocked depthwise kernels compute depthwise convolution `g`: one output channel
 /// per input channel, padding no wider than the kernel reaches (what the input gradient's
 /// gather needs).
@@ -119,11 +131,7 @@ pub fn forward(x: &[f32], weight: &[f32], g: &Geometry, lanes: usize) -> Vec<f32
 multiversion! {
     /// `y[p] = Σ_t w[t] · padded[p·stride + taps[t]]` for every output pixel `p` of one block.
     fn gather(padded: &[f32], w: &[f32], y: &mut [MaybeUninit<f32>], walk: &Walk) {
-        match w.len() / walk.taps.len().max(1) {
-            16 => gather_lanes::<16>(padded, w, y, walk),
-            8 => gather_lanes::<8>(padded, w, y, walk),
-            other => unreachable!("the blocked layout has 8 or 16 lanes, not {other}"),
-        }
+        at_lanes!(w.len() / walk.taps.len().max(1), gather_lanes(padded, w, y, walk))
     }
 }
 
@@ -284,11 +292,7 @@ multiversion! {
     /// `padded[p·stride + taps[t]] += w[t] · dy[p]` for every output pixel `p` of one block,
     /// taps in order.
     fn scatter(dy: &[f32], w: &[f32], padded: &mut [f32], walk: &Walk) {
-        match w.len() / walk.taps.len().max(1) {
-            16 => scatter_lanes::<16>(dy, w, padded, walk),
-            8 => scatter_lanes::<8>(dy, w, padded, walk),
-            other => unreachable!("the blocked layout has 8 or 16 lanes, not {other}"),
-        }
+        at_lanes!(w.len() / walk.taps.len().max(1), scatter_lanes(dy, w, padded, walk))
     }
 }
 
@@ -359,11 +363,7 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &Geometry, lanes: usize) -> Vec
 multiversion! {
     /// `dw[t] += Σ_p dy[p] · padded[p·stride + taps[t]]` over one block, tap by tap.
     fn tap_sums(dy: &[f32], padded: &[f32], dw: &mut [f32], walk: &Walk) {
-        match dw.len() / walk.taps.len().max(1) {
-            16 => tap_sums_lanes::<16>(dy, padded, dw, walk),
-            8 => tap_sums_lanes::<8>(dy, padded, dw, walk),
-            other => unreachable!("the blocked layout has 8 or 16 lanes, not {other}"),
-        }
+        at_lanes!(dw.len() / walk.taps.len().max(1), tap_sums_lanes(dy, padded, dw, walk))
     }
 }
 
