@@ -135,7 +135,7 @@ fn apply(layer: &Layer, x: BlockedTensor) -> BlockedTensor {
             apply_conv(&sep.conv_pw, x.depthwise(sep.conv_dw.weight.val(), g))
         }
         Layer::Pool(_) => x.max_pool_2x2(),
-        _ => unreachable!("`takes` accepts convolutions and pools only"),
+        _ => unreachable!("`takes` accepts convolutions, separable ones and pools only"),
     }
 }
 
