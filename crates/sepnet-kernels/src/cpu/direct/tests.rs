@@ -8,7 +8,7 @@ use crate::cpu::test_values::{close, f64s, values};
 /// `(input, kernel, stride, dilation, pads [top, bottom, left, right], filters)`.
 type Case = ([usize; 4], [usize; 2], usize, usize, [usize; 4], usize);
 
-/// Channels and filters off the blocks (3, 17, 21, 33, 40), a kernel larger than the input,
+/// Channels and filters off the blocks (3, 17, 21, 33, 40, 112), a kernel larger than the input,
 /// asymmetric (TensorFlow `same`) padding, dilation, batch 1, a 1×1 plane, a 1×1 kernel, a
 /// rectangular kernel on a rectangular plane, more images than threads. Stride 1 only: the
 /// blocked path takes no other ([`applies`]).
@@ -25,6 +25,7 @@ const CASES: &[Case] = &[
     ([2, 70, 6, 5], [1, 1], 1, 1, [0, 0, 0, 0], 20),
     ([2, 8, 11, 13], [1, 3], 1, 1, [0, 0, 1, 1], 9),
     ([5, 7, 16, 16], [3, 3], 1, 1, [1, 1, 1, 1], 64),
+    ([2, 40, 5, 7], [3, 3], 1, 1, [1, 1, 1, 1], 112),
 ];
 
 /// Stride 2 (TensorFlow `same` padding, asymmetric in the second): the forward kernel has it,
@@ -32,6 +33,7 @@ const CASES: &[Case] = &[
 const STRIDE_2: &[Case] = &[
     ([3, 17, 7, 9], [3, 3], 2, 1, [1, 1, 1, 1], 21),
     ([1, 20, 8, 8], [3, 3], 2, 1, [0, 1, 0, 1], 33),
+    ([2, 20, 9, 9], [3, 3], 2, 1, [0, 1, 0, 1], 64),
 ];
 
 fn geometry(&(input, kernel, stride, dilation, pads, _): &Case) -> Geometry {
