@@ -8,7 +8,7 @@ use burn::tensor::TensorData;
 use super::direct::blocked::{self, Blocking};
 use super::{
     AdamUpdate, BiasGrads, BlockedConvGrads, BlockedDepthwiseGrads, Geometry, NormGrads, NormTrain,
-    SepnetKernels, adam, batch_norm, bias_act, dense, depthwise, direct, pointwise, pool,
+    SepnetKernels, adam, batch_norm, bias_act, dense, depthwise, direct, few_rows, pointwise, pool,
     separable,
 };
 use crate::Fused;
@@ -49,6 +49,11 @@ fn values_mut(t: &mut FlexTensor) -> &mut [f32] {
 
 fn tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+fn matrix_dims(t: &FlexTensor) -> [usize; 2] {
+    let shape = t.layout().shape();
+    [shape[0], shape[1]]
 }
 
 fn dims(t: &FlexTensor) -> [usize; 4] {
@@ -121,6 +126,13 @@ impl SepnetKernels for Flex {
         let d = pointwise_dims(dims(&x), weight);
         let dw = with_pair(&x, &dy, |x, dy| pointwise::backward_weight(x, dy, d));
         tensor(dw, weight)
+    }
+
+    fn few_rows_matmul(x: FlexTensor, w: FlexTensor) -> FlexTensor {
+        let ([rows, inner], cols) = (matrix_dims(&x), matrix_dims(&w)[1]);
+        let d = few_rows::Dims { rows, inner, cols };
+        let y = with_pair(&x, &w, |x, w| few_rows::forward(x, w, d));
+        FlexTensor::from_data(TensorData::new(y, [rows, cols]))
     }
 
     fn dense_conv2d(x: FlexTensor, weight: FlexTensor, g: Geometry) -> FlexTensor {

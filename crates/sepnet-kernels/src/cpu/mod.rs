@@ -11,7 +11,7 @@
 //! convolution's inference in one pass, and full convolutions and max pools in a blocked
 //! channel layout kept between layers ([`BlockedTensor`]) — each implemented three ways:
 //! - on [`Flex`](burn::backend::Flex) by plain loops, matrix products and direct
-//!   microkernels ([`depthwise`], [`pointwise`], [`dense`], [`bias_act`], [`pool`],
+//!   microkernels ([`depthwise`], [`pointwise`], [`dense`], [`few_rows`], [`bias_act`], [`pool`],
 //!   [`batch_norm`], [`separable`], [`direct`]), forward and backward, the loops compiled per
 //!   instruction set ([`simd`]);
 //! - on `Autodiff<B>` by recording the operation with its own backward pass, which calls the
@@ -35,6 +35,7 @@ pub mod dense;
 mod dense_wide;
 pub mod depthwise;
 pub mod direct;
+pub mod few_rows;
 mod flex;
 mod gemm;
 mod layout;
@@ -155,6 +156,10 @@ pub trait SepnetKernels: Backend {
         x: FloatTensor<Self>,
         output_grad: FloatTensor<Self>,
     ) -> FloatTensor<Self>;
+
+    /// `x [rows, inner] · w [inner, cols]` for a few rows ([`few_rows::applies`]): the
+    /// weights' columns split across threads. Differentiable under autodiff (burn's product).
+    fn few_rows_matmul(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self>;
 
     /// Full convolution (one group) without bias: `weight [f, c, k_h, k_w]`.
     fn dense_conv2d(
@@ -361,6 +366,15 @@ pub fn pointwise_conv2d(x: Tensor<4>, weight: Tensor<4>) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as SepnetKernels>::pointwise_conv2d(
         x.into_dispatch(),
         weight.into_dispatch(),
+    ))
+}
+
+/// `x · w` through [`SepnetKernels::few_rows_matmul`], for `x` [`applies_to`] accepts with a
+/// shape [`few_rows::applies`] to.
+pub fn few_rows_matmul(x: Tensor<2>, w: Tensor<2>) -> Tensor<2> {
+    Tensor::from_dispatch(<Dispatch as SepnetKernels>::few_rows_matmul(
+        x.into_dispatch(),
+        w.into_dispatch(),
     ))
 }
 

@@ -6,6 +6,7 @@ use burn::nn::Initializer;
 use burn::tensor::{Device, Tensor};
 
 use super::Activation;
+use crate::kernels;
 
 /// Configuration of a [`Dense`] layer.
 ///
@@ -66,11 +67,69 @@ impl DenseConfig {
 impl Dense {
     /// `[batch, in_features]` → `[batch, units]`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let y = x.matmul(self.weight.val());
+        let y = product(x, self.weight.val());
         let y = match &self.bias {
             Some(bias) => y + bias.val().unsqueeze_dim(0),
             None => y,
         };
         self.activation.apply(y)
+    }
+}
+
+/// `x · w`; with fewer images than threads on the CPU, the weights' columns split across
+/// threads ([`kernels::few_rows`]), where burn runs the product on one.
+fn product(x: Tensor<2>, w: Tensor<2>) -> Tensor<2> {
+    let ([rows, inner], cols) = (x.dims(), w.dims()[1]);
+    let d = kernels::few_rows::Dims { rows, inner, cols };
+    if kernels::applies_to(&x) && kernels::few_rows::applies(d) {
+        return kernels::few_rows_matmul(x, w);
+    }
+    x.matmul(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::module::Param;
+    use burn::tensor::TensorData;
+
+    use super::*;
+
+    /// One image through a layer large enough for the column split
+    /// ([`kernels::few_rows::applies`]) and a few images through a small one, both against the
+    /// definition.
+    #[test]
+    fn forward_matches_the_definition_on_one_image_and_several() {
+        let device = Device::flex();
+        for (rows, inner, units) in [(1, 600, 700), (3, 5, 4)] {
+            let mut dense = DenseConfig::new(inner, units)
+                .with_activation(Activation::Relu)
+                .init(&device);
+            let value = |i: usize, seed: usize| ((i * 7919 + seed) % 1000) as f32 / 500.0 - 1.0;
+            let x: Vec<f32> = (0..rows * inner).map(|i| value(i, 1)).collect();
+            let w: Vec<f32> = (0..inner * units).map(|i| value(i, 2) * 0.1).collect();
+            let b: Vec<f32> = (0..units).map(|i| value(i, 3)).collect();
+            dense.weight = Param::from_data(TensorData::new(w.clone(), [inner, units]), &device);
+            dense.bias = Some(Param::from_data(
+                TensorData::new(b.clone(), [units]),
+                &device,
+            ));
+            let input = Tensor::from_data(TensorData::new(x.clone(), [rows, inner]), &device);
+            let ours = dense
+                .forward(input)
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            for (o, &y) in ours.iter().enumerate() {
+                let (r, u) = (o / units, o % units);
+                let sum: f64 = (0..inner)
+                    .map(|i| x[r * inner + i] as f64 * w[i * units + u] as f64)
+                    .sum();
+                let expected = (sum + b[u] as f64).max(0.0);
+                assert!(
+                    (y as f64 - expected).abs() < 1e-4 * (1.0 + expected.abs()),
+                    "{o}"
+                );
+            }
+        }
     }
 }
