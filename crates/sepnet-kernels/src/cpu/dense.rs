@@ -10,7 +10,7 @@
 use rayon::prelude::*;
 
 use super::dense_wide;
-use super::gemm::{Matrix, matmul};
+use super::gemm::{Matrix, Threads, matmul};
 use super::output::filled;
 use super::parallel::{few_images, sum_over_batch};
 use super::simd::multiversion;
@@ -127,7 +127,8 @@ pub fn forward(x: &[f32], weight: &[f32], g: &Geometry, filters: usize) -> Vec<f
         || vec![0.0f32; rows * p],
         |col, n, y| {
             im2col(&x[n * image..][..image], g, col);
-            y.product(kernel, Matrix::row_major(col, rows, p), few_images(batch))
+            let col = Matrix::row_major(col, rows, p);
+            y.product(kernel, col, Threads::for_batch(batch))
         },
     )
 }

@@ -3,6 +3,8 @@
 
 use std::mem::MaybeUninit;
 
+use rayon::prelude::*;
+
 /// A strided, read-only matrix view: element `(i, j)` is `data[i·row_stride + j·col_stride]`.
 #[derive(Clone, Copy)]
 pub struct Matrix<'a> {
@@ -81,19 +83,61 @@ pub fn matmul_strided(
     }
 }
 
-/// `out = a · b` into row-major uninitialised memory, which it writes in full; `parallel`
-/// lets gemm use rayon.
+/// How a product uses the threads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Threads {
+    /// One: the caller parallelises, over images.
+    One,
+    /// gemm's own split: one large product, such as a whole batch's channel-major matrix.
+    Gemm,
+    /// A band of the output's rows per thread, each a product on one thread: one image's
+    /// product when images are fewer than threads. At batch 1 vgg-full's 3×3 products ran
+    /// 15–25% faster so than with gemm's own split (e.g. 256 → 256 at 8×8: 602 → 446 µs).
+    RowBands,
+}
+
+impl Threads {
+    /// [`Threads::RowBands`] for a batch of fewer images than threads, else [`Threads::One`].
+    pub fn for_batch(batch: usize) -> Threads {
+        if super::parallel::few_images(batch) {
+            Threads::RowBands
+        } else {
+            Threads::One
+        }
+    }
+}
+
+/// `out = a · b` into row-major uninitialised memory, which it writes in full, on the
+/// `threads` asked for (products under [`PARALLEL_MIN_MACS`] run on one).
 ///
 /// # Panics
 /// When the shapes disagree or a view reaches outside its slice.
-pub fn matmul_uninit(out: &mut [MaybeUninit<f32>], a: Matrix, b: Matrix, parallel: bool) {
+pub fn matmul_uninit(out: &mut [MaybeUninit<f32>], a: Matrix, b: Matrix, threads: Threads) {
     assert_eq!(out.len(), a.rows * b.cols, "output has the wrong size");
     if a.cols == 0 {
         out.fill(MaybeUninit::new(0.0));
         return;
     }
+    let large = a.rows * a.cols * b.cols >= PARALLEL_MIN_MACS;
+    let bands = rayon::current_num_threads();
+    if threads == Threads::RowBands && large && a.rows >= 2 * bands {
+        let band = a.rows.div_ceil(bands);
+        out.par_chunks_mut(band * b.cols)
+            .enumerate()
+            .for_each(|(i, out)| {
+                let rows = out.len() / b.cols;
+                let a = Matrix {
+                    data: &a.data[i * band * a.row_stride..],
+                    rows,
+                    ..a
+                };
+                matmul_uninit(out, a, b, Threads::One);
+            });
+        return;
+    }
     // SAFETY: `out` is a unique borrow `out.len()` long; with `accumulate` false gemm only
     // writes it (`dst = a·b`, never reading the old values).
+    let gemm_split = threads == Threads::Gemm;
     unsafe {
         product(
             out.as_mut_ptr().cast(),
@@ -102,7 +146,7 @@ pub fn matmul_uninit(out: &mut [MaybeUninit<f32>], a: Matrix, b: Matrix, paralle
             false,
             a,
             b,
-            parallel,
+            gemm_split,
         )
     }
 }
@@ -164,5 +208,44 @@ unsafe fn product(
             false,
             parallelism,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::test_values::{close, values};
+
+    /// `(rows, inner, cols)`: above [`PARALLEL_MIN_MACS`] with rows that do not split evenly,
+    /// and below it.
+    const SHAPES: &[(usize, usize, usize)] = &[(71, 150, 113), (5, 8, 3)];
+
+    #[test]
+    fn every_way_of_using_the_threads_gives_the_product() {
+        for &(rows, inner, cols) in SHAPES {
+            let (a, b) = (values(rows * inner, 1), values(inner * cols, 2));
+            let expected: Vec<f64> = (0..rows * cols)
+                .map(|o| {
+                    let (r, c) = (o / cols, o % cols);
+                    (0..inner)
+                        .map(|i| a[r * inner + i] as f64 * b[i * cols + c] as f64)
+                        .sum()
+                })
+                .collect();
+            for threads in [Threads::One, Threads::Gemm, Threads::RowBands] {
+                let mut out = vec![MaybeUninit::new(f32::NAN); rows * cols];
+                let (a, b) = (
+                    Matrix::row_major(&a, rows, inner),
+                    Matrix::row_major(&b, inner, cols),
+                );
+                matmul_uninit(&mut out, a, b, threads);
+                let out: Vec<f32> = out.iter().map(|v| unsafe { v.assume_init() }).collect();
+                close(
+                    &out,
+                    &expected,
+                    &format!("{threads:?} {rows}×{inner}×{cols}"),
+                );
+            }
+        }
     }
 }

@@ -11,7 +11,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::gemm::{Matrix, matmul_uninit};
+use super::gemm::{Matrix, Threads, matmul_uninit};
 
 /// One chunk of an output being built by [`filled`].
 pub struct Chunk<'a>(&'a mut [MaybeUninit<f32>]);
@@ -21,10 +21,9 @@ pub struct Chunk<'a>(&'a mut [MaybeUninit<f32>]);
 pub struct Written<'a>(PhantomData<fn(&'a ()) -> &'a ()>);
 
 impl<'a> Chunk<'a> {
-    /// Writes `a · b` (row-major, `a.rows × b.cols` = the chunk's length), on all threads
-    /// when `parallel`.
-    pub fn product(self, a: Matrix, b: Matrix, parallel: bool) -> Written<'a> {
-        matmul_uninit(self.0, a, b, parallel);
+    /// Writes `a · b` (row-major, `a.rows × b.cols` = the chunk's length) on `threads`.
+    pub fn product(self, a: Matrix, b: Matrix, threads: Threads) -> Written<'a> {
+        matmul_uninit(self.0, a, b, threads);
         Written(PhantomData)
     }
 
@@ -34,10 +33,10 @@ impl<'a> Chunk<'a> {
         self,
         a: Matrix,
         b: Matrix,
-        parallel: bool,
+        threads: Threads,
         epilogue: impl FnOnce(&mut [f32]),
     ) -> Written<'a> {
-        matmul_uninit(self.0, a, b, parallel);
+        matmul_uninit(self.0, a, b, threads);
         // SAFETY: `matmul_uninit` wrote every element, so the chunk holds valid `f32`s (and
         // `MaybeUninit<f32>` has `f32`'s layout).
         let values = unsafe { &mut *(self.0 as *mut [MaybeUninit<f32>] as *mut [f32]) };

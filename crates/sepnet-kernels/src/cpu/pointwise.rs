@@ -12,10 +12,10 @@
 //! a broadcast `matmul` in autodiff materialises one `[filters, channels]` gradient per image
 //! before summing, 512 MiB for MobileNet's last layer.)
 
-use super::gemm::{Matrix, matmul, matmul_strided};
+use super::gemm::{Matrix, Threads, matmul, matmul_strided};
 use super::layout::{channel_major, image_major};
 use super::output::filled;
-use super::parallel::{few_images, sum_over_batch};
+use super::parallel::sum_over_batch;
 
 /// `[batch, channels, pixels]` in, `[batch, filters, pixels]` out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,7 +55,7 @@ pub fn forward(x: &[f32], weight: &[f32], d: Dims) -> Vec<f32> {
     if d.batched() {
         let xt = channel_major(x, d.batch, d.channels, d.pixels);
         let xt = Matrix::row_major(&xt, d.channels, d.columns());
-        let yt = filled(len, len, || (), |_, _, y| y.product(w, xt, true));
+        let yt = filled(len, len, || (), |_, _, y| y.product(w, xt, Threads::Gemm));
         return image_major(&yt, d.batch, d.filters, d.pixels);
     }
     let image = d.channels * d.pixels;
@@ -65,7 +65,7 @@ pub fn forward(x: &[f32], weight: &[f32], d: Dims) -> Vec<f32> {
         || (),
         |_, n, y| {
             let x = Matrix::row_major(&x[n * image..][..image], d.channels, d.pixels);
-            y.product(w, x, few_images(d.batch))
+            y.product(w, x, Threads::for_batch(d.batch))
         },
     )
 }
@@ -80,7 +80,12 @@ pub fn backward_input(weight: &[f32], dy: &[f32], d: Dims) -> Vec<f32> {
     if d.batched() {
         let dyt = channel_major(dy, d.batch, d.filters, d.pixels);
         let dyt = Matrix::row_major(&dyt, d.filters, d.columns());
-        let dxt = filled(len, len, || (), |_, _, dx| dx.product(w_t, dyt, true));
+        let dxt = filled(
+            len,
+            len,
+            || (),
+            |_, _, dx| dx.product(w_t, dyt, Threads::Gemm),
+        );
         return image_major(&dxt, d.batch, d.channels, d.pixels);
     }
     let grad = d.filters * d.pixels;
@@ -90,7 +95,7 @@ pub fn backward_input(weight: &[f32], dy: &[f32], d: Dims) -> Vec<f32> {
         || (),
         |_, n, dx| {
             let dy = Matrix::row_major(&dy[n * grad..][..grad], d.filters, d.pixels);
-            dx.product(w_t, dy, few_images(d.batch))
+            dx.product(w_t, dy, Threads::for_batch(d.batch))
         },
     )
 }

@@ -10,7 +10,7 @@
 //! needs the depthwise output.
 
 use super::depthwise::wide_taps;
-use super::gemm::Matrix;
+use super::gemm::{Matrix, Threads};
 use super::output::filled;
 use super::parallel::few_images;
 use super::{bias_act, wide::Wide};
@@ -86,7 +86,7 @@ pub fn forward(
             }
             bias_act::add_activate(t, between.bias, between.activation);
             let t = Matrix::row_major(t, channels, pixels);
-            y.product_then(weight, t, few_images(batch), |y| {
+            y.product_then(weight, t, Threads::for_batch(batch), |y| {
                 bias_act::add_activate(y, pw.bias, pw.activation)
             })
         },
