@@ -79,7 +79,7 @@ pub fn forward(x: &[f32], w: &[f32], d: Dims) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu::test_values::{close, values};
+    use crate::cpu::test_values::{close, product, values};
 
     /// `(rows, inner, cols)`: one row and a few, columns off the band alignment and fewer
     /// than a band, an inner size of one.
@@ -96,14 +96,7 @@ mod tests {
         for &(rows, inner, cols) in SHAPES {
             let d = Dims { rows, inner, cols };
             let (x, w) = (values(rows * inner, 1), values(inner * cols, 2));
-            let expected: Vec<f64> = (0..rows * cols)
-                .map(|o| {
-                    let (r, c) = (o / cols, o % cols);
-                    (0..inner)
-                        .map(|i| x[r * inner + i] as f64 * w[i * cols + c] as f64)
-                        .sum()
-                })
-                .collect();
+            let expected = product(&x, &w, [rows, inner, cols]);
             close(&forward(&x, &w, d), &expected, &format!("{d:?}"));
         }
     }

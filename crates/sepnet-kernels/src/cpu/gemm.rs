@@ -214,7 +214,7 @@ unsafe fn product(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu::test_values::{close, values};
+    use crate::cpu::test_values::{close, product, values};
 
     /// `(rows, inner, cols)`: above [`PARALLEL_MIN_MACS`] with rows that do not split evenly,
     /// and below it.
@@ -224,14 +224,7 @@ mod tests {
     fn every_way_of_using_the_threads_gives_the_product() {
         for &(rows, inner, cols) in SHAPES {
             let (a, b) = (values(rows * inner, 1), values(inner * cols, 2));
-            let expected: Vec<f64> = (0..rows * cols)
-                .map(|o| {
-                    let (r, c) = (o / cols, o % cols);
-                    (0..inner)
-                        .map(|i| a[r * inner + i] as f64 * b[i * cols + c] as f64)
-                        .sum()
-                })
-                .collect();
+            let expected = product(&a, &b, [rows, inner, cols]);
             for threads in [Threads::One, Threads::Gemm, Threads::RowBands] {
                 let mut out = vec![MaybeUninit::new(f32::NAN); rows * cols];
                 let (a, b) = (

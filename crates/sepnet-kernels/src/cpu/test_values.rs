@@ -24,3 +24,15 @@ pub fn close(ours: &[f32], expected: &[f64], what: &str) {
 pub fn f64s(v: &[f32]) -> Vec<f64> {
     v.iter().map(|&x| x as f64).collect()
 }
+
+/// The definition of `a [rows, inner] · b [inner, cols]` (row-major), summed in `f64`.
+pub fn product(a: &[f32], b: &[f32], [rows, inner, cols]: [usize; 3]) -> Vec<f64> {
+    (0..rows * cols)
+        .map(|o| {
+            let (r, c) = (o / cols, o % cols);
+            (0..inner)
+                .map(|i| a[r * inner + i] as f64 * b[i * cols + c] as f64)
+                .sum()
+        })
+        .collect()
+}
