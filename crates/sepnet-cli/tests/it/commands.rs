@@ -1,6 +1,6 @@
 //! `models`, `summary`, `data` and `bench`: answers and clear errors for bad input.
 
-use crate::common::{TINY, fails, ok};
+use crate::common::{TINY, fails, ok, ok_env};
 
 #[test]
 fn models_and_summary() {
@@ -136,18 +136,13 @@ fn bench_layers_time_each_layer_as_the_network_runs_it() {
         "4",
         "--steps",
         "1",
+        "--warmup",
+        "0",
+        "--layers",
+        "--json",
     ];
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sepnet"))
-        .env("RAYON_NUM_THREADS", "2")
-        .args(args.iter().chain(&["--warmup", "0", "--layers", "--json"]))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let results: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = ok_env(&[("RAYON_NUM_THREADS", "2")], &args);
+    let results: serde_json::Value = serde_json::from_str(&out).unwrap();
     let rows = results[0]["layers"].as_array().unwrap();
     let layers: Vec<&str> = rows.iter().map(|l| l["layer"].as_str().unwrap()).collect();
     assert_eq!(

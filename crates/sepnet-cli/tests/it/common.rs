@@ -9,11 +9,17 @@ pub const TINY: &str = "conv:8:3:relu,pool,flatten,dense:10";
 
 /// Runs `sepnet` with `args` (its caches in a folder of the tests' own, not the user's).
 pub fn sepnet(args: &[&str]) -> Output {
+    sepnet_env(&[], args)
+}
+
+/// [`sepnet`] with the environment variables `env` set.
+pub fn sepnet_env(env: &[(&str, &str)], args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sepnet"))
         .env(
             "XDG_CACHE_HOME",
             std::env::temp_dir().join("sepnet-tests-cache"),
         )
+        .envs(env.iter().copied())
         .args(args)
         .output()
         .expect("the sepnet binary runs")
@@ -21,7 +27,12 @@ pub fn sepnet(args: &[&str]) -> Output {
 
 /// Runs `sepnet`, expects success, returns its stdout.
 pub fn ok(args: &[&str]) -> String {
-    let out = sepnet(args);
+    ok_env(&[], args)
+}
+
+/// [`ok`] with the environment variables `env` set.
+pub fn ok_env(env: &[(&str, &str)], args: &[&str]) -> String {
+    let out = sepnet_env(env, args);
     assert!(
         out.status.success(),
         "sepnet {args:?} failed: {}",

@@ -135,9 +135,9 @@ pub fn matmul_uninit(out: &mut [MaybeUninit<f32>], a: Matrix, b: Matrix, threads
             });
         return;
     }
+    let gemm_split = threads == Threads::Gemm;
     // SAFETY: `out` is a unique borrow `out.len()` long; with `accumulate` false gemm only
     // writes it (`dst = a·b`, never reading the old values).
-    let gemm_split = threads == Threads::Gemm;
     unsafe {
         product(
             out.as_mut_ptr().cast(),
@@ -232,6 +232,7 @@ mod tests {
                     Matrix::row_major(&b, inner, cols),
                 );
                 matmul_uninit(&mut out, a, b, threads);
+                // SAFETY: `matmul_uninit` wrote every value.
                 let out: Vec<f32> = out.iter().map(|v| unsafe { v.assume_init() }).collect();
                 close(
                     &out,
